@@ -1,0 +1,59 @@
+# Every target bootstraps .venv itself from constraints.txt (the tested, locked set).
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test test-slow lint format bench bench-demo lock clean
+
+help:
+	@echo "make demo       set up .venv and run the whole loop on a synthetic dataset"
+	@echo "make test       set up .venv; ruff, mypy and the default test suite"
+	@echo "make test-slow  the heavy suites (marker: slow)"
+	@echo "make lint       ruff + mypy only"
+	@echo "make bench      the benchmarks under bench/ (figures go to docs/benchmarks.md)"
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found (Python >= 3.11 is required; set PYTHON=...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[all,dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/vmt demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+test: lint
+	$(BIN)/pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+bench: $(STAMP)
+	$(BIN)/python bench/convert.py
+	$(BIN)/python bench/evaluate.py
+
+bench-demo: $(STAMP)
+	$(BIN)/python bench/demo.py
+
+clean:
+	rm -rf $(VENV) .vmt .pytest_cache .mypy_cache .ruff_cache
+
+# Re-lock after changing dependencies: installs the newest allowed set into a scratch venv and freezes it.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[all,dev]"
+	{ echo "# The tested set: make installs with -c constraints.txt. Regenerate with make lock."; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | sed 's/+cpu//' | sort -f; } > constraints.txt
+	rm -rf .lock-venv

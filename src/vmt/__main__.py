@@ -1,0 +1,3 @@
+from vmt.cli import main
+
+main()

@@ -1,0 +1,53 @@
+"""The ``vmt`` command line. Thin: parse arguments, load settings, call one library function.
+
+Each command lives in its own module under ``vmt.cli`` and registers itself through
+``register(app)``; heavy imports (SDKs, torch, numba) happen inside the command bodies so
+``vmt --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from vmt.errors import VmtError
+
+app = typer.Typer(
+    name="vmt",
+    help="Train detectors on Labelbox model runs (Vertex AI AutoML or a local PyTorch model).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+_COMMAND_MODULES: tuple[str, ...] = ("version",)
+
+_state = {"debug": False}
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"vmt.cli.{_name}").register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except VmtError as exc:
+        if _state["debug"]:
+            raise
+        from vmt.cli.console import err_console
+
+        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,107 @@
+"""All configuration in one place: environment variables ``VMT_*`` and an optional ``vmt.toml``.
+
+Precedence: explicit arguments > environment > ``vmt.toml`` (path in ``VMT_CONFIG``, default
+``./vmt.toml``) > defaults. Secrets are ``SecretStr`` so they never print. Code that needs a
+setting calls :meth:`Settings.require`, which fails at start-up with a message naming what is
+missing rather than deep inside a run.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from vmt.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VMT_", extra="ignore", validate_default=True)
+
+    # --- local state -----------------------------------------------------------------------
+    state_dir: Path = Path(".vmt")
+    log_json: bool = False
+
+    # --- Labelbox --------------------------------------------------------------------------
+    labelbox_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY")
+    )
+    labelbox_endpoint: str | None = None
+    """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
+    prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
+
+    # --- Google Cloud / Vertex AI ----------------------------------------------------------
+    gcp_project: str | None = None
+    gcp_region: str = "us-central1"
+    gcs_bucket: str | None = None
+    gcs_prefix: str = "vmt"
+    vertex_api_endpoint: str | None = None
+    """Vertex REST endpoint override (tests), e.g. http://127.0.0.1:9090."""
+    vertex_model_type: str = "CLOUD_HIGH_ACCURACY_1"
+    vertex_budget_milli_node_hours: int = Field(default=20_000, ge=1_000, le=900_000)
+    vertex_confidence_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
+    vertex_max_predictions: int = Field(default=100, ge=1, le=500)
+    staging_concurrency: int = Field(default=64, ge=1, le=1024)
+
+    # --- service ---------------------------------------------------------------------------
+    webhook_secret: SecretStr | None = None
+    api_token: SecretStr | None = None
+
+    # --- local trainer ---------------------------------------------------------------------
+    train_seconds: float = Field(default=240.0, gt=0)
+    seed: int = 0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_path = Path(os.environ.get("VMT_CONFIG", "vmt.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+        )
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming every listed setting that is unset or empty."""
+        missing = [name for name in names if _is_unset(getattr(self, name))]
+        if missing:
+            described = ", ".join(_describe(name) for name in missing)
+            raise ConfigError(f"missing setting(s): {described}")
+
+
+def _is_unset(value: Any) -> bool:
+    if isinstance(value, SecretStr):
+        return not value.get_secret_value()
+    return value is None or value == ""
+
+
+def _describe(name: str) -> str:
+    env = "LABELBOX_API_KEY" if name == "labelbox_api_key" else f"VMT_{name.upper()}"
+    return f"{env} (or {name} in vmt.toml)"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, turning validation errors into one readable ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc

@@ -1,0 +1,108 @@
+"""The one vocabulary of the package: splits, boxes, samples, detections, rejections.
+
+Boxes are always pixel ``x0, y0, x1, y1`` of the original image inside the package; the
+Labelbox (left/top/width/height), Vertex (fractions) and COCO (xywh) conventions are converted
+only at the edges, in ``vmt.formats``. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Split(StrEnum):
+    TRAINING = "training"
+    VALIDATION = "validation"
+    TEST = "test"
+    UNASSIGNED = "unassigned"
+
+    @classmethod
+    def parse(cls, value: object) -> Split:
+        """Labelbox spellings, case-insensitive: training/train, validation/val, test.
+
+        Anything else (missing, misspelt, not a string) is UNASSIGNED.
+        """
+        if not isinstance(value, str):
+            return cls.UNASSIGNED
+        return _SPLIT_ALIASES.get(value.strip().lower(), cls.UNASSIGNED)
+
+
+_SPLIT_ALIASES = {
+    "training": Split.TRAINING,
+    "train": Split.TRAINING,
+    "validation": Split.VALIDATION,
+    "val": Split.VALIDATION,
+    "test": Split.TEST,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A labelled box in pixels of the original image, corners ``(x0, y0)``-``(x1, y1)``."""
+
+    label: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @classmethod
+    def from_ltwh(cls, label: str, left: float, top: float, width: float, height: float) -> Box:
+        return cls(label, left, top, left + width, top + height)
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> float:
+        return max(self.width, 0.0) * max(self.height, 0.0)
+
+    def to_ltwh(self) -> tuple[float, float, float, float]:
+        return (self.x0, self.y0, self.width, self.height)
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One data row: an image, its size, its split and its ground-truth boxes."""
+
+    data_row_id: str
+    image_uri: str
+    width: int | None
+    height: int | None
+    split: Split
+    boxes: tuple[Box, ...] = ()
+    mime_type: str | None = None
+    global_key: str | None = None
+    line: int | None = None
+    """1-based line number in the file it came from, for error messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The detections of one data row (possibly none)."""
+
+    data_row_id: str
+    detections: tuple[Detection, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Something left out, with why: a reason code, where it was, and a readable detail."""
+
+    reason: str
+    line: int | None = None
+    data_row_id: str | None = None
+    detail: str = ""
+    extra: dict[str, object] = field(default_factory=dict, compare=False)

@@ -1,0 +1,1 @@
+"""Detection metrics (COCO semantics, identical to pycocotools) and the HTML report."""

@@ -1,0 +1,1 @@
+"""Pure conversions between the domain and external formats (no network, no SDKs)."""

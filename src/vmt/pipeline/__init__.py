@@ -1,0 +1,1 @@
+"""Stages, the runner that advances and resumes runs, and the SQLite run store."""

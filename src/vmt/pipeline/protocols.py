@@ -1,0 +1,165 @@
+"""The seams between the pipeline and the outside world.
+
+A run goes ``export -> prepare -> train -> predict -> evaluate -> publish``. The runner owns
+ordering, persistence, retries and the lease; backends (``vmt.backends.*``) implement these small
+Protocols and touch the outside world. A test swaps the world at exactly this seam.
+
+Contract for every backend method: it may be called again after a crash at any point, so it
+must be idempotent. Any external job or resource is recorded with ``ctx.set_handle`` the moment
+it is obtained (before waiting on it), and looked up with ``ctx.get_handle`` before creating one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from vmt.domain import Prediction, Rejection, Sample
+
+
+class Stage(StrEnum):
+    EXPORT = "export"
+    PREPARE = "prepare"
+    TRAIN = "train"
+    PREDICT = "predict"
+    EVALUATE = "evaluate"
+    PUBLISH = "publish"
+
+
+class RunStatus(StrEnum):
+    """The Labelbox model-run training statuses."""
+
+    EXPORTING_DATA = "EXPORTING_DATA"
+    PREPARING_DATA = "PREPARING_DATA"
+    TRAINING_MODEL = "TRAINING_MODEL"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+
+
+STAGE_STATUS: Mapping[Stage, RunStatus] = {
+    Stage.EXPORT: RunStatus.EXPORTING_DATA,
+    Stage.PREPARE: RunStatus.PREPARING_DATA,
+    Stage.TRAIN: RunStatus.TRAINING_MODEL,
+    Stage.PREDICT: RunStatus.TRAINING_MODEL,
+    Stage.EVALUATE: RunStatus.TRAINING_MODEL,
+    Stage.PUBLISH: RunStatus.TRAINING_MODEL,
+}
+
+
+class RunContext(Protocol):
+    """What a backend sees of the run it works for."""
+
+    @property
+    def run_id(self) -> str: ...
+
+    @property
+    def workdir(self) -> Path:
+        """A durable folder that belongs to this run (survives restarts)."""
+        ...
+
+    def get_handle(self, key: str) -> str | None:
+        """An external handle recorded earlier for this run (e.g. ``vertex.training_pipeline``)."""
+        ...
+
+    def set_handle(self, key: str, value: str) -> None:
+        """Record an external handle; durable when this returns."""
+        ...
+
+    def event(self, message: str, **data: object) -> None:
+        """Append a timestamped event to the run's history (no secrets in message or data)."""
+        ...
+
+    def progress(self, done: int, total: int | None = None, *, what: str = "") -> None:
+        """Report progress of the current stage (drives progress bars and the run store)."""
+        ...
+
+    def check_cancelled(self) -> None:
+        """Raise ``RunCancelled`` if the run was cancelled; call it inside long loops."""
+        ...
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Where a run's data rows come from (an export file, a Labelbox model run)."""
+
+    def export(self, ctx: RunContext, dest: Path) -> None:
+        """Write the run's data rows to ``dest`` as Labelbox export NDJSON (any form that
+        ``vmt.formats.labelbox_export`` reads), in constant memory. Re-attach to an export
+        started before a crash rather than starting another."""
+        ...
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """A training backend (``local`` PyTorch detector, ``vertex`` AutoML)."""
+
+    name: str
+
+    def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
+        """Make each sample usable by this trainer (stage or cache its image, fill missing
+        dimensions from the image header) and yield it as it will be used, or a Rejection
+        saying why it cannot be. May raise ``InputError`` once all are seen if the set breaks
+        the trainer's limits (e.g. a class with too few training images)."""
+        ...
+
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
+        """Train on the TRAINING (and VALIDATION, for early stopping) samples, or re-attach to
+        the training started before a crash; return the model reference (path or resource
+        name). ``samples`` may be iterated more than once."""
+        ...
+
+    def predict(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Iterator[Prediction]:
+        """Predict on the given samples (the runner passes every VALIDATION and TEST row)."""
+        ...
+
+    def cancel(self, ctx: RunContext) -> None:
+        """Cancel any external job of this run (no-op when there is none)."""
+        ...
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where status and results go (an output folder, a Labelbox model run)."""
+
+    def report_status(
+        self,
+        ctx: RunContext,
+        status: RunStatus,
+        *,
+        metadata: Mapping[str, object],
+        error: str | None = None,
+    ) -> None:
+        """Record a status transition. ``error`` (FAILED only) is <= 255 characters."""
+        ...
+
+    def publish(
+        self,
+        ctx: RunContext,
+        *,
+        predictions: Path,
+        metrics: Path,
+        row_metrics: Path | None,
+        report: Path | None,
+    ) -> None:
+        """Deliver the results. ``predictions`` is Labelbox prediction NDJSON (with confidence),
+        ``metrics`` is ``metrics.json`` from ``vmt evaluate``, ``row_metrics`` the per-row
+        Labelbox custom-metric NDJSON. Idempotent: a retried publish uploads nothing twice."""
+        ...
+
+
+__all__ = [
+    "STAGE_STATUS",
+    "Prediction",
+    "Rejection",
+    "RunContext",
+    "RunStatus",
+    "Sample",
+    "Sink",
+    "Source",
+    "Stage",
+    "Trainer",
+]

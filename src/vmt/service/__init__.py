@@ -1,0 +1,1 @@
+"""The web service Labelbox's "Train model" button calls."""

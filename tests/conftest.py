@@ -1,0 +1,42 @@
+"""Shared test setup. No test can reach a real account: credentials are stripped from the env."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+_SECRET_VARS = (
+    "LABELBOX_API_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_CLOUD_PROJECT",
+    "STORAGE_EMULATOR_HOST",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    for name in _SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith("VMT_"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VMT_CONFIG", str(tmp_path / "absent-vmt.toml"))
+    monkeypatch.setenv("VMT_STATE_DIR", str(tmp_path / "state"))
+    yield
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for running ``python -m vmt`` in a subprocess against this checkout's src."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.update(extra)
+    return env
+
+
+VMT = [sys.executable, "-m", "vmt"]
