@@ -89,10 +89,10 @@ class VertexTrainer:
         limits.check()
 
     def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
+        DatasetLimits().update_all(samples).check()
         training = self._training()
         pipeline = training.find_pipeline(ctx)
         if pipeline is None:
-            DatasetLimits().update_all(samples).check()
             import_uri = self._upload_import_file(ctx, samples)
             dataset = training.ensure_dataset(ctx, import_uri)
             pipeline = training.launch(ctx, dataset)
