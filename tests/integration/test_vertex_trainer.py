@@ -163,9 +163,9 @@ def test_class_with_nine_training_images_stops_before_any_dataset(
     samples = make_samples(tmp_path / "img", training=12, short_label=("bike", 9))
     trainer = VertexTrainer(_settings())
     ctx = SimpleRunContext("run-short", tmp_path / "work")
-    with pytest.raises(InputError, match="'bike' has 9"):
+    with pytest.raises(InputError, match="fewer than 10 training images: bike"):
         list(trainer.prepare(ctx, samples))
-    with pytest.raises(InputError, match="'bike' has 9"):
+    with pytest.raises(InputError, match="fewer than 10 training images: bike"):
         trainer.train(ctx, samples)
     assert gcp.vertex.requests == []
     assert gcp.names("vmt/run-short/") == []  # failed before copying a single image

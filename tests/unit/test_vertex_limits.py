@@ -27,15 +27,18 @@ def test_ten_training_images_per_class_pass() -> None:
     ("rows", "message"),
     [
         # nine training images of a class
-        (_dataset(9), "'car' has 9"),
+        (_dataset(9), "fewer than 10 training images: car"),
         # a class seen only in validation
-        ([*_dataset(10), _sample(102, Split.VALIDATION, ["bike"])], "'bike' has 0"),
+        ([*_dataset(10), _sample(102, Split.VALIDATION, ["bike"])], "training images: bike"),
         # no test split
         ([s for s in _dataset(10) if s.split is not Split.TEST], "empty split.*test"),
         # too many boxes on one image
-        ([*_dataset(10), _sample(103, Split.TEST, ["car"], boxes_each=501)], "more than 500 boxes"),
+        (
+            [*_dataset(10), _sample(103, Split.TEST, ["car"], boxes_each=501)],
+            "with more than 500 boxes",
+        ),
         # no boxes at all
-        ([_sample(i, s, []) for i, s in enumerate(Split) if s is not Split.UNASSIGNED], "no boxes"),
+        ([_sample(i, s, []) for i, s in enumerate(Split) if s is not Split.UNASSIGNED], "0 labels"),
     ],
 )
 def test_broken_limits(rows: list[Sample], message: str) -> None:

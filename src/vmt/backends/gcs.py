@@ -26,11 +26,11 @@ from vmt.domain import Rejection, Sample
 from vmt.errors import InputError
 from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
 from vmt.formats.image_transcode import (
-    MAX_TRAINING_IMAGE_BYTES,
     TRAINABLE_MIME_TYPES,
     needs_transcode,
     transcode_for_training,
 )
+from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff, retry_call
 

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from vmt.formats.image_header import ImageInfo
-
-MAX_TRAINING_IMAGE_BYTES = 30 * 1024 * 1024
-"""Vertex AutoML refuses training images larger than this."""
+from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 
 TRAINABLE_MIME_TYPES = frozenset(
     {"image/jpeg", "image/png", "image/gif", "image/bmp", "image/x-icon"}

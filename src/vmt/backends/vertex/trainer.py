@@ -21,13 +21,14 @@ from vmt.backends.vertex.clients import VertexClients, build_vertex_clients
 from vmt.backends.vertex.limits import DatasetLimits
 from vmt.backends.vertex.training import VertexTraining
 from vmt.config import Settings
-from vmt.domain import Prediction, Rejection, Sample
+from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.formats.vertex import import_line
 from vmt.pipeline.protocols import RunContext
 
 log = logging.getLogger("vmt")
 
 IMPORT_FILE = "vertex_import.jsonl"
+IMPORTED_SPLITS = frozenset({Split.TRAINING, Split.VALIDATION, Split.TEST})
 
 
 class VertexTrainer:
@@ -80,7 +81,8 @@ class VertexTrainer:
             with partial.open("wb") as out:
                 for item in stager.stage(ctx, samples):
                     if isinstance(item, Sample):
-                        out.write(import_line(item, item.image_uri))
+                        if item.split in IMPORTED_SPLITS:
+                            out.write(import_line(item, item.image_uri))
                         limits.update(item)
                     yield item
         finally:
@@ -127,6 +129,7 @@ def write_import_file(path: Path, samples: Iterable[Sample]) -> Path:
     partial = path.with_name(path.name + ".partial")
     with partial.open("wb") as out:
         for sample in samples:
-            out.write(import_line(sample, sample.image_uri))
+            if sample.split in IMPORTED_SPLITS:
+                out.write(import_line(sample, sample.image_uri))
     partial.replace(path)
     return path
