@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -88,6 +89,10 @@ def build_storage_client(settings: Settings, *, pool_size: int | None = None) ->
     adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size)
     session.mount("https://", adapter)
     session.mount("http://", adapter)
+    # requests re-reads proxy variables from the environment on every request (~0.5 ms of
+    # CPU per upload); read them once instead.
+    session.proxies.update(urllib.request.getproxies())
+    session.trust_env = False
     return storage.Client(
         project=settings.gcp_project or None, credentials=credentials, _http=session
     )
