@@ -23,7 +23,15 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_COMMAND_MODULES: tuple[str, ...] = ("version",)
+_COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "run",
+    "runs",
+    "resume",
+    "cancel",
+    "predict",
+    "demo",
+)
 
 _state = {"debug": False}
 
