@@ -326,14 +326,20 @@ def evaluate_stage(
     return summary
 
 
+_HEADLINE_KEYS = {"mAP": "map", "AP50": "map_50", "AP75": "map_75"}
+_COUNT_KEYS = {
+    "images": "images",
+    "ground_truth": "ground_truth_boxes",
+    "predictions": "predictions",
+}
+
+
 def metrics_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of a metrics.json: mAP (IoU .50:.95), AP50, row and box counts."""
-    summary = metrics.get("summary", metrics)
-    return {
-        key: summary[key]
-        for key in ("mAP", "AP50", "AP75", "images", "ground_truth", "predictions")
-        if key in summary
-    }
+    """The headline figures of a metrics.json: mAP (IoU .50:.95), AP50, AP75 and counts."""
+    counts = metrics.get("counts", {})
+    summary = {ours: metrics.get(theirs) for ours, theirs in _HEADLINE_KEYS.items()}
+    summary.update({ours: counts.get(theirs) for ours, theirs in _COUNT_KEYS.items()})
+    return {key: value for key, value in summary.items() if value is not None}
 
 
 def local_image_path(uri: str) -> Path | None:

@@ -18,7 +18,7 @@ from vmt.pipeline.protocols import Stage
         # a service that kept failing after the retries
         (Stage.PUBLISH, BackendError("503", retryable=True), "later"),
         # a bug: says so and where to look
-        (Stage.EVALUATE, ZeroDivisionError("division by zero"), "internal error (ZeroDivisionError"),
+        (Stage.EVALUATE, ZeroDivisionError("by zero"), "internal error (ZeroDivisionError"),
         (None, VmtError("no trainer"), "Run failed: no trainer"),
     ],
 )

@@ -43,7 +43,7 @@ def test_database_is_wal(store: RunStore) -> None:
 
 
 def test_unknown_run_is_a_clear_error(store: RunStore) -> None:
-    with pytest.raises(UnknownRunError, match="no run 'nope'.*vmt runs"):
+    with pytest.raises(UnknownRunError, match=r"no run 'nope'.*vmt runs"):
         store.get_run("nope")
 
 
@@ -137,8 +137,12 @@ def test_expired_lease_is_taken_over(store: RunStore) -> None:
 
 def test_lease_of_a_dead_process_is_taken_over_at_once(store: RunStore) -> None:
     run_id = store.create_run(_config())  # type: ignore[arg-type]
-    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     dead = LeaseHolder(LeaseHolder.for_this_process().host, int(child.stdout), "gone")
     assert store.try_acquire_lease(run_id, dead, ttl=3600) is None
     assert store.try_acquire_lease(run_id, LeaseHolder.for_this_process(), ttl=30) is None
