@@ -184,7 +184,8 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     t = xs * math.cos(angle) / width + ys * math.sin(angle) / height
     t = (t - t.min()) / max(float(t.max() - t.min()), 1e-6)
     grad = start[None, None, :] * (1 - t[..., None]) + end[None, None, :] * t[..., None]
-    return np.clip(grad, 0, 255).astype(np.uint8)
+    pixels: np.ndarray = np.clip(grad, 0, 255).astype(np.uint8)
+    return pixels
 
 
 def _random_colour(rng: np.random.Generator) -> tuple[int, int, int]:
