@@ -70,7 +70,7 @@ def upload_rows(
                 f"{kind} import {name}",
                 run_id=ctx.run_id,
             )
-            ctx.set_handle(f"labelbox.import.{name}", str(imp.uid))
+            ctx.set_handle(f"labelbox.imports.{kind}", name)  # the latest, not one per chunk
             if created:
                 summary.uploaded_chunks += 1
                 ctx.event("labelbox import created", name=name, rows=len(chunk))
