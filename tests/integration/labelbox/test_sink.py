@@ -4,6 +4,7 @@ chunked prediction and metric uploads, idempotent retries, faults, authenticatio
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from pathlib import Path
 from typing import Any
@@ -105,10 +106,13 @@ def _run_whole_loop(fake: FakeLabelbox, ctx: FileRunContext, **settings: object)
 
 
 def test_a_successful_run_reports_each_status_with_metadata(
-    fake_labelbox: FakeLabelbox, ctx: FileRunContext
+    fake_labelbox: FakeLabelbox, ctx: FileRunContext, caplog: pytest.LogCaptureFixture
 ) -> None:
     _setup(fake_labelbox)
-    _run_whole_loop(fake_labelbox, ctx, prediction_chunk_size=10)
+    with caplog.at_level(logging.DEBUG):
+        _run_whole_loop(fake_labelbox, ctx, prediction_chunk_size=10)
+    assert "labelbox: status update to COMPLETE" in caplog.text
+    assert fake_labelbox.api_key not in caplog.text + json.dumps(ctx.events, default=str)
 
     statuses = fake_labelbox.statuses(MR)
     assert [s["status"] for s in statuses] == [
