@@ -31,6 +31,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "cancel",
     "predict",
     "demo",
+    "models",
 )
 
 _state = {"debug": False}
