@@ -68,7 +68,9 @@ def _run_vmt(origin: str, images: int, concurrency: int) -> int:
         for i in range(images)
     )
     stager = ImageStager(settings)
-    ok = sum(1 for r in stager.stage(_BenchContext("vmt", Path(".")), samples) if isinstance(r, Sample))
+    ok = sum(
+        1 for r in stager.stage(_BenchContext("vmt", Path()), samples) if isinstance(r, Sample)
+    )
     stager.close()
     return ok
 

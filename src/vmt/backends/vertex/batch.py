@@ -23,12 +23,12 @@ from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.vertex_predictions import parse_prediction_line
 from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.stages import VERTEX_EVALUATION_FILE
 
 log = logging.getLogger("vmt")
 
 H_BATCH_JOB = "vertex.batch_prediction_job"
 H_EVALUATION = "vertex.model_evaluation"
-VERTEX_EVALUATION_FILE = "vertex_evaluation.json"
 
 # JobState values (google.cloud.aiplatform_v1.JobState)
 _SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED = 4, 5, 7, 9, 11
