@@ -23,7 +23,6 @@ from tests.conftest import SRC, cli_env
 from tests.fakes.gcp import LocalGcp, local_gcp
 from vmt.synthetic import generate_dataset
 
-
 ROOT = SRC.parent
 # TEMPORARY: the evaluate branch has not landed; this runs `python -m vmt` with its stand-ins.
 VMT = [sys.executable, str(ROOT / "tests" / "e2e" / "vmt_with_standins.py")]
