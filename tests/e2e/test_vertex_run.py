@@ -137,3 +137,18 @@ def test_sigkill_while_training_then_resume_creates_nothing_twice(
     assert len([r for r in gcp.vertex.requests if r.path.endswith(":import")]) == 1
     assert (out / "metrics.json").is_file()
     assert store.handles(run.id)["vertex.training_pipeline"].startswith("projects/")
+
+
+def test_dry_run_prints_the_cost_and_launches_nothing(
+    world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    gcp, export, env = world
+    done = _vmt(
+        env, "run", "--export", str(export), "--out", str(tmp_path / "out"), "--trainer",
+        "vertex", "--dry-run",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "max_cost_usd=69.3" in done.stderr
+    assert "dry run: stopped before launching training" in done.stderr.replace("\n", " ")
+    assert gcp.vertex.creates("datasets") == 1
+    assert gcp.vertex.creates("trainingPipelines") == 0

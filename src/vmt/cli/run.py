@@ -22,6 +22,11 @@ def register(app: typer.Typer) -> None:
             None, "--train-seconds", help="Training time budget (local trainer)."
         ),
         seed: int | None = typer.Option(None, "--seed", help="Random seed (local trainer)."),
+        dry_run: bool = typer.Option(
+            False,
+            "--dry-run",
+            help="Vertex: stage, validate, import and print the cost, but do not launch training.",
+        ),
     ) -> None:
         """Run the whole loop on an export file: prepare, train, predict, evaluate, publish."""
         from vmt.cli.run_display import RichRunDisplay, finish_run
@@ -37,6 +42,8 @@ def register(app: typer.Typer) -> None:
             options["train_seconds"] = train_seconds
         if seed is not None:
             options["seed"] = seed
+        if dry_run:
+            options["vertex_dry_run"] = True
         config = files_run_config(
             export=str(export.resolve()),
             out_dir=str(out.resolve()),
