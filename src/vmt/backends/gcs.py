@@ -205,7 +205,7 @@ def _safe_uri(uri: str) -> str:
 @dataclass(frozen=True, slots=True)
 class _Staged:
     uri: str
-    size: int
+    size: int | None
     source_size: int | None
     width: int | None
     height: int | None
@@ -311,13 +311,16 @@ class ImageStager:
             info = self._sniff(source)
             data: bytes | None = None
             size = source.size
-            if size is None or needs_transcode(info, size, max_bytes=self._max_image_bytes):
-                data = source.read_all()
+            mime = info.mime_type
+            if size is None and not needs_transcode(info, None, max_bytes=self._max_image_bytes):
+                data = source.read_all()  # unknown length (chunked): needed for the size
                 size = len(data)
             source_size = size
-            mime = info.mime_type
-            if data is not None and needs_transcode(info, size, max_bytes=self._max_image_bytes):
+            if needs_transcode(info, size, max_bytes=self._max_image_bytes):
+                # Whole images in memory only here, and only two at a time.
                 with self._transcode_slots:
+                    data = data if data is not None else source.read_all()
+                    source_size = len(data)
                     try:
                         encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
                     except (OSError, ValueError) as exc:
