@@ -19,10 +19,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
 import urllib3
 
+from vmt.backends.image_source import (
+    GcsPath,
+    ImageRejected,
+    ImageSource,
+    SourceHttpError,
+    open_image_source,
+    safe_uri,
+)
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import InputError
@@ -50,23 +57,6 @@ _META_HEIGHT = "vmt-height"
 
 
 # --- locations and clients --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GcsPath:
-    bucket: str
-    name: str
-
-    @classmethod
-    def parse(cls, uri: str) -> GcsPath:
-        if not uri.startswith("gs://"):
-            raise ValueError(f"not a gs:// URI: {uri!r}")
-        bucket, _, name = uri[5:].partition("/")
-        return cls(bucket, name)
-
-    @property
-    def uri(self) -> str:
-        return f"gs://{self.bucket}/{self.name}"
 
 
 def run_prefix(settings: Settings, run_id: str) -> str:
@@ -131,72 +121,6 @@ def is_transient(exc: BaseException) -> bool:
 
 def _transient_status(code: int) -> bool:
     return code in (408, 429) or 500 <= code < 600
-
-
-# --- reading sources --------------------------------------------------------------------------
-
-
-class _Source:
-    """An open image source: its size when known and a byte stream."""
-
-    def __init__(
-        self, chunks: Iterator[bytes], size: int | None, close: Callable[[], None]
-    ) -> None:
-        self.size = size
-        self._chunks = chunks
-        self._pending = b""
-        self._close = close
-        self.exhausted = False
-
-    def read_at_least(self, n: int) -> bytes:
-        """Up to ``n`` bytes (fewer only at the end), kept for the next ``stream()``."""
-        while len(self._pending) < n and not self.exhausted:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self.exhausted = True
-            else:
-                self._pending += chunk
-        return self._pending[:n]
-
-    def read_all(self) -> bytes:
-        parts = [self._pending]
-        parts.extend(self._chunks)
-        self._pending = b""
-        self.exhausted = True
-        return b"".join(parts)
-
-    def stream(self) -> io.BufferedReader:
-        return io.BufferedReader(_ChunkReader(self._pending, self._chunks), buffer_size=256 * 1024)
-
-    def close(self) -> None:
-        self._close()
-
-
-class _ChunkReader(io.RawIOBase):
-    def __init__(self, first: bytes, rest: Iterator[bytes]) -> None:
-        self._buffer = first
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b)
-        while not self._buffer:
-            chunk = next(self._rest, None)
-            if chunk is None:
-                return 0
-            self._buffer = chunk
-        n = min(len(view), len(self._buffer))
-        view[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
-
-def _safe_uri(uri: str) -> str:
-    """A URI fit for messages: signed URLs carry credentials in the query string."""
-    parts = urlsplit(uri)
-    return uri if not parts.query else f"{parts.scheme}://{parts.netloc}{parts.path}?..."
 
 
 # --- staging ----------------------------------------------------------------------------------
@@ -288,13 +212,13 @@ class ImageStager:
                 backoff=self._backoff,
                 describe=f"stage image of {sample.data_row_id}",
             )
-        except _Rejected as rejected:
+        except ImageRejected as rejected:
             return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
             reason = "image_fetch_failed"
             if _is_upload_error(exc):
                 reason = "image_upload_failed"
-            detail = f"{_safe_uri(sample.image_uri)}: {type(exc).__name__}: {exc}"
+            detail = f"{safe_uri(sample.image_uri)}: {type(exc).__name__}: {exc}"
             log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
             return (
                 Rejection(reason, sample.line, sample.data_row_id, detail[:500]),
@@ -304,7 +228,7 @@ class ImageStager:
     def _copy(
         self, sample: Sample, prefix: str, staged: _Staged | None
     ) -> tuple[Sample | Rejection, bool]:
-        source = self._open(sample.image_uri)
+        source = open_image_source(sample.image_uri, http=self._http, storage=self._storage)
         try:
             if staged is not None and source.size is not None and staged.source_size == source.size:
                 return _with_image(sample, staged), False
@@ -324,7 +248,7 @@ class ImageStager:
                     try:
                         encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
                     except (OSError, ValueError) as exc:
-                        raise _Rejected("image_conversion_failed", f"{mime}: {exc}") from exc
+                        raise ImageRejected("image_conversion_failed", f"{mime}: {exc}") from exc
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
             blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
@@ -342,7 +266,7 @@ class ImageStager:
         )
         return _with_image(sample, done), True
 
-    def _sniff(self, source: _Source) -> ImageInfo:
+    def _sniff(self, source: ImageSource) -> ImageInfo:
         want = HEADER_BYTES
         while True:
             head = source.read_at_least(want)
@@ -350,7 +274,9 @@ class ImageStager:
             if info is not None:
                 return info
             if (source.exhausted and len(head) < want) or want >= _SNIFF_LIMIT:
-                raise _Rejected("image_not_supported", "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image")
+                raise ImageRejected(
+                    "image_not_supported", "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image"
+                )
             want *= 4
 
     def _use_in_place(self, sample: Sample) -> Sample | Rejection:
@@ -381,44 +307,6 @@ class ImageStager:
             mime_type=info.mime_type,
         )
 
-    def _open(self, uri: str) -> _Source:
-        scheme = urlsplit(uri).scheme.lower()
-        if scheme in ("http", "https"):
-            response = self._http.request("GET", uri, preload_content=False)
-            if response.status >= 400:
-                response.release_conn()
-                if response.status in (401, 403, 404, 410):
-                    raise _Rejected(
-                        "image_fetch_failed", f"{_safe_uri(uri)}: HTTP {response.status}"
-                    )
-                raise SourceHttpError(response.status, _safe_uri(uri))
-            size = None
-            if "content-encoding" not in response.headers:
-                length = response.headers.get("content-length")
-                size = int(length) if length and length.isdigit() else None
-
-            def close() -> None:
-                response.close()  # unread bytes are not worth draining
-                response.release_conn()
-
-            return _Source(response.stream(256 * 1024), size, close)
-        if scheme == "gs":
-            path = GcsPath.parse(uri)
-            blob = self._storage.bucket(path.bucket).get_blob(path.name, timeout=60)
-            if blob is None:
-                raise _Rejected("image_fetch_failed", f"{uri}: no such object")
-            reader = blob.open("rb", chunk_size=1024 * 1024)
-            return _Source(iter(lambda: reader.read(256 * 1024), b""), blob.size, reader.close)
-        local = Path(unquote(urlsplit(uri).path)) if scheme == "file" else Path(uri)
-        if scheme not in ("", "file") and len(scheme) > 1:
-            raise _Rejected("image_fetch_failed", f"unsupported image location {_safe_uri(uri)}")
-        try:
-            handle = local.open("rb")
-        except OSError as exc:
-            raise _Rejected("image_fetch_failed", f"{local}: {exc.strerror}") from exc
-        size = local.stat().st_size
-        return _Source(iter(lambda: handle.read(256 * 1024), b""), size, handle.close)
-
     def _list_existing(self, prefix: str) -> dict[str, _Staged]:
         found: dict[str, _Staged] = {}
         blobs = retry_call(
@@ -442,26 +330,6 @@ class ImageStager:
 
     def close(self) -> None:
         self._http.clear()
-
-
-class SourceHttpError(Exception):
-    """An image origin answered with an error status (retried when transient)."""
-
-    def __init__(self, status: int, uri: str) -> None:
-        super().__init__(f"{uri}: HTTP {status}")
-        self.status = status
-
-
-class _Rejected(Exception):
-    """An image that cannot be used, whatever the number of retries."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-    def rejection(self, sample: Sample) -> Rejection:
-        return Rejection(self.reason, sample.line, sample.data_row_id, self.detail[:500])
 
 
 def _with_image(sample: Sample, staged: _Staged) -> Sample:
