@@ -23,7 +23,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_COMMAND_MODULES: tuple[str, ...] = ("version",)
+_COMMAND_MODULES: tuple[str, ...] = ("version", "serve")
 
 _state = {"debug": False}
 
