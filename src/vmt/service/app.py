@@ -95,6 +95,7 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
+            deliveries.close()
 
     app = FastAPI(
         title="vmt",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -47,6 +48,9 @@ class DeliveryStore:
         self.path = path
         self.wait_seconds = wait_seconds
         self.stale_claim_seconds = stale_claim_seconds
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -54,18 +58,35 @@ class DeliveryStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
+        """This thread's connection, kept open: closing the last connection of a WAL database
+        checkpoints it (an fsync per request)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        finally:
-            db.close()
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        yield db
+
+    def close(self) -> None:
+        """Close every connection (threads that use the store afterwards reopen one)."""
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
 
     def ping(self) -> None:
-        """Raise ``BackendError`` when the store cannot be read."""
+        """Raise ``BackendError`` when the store cannot be read (probed on a new connection)."""
         try:
-            with self._connect() as db:
+            db = sqlite3.connect(self.path, timeout=5.0)
+            try:
                 db.execute("SELECT count(*) FROM model_run_deliveries").fetchone()
+            finally:
+                db.close()
         except sqlite3.Error as exc:
             raise BackendError(f"delivery store unreachable: {exc}", retryable=True) from exc
 
