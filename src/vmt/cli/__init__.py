@@ -23,7 +23,16 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_COMMAND_MODULES: tuple[str, ...] = ("version", "models")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "run",
+    "runs",
+    "resume",
+    "cancel",
+    "predict",
+    "demo",
+    "models",
+)
 
 _state = {"debug": False}
 
