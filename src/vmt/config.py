@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     labelbox_endpoint: str | None = None
     """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
     prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
+    labelbox_poll_seconds: float = Field(default=5.0, ge=0)
+    """Pause between look-ups of a running Labelbox export task or prediction import."""
+    labelbox_wait_timeout_s: float = Field(default=7200.0, gt=0)
+    """Longest wait for one Labelbox export task or prediction import to finish."""
+    labelbox_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """Retries of one Labelbox call (rate limits, 5xx, network) stop after this many seconds."""
 
     # --- Google Cloud / Vertex AI ----------------------------------------------------------
     gcp_project: str | None = None

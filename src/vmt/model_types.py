@@ -1,25 +1,51 @@
 """The model types offered to Labelbox's "Train model" menu, defined once.
 
-Each value is a key of ``GET /models`` and the ``modelType`` of ``POST /model_run``
-(FORMATS.md 1.4); ``trainer`` names the training backend that serves it.
+``vmt models`` prints them; the service's ``GET /models`` answers :func:`models_response`; a
+``POST /model_run`` names one of them, and :data:`MODEL_TYPES` says which trainer runs it.
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from vmt.errors import InputError
 
 
-class ModelType(StrEnum):
-    LOCAL_OBJECT_DETECTION = "local_object_detection"
-    VERTEX_AUTOML_OBJECT_DETECTION = "vertex_automl_object_detection"
-
-    @property
-    def trainer(self) -> str:
-        """The trainer backend name: ``local`` or ``vertex``."""
-        return _TRAINERS[self]
+@dataclass(frozen=True, slots=True)
+class ModelType:
+    name: str
+    trainer: str
+    """The trainer backend that runs it (``vmt run --trainer``)."""
+    description: str
 
 
-_TRAINERS = {
-    ModelType.LOCAL_OBJECT_DETECTION: "local",
-    ModelType.VERTEX_AUTOML_OBJECT_DETECTION: "vertex",
+MODEL_TYPES: Mapping[str, ModelType] = {
+    t.name: t
+    for t in (
+        ModelType(
+            "vertex_automl_object_detection",
+            "vertex",
+            "Google Vertex AI AutoML image object detection (cloud)",
+        ),
+        ModelType(
+            "local_object_detection",
+            "local",
+            "Small PyTorch detector trained on the service's own machine",
+        ),
+    )
 }
+
+
+def models_response() -> dict[str, dict[str, object]]:
+    """The body of ``GET /models``: an object whose keys are the offered model types."""
+    return {name: {} for name in MODEL_TYPES}
+
+
+def model_type(name: str) -> ModelType:
+    """The model type called ``name``; InputError naming the offered ones otherwise."""
+    try:
+        return MODEL_TYPES[name]
+    except KeyError:
+        offered = ", ".join(MODEL_TYPES)
+        raise InputError(f"unknown model type {name!r}; offered: {offered}") from None

@@ -102,10 +102,18 @@ class DetachedRunContext:
     """A context outside an advancing run (``vmt predict`` with a trained model): reads the
     run's handles, keeps new ones in memory, logs events, never cancelled."""
 
-    def __init__(self, run_id: str, workdir: Path, handles: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        workdir: Path,
+        handles: Mapping[str, str],
+        *,
+        observer: RunObserver | None = None,
+    ) -> None:
         self._run_id = run_id
         self._workdir = workdir
         self._handles = dict(handles)
+        self._observer = observer or RunObserver()
         workdir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -124,9 +132,10 @@ class DetachedRunContext:
 
     def event(self, message: str, **data: object) -> None:
         log.info("run %s (detached): %s", self._run_id, message)
+        self._observer.event(self._run_id, None, message, data)
 
     def progress(self, done: int, total: int | None = None, *, what: str = "") -> None:
-        return None
+        self._observer.progress(self._run_id, None, done, total, what)
 
     def check_cancelled(self) -> None:
         return None

@@ -11,15 +11,18 @@ import collections
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from vmt.domain import Rejection, Sample, Split
+from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Sink, Source, Trainer
+
+if TYPE_CHECKING:
+    from vmt.formats.labelbox_export import ExportOptions
 
 CHECK_EVERY = 200
 """Rows between progress reports and cancellation checks in streaming loops."""
@@ -97,9 +100,38 @@ def prepare_stage(
     Rejections (reason, line, data row id, detail) from parsing and from the trainer go to
     ``rejections_out``. Fails with an ``InputError`` that says why when no training row is left.
     """
-    from vmt.formats.labelbox_export import ExportOptions, read_samples
+    from vmt.formats.labelbox_export import ExportOptions
 
-    options = ExportOptions(require_dimensions=False, require_boxes=False)
+    outputs = prepare_rows(
+        trainer,
+        ctx,
+        export=export,
+        options=ExportOptions(require_dimensions=False, require_boxes=False),
+        image_base=image_base,
+        samples_out=samples_out,
+        rejections_out=rejections_out,
+    )
+    if outputs["by_split"].get(Split.TRAINING.value, 0) == 0:
+        raise InputError(_no_training_rows_message(outputs))
+    if not any(outputs["by_split"].get(split.value) for split in EVALUATED_SPLITS):
+        ctx.event("no validation or test rows: nothing to predict on or evaluate")
+    return outputs
+
+
+def prepare_rows(
+    trainer: Trainer,
+    ctx: RunContext,
+    *,
+    export: Path,
+    options: ExportOptions,
+    image_base: Path | None,
+    samples_out: Path,
+    rejections_out: Path,
+) -> dict[str, Any]:
+    """Export rows -> parsed samples -> ``trainer.prepare`` -> ``samples_out``; every rejection
+    (parser's or trainer's) -> ``rejections_out``. Streams: constant memory. Returns counts."""
+    from vmt.formats.labelbox_export import read_samples
+
     by_reason: collections.Counter[str] = collections.Counter()
     by_split: collections.Counter[str] = collections.Counter()
     boxes = 0
@@ -137,19 +169,15 @@ def prepare_stage(
                 by_split[item.split.value] += 1
                 boxes += len(item.boxes)
         ctx.progress(parsed, parsed, what="rows")
-        outputs: dict[str, Any] = {
-            "rows": parsed,
-            "samples": kept.count,
-            "rejected": rejected.count,
-            "boxes": boxes,
-            "by_split": dict(by_split),
-            "rejections_by_reason": dict(by_reason.most_common()),
-        }
-        if by_split[Split.TRAINING.value] == 0:
-            raise InputError(_no_training_rows_message(outputs))
-    if not any(by_split[split.value] for split in EVALUATED_SPLITS):
-        ctx.event("no validation or test rows: nothing to predict on or evaluate")
-    return outputs
+    # Both files are complete here, so the rejections stay readable if the caller fails.
+    return {
+        "rows": parsed,
+        "samples": kept.count,
+        "rejected": rejected.count,
+        "boxes": boxes,
+        "by_split": dict(by_split),
+        "rejections_by_reason": dict(by_reason.most_common()),
+    }
 
 
 def _with_uri(sample: Sample, uri: str) -> Sample:
@@ -198,31 +226,54 @@ def predict_stage(
     labelbox_out: Path,
 ) -> dict[str, Any]:
     """Predict on every VALIDATION and TEST row; write our JSONL and the Labelbox upload."""
-    targets = samples.only(*EVALUATED_SPLITS)
-    total = sum(1 for _ in targets)
+    return predict_rows(
+        trainer,
+        ctx,
+        model=model,
+        samples=samples.only(*EVALUATED_SPLITS),
+        predictions_out=predictions_out,
+        labelbox_out=labelbox_out,
+        uuid_scope=ctx.run_id,
+    )
+
+
+def predict_rows(
+    trainer: Trainer,
+    ctx: RunContext,
+    *,
+    model: str,
+    samples: SampleFile,
+    predictions_out: Path,
+    labelbox_out: Path,
+    uuid_scope: str,
+) -> dict[str, Any]:
+    """``trainer.predict`` on ``samples`` -> our JSONL and the Labelbox upload NDJSON."""
+    total = sum(1 for _ in samples)
     detections = 0
     with artifacts.prediction_writer(predictions_out) as out:
-        for prediction in trainer.predict(ctx, model, targets):
+        for prediction in trainer.predict(ctx, model, samples):
             out.write(prediction)
             detections += len(prediction.detections)
             if out.count % CHECK_EVERY == 0:
                 ctx.check_cancelled()
                 ctx.progress(out.count, total, what="rows")
     ctx.progress(out.count, total, what="rows")
-    write_labelbox_predictions(
-        artifacts.read_predictions(predictions_out), labelbox_out, run_id=ctx.run_id
+    upload_rows = write_labelbox_predictions(
+        artifacts.read_predictions(predictions_out), labelbox_out, uuid_scope=uuid_scope
     )
-    return {"predicted_rows": out.count, "detections": detections}
+    return {"predicted_rows": out.count, "detections": detections, "upload_rows": upload_rows}
 
 
-def write_labelbox_predictions(predictions: Iterable[Any], dest: Path, *, run_id: str) -> int:
-    """The Labelbox upload NDJSON (with confidence), with uuids derived from the run so a
-    rewritten file names the same annotations."""
+def write_labelbox_predictions(
+    predictions: Iterable[Prediction], dest: Path, *, uuid_scope: str
+) -> int:
+    """The Labelbox upload NDJSON (with confidence). Annotation uuids derive from
+    ``uuid_scope`` (the run id), so a rewritten file names the same annotations."""
     import uuid
 
     from vmt.formats.labelbox_predictions import prediction_rows
 
-    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-run:{run_id}")
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-run:{uuid_scope}")
 
     def uuid_for(data_row_id: str, index: int) -> str:
         return str(uuid.uuid5(namespace, f"{data_row_id}/{index}"))
@@ -275,14 +326,20 @@ def evaluate_stage(
     return summary
 
 
+_HEADLINE_KEYS = {"mAP": "map", "AP50": "map_50", "AP75": "map_75"}
+_COUNT_KEYS = {
+    "images": "images",
+    "ground_truth": "ground_truth_boxes",
+    "predictions": "predictions",
+}
+
+
 def metrics_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of a metrics.json: mAP (IoU .50:.95), AP50, row and box counts."""
-    summary = metrics.get("summary", metrics)
-    return {
-        key: summary[key]
-        for key in ("mAP", "AP50", "AP75", "images", "ground_truth", "predictions")
-        if key in summary
-    }
+    """The headline figures of a metrics.json: mAP (IoU .50:.95), AP50, AP75 and counts."""
+    counts = metrics.get("counts", {})
+    summary = {ours: metrics.get(theirs) for ours, theirs in _HEADLINE_KEYS.items()}
+    summary.update({ours: counts.get(theirs) for ours, theirs in _COUNT_KEYS.items()})
+    return {key: value for key, value in summary.items() if value is not None}
 
 
 def local_image_path(uri: str) -> Path | None:
