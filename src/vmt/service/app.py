@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from vmt import __version__
 from vmt.config import Settings
 from vmt.errors import ConfigError
-from vmt.model_types import ModelType
+from vmt.model_types import MODEL_TYPES
 from vmt.service.auth import token_guard
 from vmt.service.deliveries import DeliveryStore
 from vmt.service.http_errors import install_error_handlers
@@ -27,20 +27,24 @@ log = logging.getLogger("vmt")
 DELIVERIES_DB = "service.db"
 
 
+def _why_unavailable(trainer: str, settings: Settings) -> str | None:
+    """Why this deployment cannot run ``trainer`` (None when it can)."""
+    if trainer == "local" and importlib.util.find_spec("torch") is None:
+        return "torch is not installed (the [local] extra)"
+    if trainer == "vertex" and not (settings.gcp_project and settings.gcs_bucket):
+        return "VMT_GCP_PROJECT and VMT_GCS_BUCKET are not both set"
+    return None
+
+
 def offered_model_types(settings: Settings) -> list[str]:
     """The model types this deployment can train, logging why any other is left out."""
     offered: list[str] = []
-    if importlib.util.find_spec("torch") is not None:
-        offered.append(ModelType.LOCAL_OBJECT_DETECTION.value)
-    else:
-        log.info("not offering %s: torch is not installed", ModelType.LOCAL_OBJECT_DETECTION)
-    if settings.gcp_project and settings.gcs_bucket:
-        offered.append(ModelType.VERTEX_AUTOML_OBJECT_DETECTION.value)
-    else:
-        log.info(
-            "not offering %s: VMT_GCP_PROJECT and VMT_GCS_BUCKET are not both set",
-            ModelType.VERTEX_AUTOML_OBJECT_DETECTION,
-        )
+    for name, kind in MODEL_TYPES.items():
+        reason = _why_unavailable(kind.trainer, settings)
+        if reason is None:
+            offered.append(name)
+        else:
+            log.info("not offering %s: %s", name, reason)
     return offered
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from vmt.config import Settings
 from vmt.errors import BackendError, NotFoundError, RunConflictError
-from vmt.model_types import ModelType
+from vmt.model_types import model_type as find_model_type
 from vmt.pipeline.run_config import BackendSpec, RunConfig
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunRecord, RunState, UnknownRunError, new_run_id
@@ -27,7 +27,7 @@ def labelbox_run_config(*, model_run_id: str, model_type: str, model_id: str | N
     options: dict[str, Any] = {"model_run_id": model_run_id}
     return RunConfig(
         source=BackendSpec(kind="labelbox", options=options),
-        trainer=BackendSpec(kind=ModelType(model_type).trainer),
+        trainer=BackendSpec(kind=find_model_type(model_type).trainer),
         sink=BackendSpec(kind="labelbox", options=options),
         label=model_run_id if model_id is None else f"{model_run_id} (model {model_id})",
     )
