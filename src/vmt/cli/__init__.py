@@ -32,6 +32,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "predict",
     "demo",
     "models",
+    "serve",
 )
 
 _state = {"debug": False}
