@@ -170,3 +170,52 @@ def test_converter_never_crashes_and_writes_valid_lines(
         }
         for box in record["boundingBoxAnnotations"]:
             assert 0 <= box["xMin"] < box["xMax"] <= 1 and 0 <= box["yMin"] < box["yMax"] <= 1
+
+
+sides = st.sampled_from([1, 7, 100, 333, 640, 1000]) | st.integers(1, 5000)
+edgy = st.one_of(
+    st.floats(-2, 2, allow_nan=False),
+    st.floats(-50, 1050, allow_nan=False),
+    st.sampled_from([0.0, -0.0, 1.0, 10.0, 5.0, 1000.0, 500.0, 99.99, 100.0, 4999.5]),
+    st.floats(allow_nan=False, allow_infinity=False),
+)
+
+
+@st.composite
+def near_edges(draw: st.DrawFn) -> tuple[tuple[float, float, float, float], int, int]:
+    """Boxes whose sides and corners sit within a pixel of the image border or of 1%."""
+    width, height = draw(sides), draw(sides)
+    jitter = st.floats(-1.5, 1.5, allow_nan=False) | st.just(0.0)
+
+    def origin(side: int) -> float:
+        return draw(st.sampled_from([0.0, side / 2, side / 100])) + draw(jitter)
+
+    def extent(origin: float, side: int) -> float:
+        anchor = draw(st.sampled_from([side - origin, side / 100, side / 2, 0.0]))
+        return anchor + draw(jitter)
+
+    left, top = origin(width), origin(height)
+    return (left, top, extent(left, width), extent(top, height)), width, height
+
+
+@_settings
+@given(
+    case=st.tuples(st.tuples(edgy, edgy, edgy, edgy), sides, sides) | near_edges(),
+)
+def test_box_fast_path_agrees_with_the_reference_rules(
+    case: tuple[tuple[float, float, float, float], int, int],
+) -> None:
+    geometry, width, height = case
+    from tests.builders.labelbox_rows import box_object
+    from vmt.formats.labelbox_export import _RowReader
+
+    obj = box_object("car", *geometry)
+    fast_stats, slow_stats = ConversionStats(), ConversionStats()
+    fast = _RowReader(ExportOptions(), fast_stats)._boxes(
+        [obj], "bounding_box", "name", width, height, 1, "id"
+    )
+    slow = _RowReader(ExportOptions(), slow_stats)._box(
+        obj, "bounding_box", "name", width, height, 1, "id"
+    )
+    assert fast == ([slow] if slow is not None else [])
+    assert fast_stats.warnings == slow_stats.warnings
