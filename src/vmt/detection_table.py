@@ -107,6 +107,17 @@ class KnownRows:
         )
 
 
+@dataclass(frozen=True)
+class PredictionsRead:
+    """What a prediction reader returns: the detections, and what it left out or doubts."""
+
+    table: DetectionTable
+    ignored: tuple[Rejection, ...]
+    """Detections (or lines) left out, with reason and line number."""
+    warnings: tuple[Rejection, ...]
+    """Detections kept but worth a look (e.g. no confidence, read as 1.0)."""
+
+
 class DetectionTableBuilder:
     """Collects detections one at a time; what cannot be evaluated becomes a ``Rejection``."""
 
@@ -123,6 +134,8 @@ class DetectionTableBuilder:
         self._score: list[float] = []
         self.rejections: list[Rejection] = []
         """Detections left out, and why."""
+        self.warnings: list[Rejection] = []
+        """Detections kept, with a remark."""
 
     def resolve_row(
         self, line: int | None, data_row_id: str | None, global_key: str | None = None
@@ -151,6 +164,9 @@ class DetectionTableBuilder:
 
     def reject(self, reason: str, line: int | None, data_row_id: str | None, detail: str) -> None:
         self.rejections.append(Rejection(reason, line, data_row_id, detail))
+
+    def warn(self, reason: str, line: int | None, data_row_id: str | None, detail: str) -> None:
+        self.warnings.append(Rejection(reason, line, data_row_id, detail))
 
     def add(
         self,
@@ -183,6 +199,9 @@ class DetectionTableBuilder:
     def add_empty_row(self, data_row_id: str) -> None:
         """Record that a row was predicted on and has no detections."""
         self._row_index.setdefault(data_row_id, len(self._row_index))
+
+    def result(self) -> PredictionsRead:
+        return PredictionsRead(self.build(), tuple(self.rejections), tuple(self.warnings))
 
     def build(self) -> DetectionTable:
         xyxy = np.stack(

@@ -147,6 +147,7 @@ def _evaluate_columns(data: EvaluationInput, *, iou: float, confidence: float | 
         confusion=confusion,
         errors=errors,
         det_true_positive=tp_mask,
+        det_false_positive=fp_mask,
         row_tp=row_tp.astype(np.int64),
         row_fp=row_fp.astype(np.int64),
         row_fn=row_fn.astype(np.int64),

@@ -45,6 +45,21 @@ def summarize_rejections(rejections: Iterable[Rejection]) -> dict[str, Rejection
     }
 
 
+class ClassMetrics(TypedDict):
+    ap: float | None
+    ap_50: float | None
+    ap_75: float | None
+    gt_count: int
+    pred_count: int
+    best_f1: float | None
+    best_threshold: float | None
+    precision: float | None
+    recall: float | None
+    tp: int
+    fp: int
+    fn: int
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Everything ``vmt evaluate`` computes. Arrays index classes as ``data.classes``."""
@@ -66,6 +81,8 @@ class Evaluation:
     errors: ErrorBreakdown
     det_true_positive: np.ndarray
     """Per detection (``data.dt`` order): matched at ``iou`` (any confidence)."""
+    det_false_positive: np.ndarray
+    """Per detection: unmatched at ``iou`` (and not ignored)."""
     row_tp: IntArray
     row_fp: IntArray
     row_fn: IntArray
@@ -99,28 +116,28 @@ class Evaluation:
             warnings=(*self.warnings, *warnings),
         )
 
-    def per_class_json(self) -> dict[str, dict[str, object]]:
+    def per_class_json(self) -> dict[str, ClassMetrics]:
         gt = self.sweep.gt
         pred = np.bincount(self.data.dt.label, minlength=len(self.classes))
         at = self.at_confidence
-        out: dict[str, dict[str, object]] = {}
+        out: dict[str, ClassMetrics] = {}
         for k, name in enumerate(self.classes):
             c = curve(self.sweep, k)
             tp, fp = int(at.tp[k, 0]), int(at.fp[k, 0])
-            out[name] = {
-                "ap": self.ap[k],
-                "ap_50": self.ap_50[k],
-                "ap_75": self.ap_75[k],
-                "gt_count": int(gt[k]),
-                "pred_count": int(pred[k]),
-                "best_f1": c.best_f1,
-                "best_threshold": c.best_threshold,
-                "precision": tp / (tp + fp) if tp + fp else None,
-                "recall": tp / int(gt[k]) if gt[k] else None,
-                "tp": tp,
-                "fp": fp,
-                "fn": int(gt[k]) - tp,
-            }
+            out[name] = ClassMetrics(
+                ap=self.ap[k],
+                ap_50=self.ap_50[k],
+                ap_75=self.ap_75[k],
+                gt_count=int(gt[k]),
+                pred_count=int(pred[k]),
+                best_f1=c.best_f1,
+                best_threshold=c.best_threshold,
+                precision=tp / (tp + fp) if tp + fp else None,
+                recall=tp / int(gt[k]) if gt[k] else None,
+                tp=tp,
+                fp=fp,
+                fn=int(gt[k]) - tp,
+            )
         return out
 
     def to_json(self) -> dict[str, object]:
