@@ -23,7 +23,17 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_COMMAND_MODULES: tuple[str, ...] = ("version",)
+_COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "run",
+    "runs",
+    "resume",
+    "cancel",
+    "predict",
+    "demo",
+    "models",
+    "serve",
+)
 
 _state = {"debug": False}
 

@@ -8,12 +8,17 @@ One JSONL line per image::
 
 The box order is xMin, xMax, yMin, yMax (not the import file's order), as fractions of the image
 size, which the output does not carry: it comes from the ground truth (``Sample.width/height``).
+Boxes come back in pixels of the original image, clipped to it.
+
+``parse_prediction`` is the one parser; ``parse_prediction_line`` (one raw line, image sizes by
+URI; used by the Vertex backend) and ``read_predictions`` (output files -> columns, every broken
+line reported with its number; used by ``vmt evaluate``) are built on it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,18 +36,22 @@ class VertexLineError(ValueError):
 def parse_prediction(
     line: dict[str, Any], *, data_row_id: str, width: int, height: int
 ) -> Prediction:
-    """One output line's detections in pixels of a ``width`` x ``height`` image."""
-    pred = line.get("prediction")
+    """One output line's detections in pixels of a ``width`` x ``height`` image.
+
+    Raises ``VertexLineError`` (a ``ValueError``) when the line cannot be read.
+    """
+    pred = line.get("prediction") or {}
     if not isinstance(pred, dict):
-        raise VertexLineError("no prediction object")
-    names = pred.get("displayNames", [])
-    scores = pred.get("confidences", [])
-    boxes = pred.get("bboxes", [])
+        raise VertexLineError("prediction is not an object")
+    names = pred.get("displayNames") or []
+    scores = pred.get("confidences") or []
+    boxes = pred.get("bboxes") or []
     if not (isinstance(names, list) and isinstance(scores, list) and isinstance(boxes, list)):
         raise VertexLineError("displayNames, confidences and bboxes must be lists")
     if not len(names) == len(scores) == len(boxes):
         raise VertexLineError(
-            f"{len(names)} displayNames, {len(scores)} confidences, {len(boxes)} bboxes"
+            "displayNames/confidences/bboxes lengths differ "
+            f"({len(names)}/{len(scores)}/{len(boxes)})"
         )
     dets: list[Detection] = []
     for name, score, bbox in zip(names, scores, boxes, strict=True):
@@ -51,13 +60,38 @@ def parse_prediction(
         if not _is_number(score) or not 0.0 <= score <= 1.0:
             raise VertexLineError(f"confidence {score!r} not in [0, 1]")
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox))):
-            raise VertexLineError(f"bbox {bbox!r} is not [xMin, xMax, yMin, yMax]")
-        x_min, x_max, y_min, y_max = (float(v) for v in bbox)
+            raise VertexLineError(f"bbox is not [xMin, xMax, yMin, yMax]: {bbox!r}")
+        x_min, x_max, y_min, y_max = (min(1.0, max(0.0, float(v))) for v in bbox)
         if x_max < x_min or y_max < y_min:
             raise VertexLineError(f"bbox {bbox!r} has max < min")
         box = Box(name, x_min * width, y_min * height, x_max * width, y_max * height)
         dets.append(Detection(box, float(score)))
     return Prediction(data_row_id, tuple(dets))
+
+
+def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> Prediction:
+    """The detections of one output line. ``sizes`` maps image URI -> (width, height) of the
+    original image; the returned Prediction's ``data_row_id`` is the image URI (the caller maps
+    it back). Raises ValueError for a malformed line or an image not in ``sizes``."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise VertexLineError(f"not JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise VertexLineError("not a JSON object")
+    uri = _content_uri(row)
+    if uri is None:
+        raise VertexLineError("no instance.content")
+    if uri not in sizes:
+        raise VertexLineError(f"prediction for an unknown image {uri}")
+    width, height = sizes[uri]
+    return parse_prediction(row, data_row_id=uri, width=width, height=height)
+
+
+def _content_uri(row: dict[str, Any]) -> str | None:
+    instance = row.get("instance")
+    uri = instance.get("content") if isinstance(instance, dict) else None
+    return uri if isinstance(uri, str) else None
 
 
 def _is_number(value: object) -> bool:
@@ -101,9 +135,8 @@ def _read_line(
     except orjson.JSONDecodeError as exc:
         builder.reject("malformed_json", line_no, None, f"{where}: not JSON ({exc.msg})")
         return
-    instance = line.get("instance") if isinstance(line, dict) else None
-    uri = instance.get("content") if isinstance(instance, dict) else None
-    if not isinstance(uri, str):
+    uri = _content_uri(line) if isinstance(line, dict) else None
+    if uri is None:
         builder.reject("malformed_row", line_no, None, f"{where}: no instance.content")
         return
     sample = sample_for_uri(uri)
