@@ -19,7 +19,7 @@ from vmt.backends.local.model import normalise
 
 @dataclass(frozen=True, slots=True)
 class AugmentConfig:
-    scale: tuple[float, float] = (0.7, 1.3)
+    scale: tuple[float, float] = (0.8, 1.25)
     translate: float = 0.2
     """Largest shift as a fraction of the input side."""
     min_visible: float = 0.4
@@ -27,7 +27,7 @@ class AugmentConfig:
     brightness: float = 0.3
     contrast: tuple[float, float] = (0.7, 1.3)
     saturation: tuple[float, float] = (0.5, 1.5)
-    invert_probability: float = 0.2
+    invert_probability: float = 0.0
 
 
 def _uniform(n: int, low: float, high: float, generator: torch.Generator) -> Tensor:

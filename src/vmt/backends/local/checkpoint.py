@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vmt.backends.local.model import Detector, DetectorConfig
+from vmt.backends.local.model import Detector, DetectorConfig, place
 from vmt.errors import InputError
 
 MODEL_FORMAT = "vmt-local-detector/1"
@@ -56,5 +56,5 @@ def load_model(path: Path, device: torch.device) -> tuple[Detector, list[str]]:
         raise InputError(f"{path} is not a local detector model ({MODEL_FORMAT})")
     model = Detector(DetectorConfig.from_dict(payload["config"]))
     model.load_state_dict(payload["state_dict"])
-    model.to(device, memory_format=torch.channels_last).eval()
+    place(model, device).eval()
     return model, list(payload["classes"])

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
+from vmt.backends.local.images import local_path
 from vmt.backends.local.letterbox import Letterbox
 from vmt.domain import Sample
 from vmt.errors import InputError
@@ -32,13 +31,6 @@ class LetterboxedImages:
 
     def __len__(self) -> int:
         return len(self.samples)
-
-
-def local_path(image_uri: str) -> Path:
-    """The file a prepared sample's ``image_uri`` names (a path or a ``file://`` URI)."""
-    if image_uri.startswith("file://"):
-        return Path(unquote(urlparse(image_uri).path))
-    return Path(image_uri)
 
 
 def open_rgb(sample: Sample) -> Image.Image:

@@ -32,58 +32,15 @@ from vmt.backends.local.checkpoint import (
 )
 from vmt.backends.local.data import LetterboxedImages, class_names, load_letterboxed
 from vmt.backends.local.losses import BOX_LOSS_WEIGHT, detection_loss
-from vmt.backends.local.model import Detector, DetectorConfig
+from vmt.backends.local.model import Detector, DetectorConfig, place
 from vmt.backends.local.predict import detect
 from vmt.backends.local.targets import encode
+from vmt.backends.local.training_config import TrainConfig, TrainProgress
 from vmt.backends.local.validation_ap import average_precision_50
 from vmt.domain import Sample
 from vmt.errors import InputError
 
 log = logging.getLogger("vmt")
-
-DEFAULT_TRAIN_SECONDS = 240.0
-
-
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
-    seed: int = 0
-    train_seconds: float = DEFAULT_TRAIN_SECONDS
-    epochs: int | None = None
-    """Fixed number of epochs; None plans them from the measured speed and ``train_seconds``."""
-    max_epochs: int = 80
-    batch_size: int = 16
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    patience: int = 10
-    """Stop after this many epochs without validation AP50 reaching its best again."""
-    input_size: int = 160
-    device: str | None = None
-    """``cpu`` or ``cuda``; None picks CUDA when present."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainProgress:
-    epoch: int
-    """1-based epoch being trained."""
-    epochs: int
-    """Planned epochs (may change while the plan adapts to the measured speed)."""
-    step: int
-    steps: int
-    """Steps in one epoch."""
-    loss: float
-    elapsed: float
-    budget: float
-    val_ap50: float | None
-    best_ap50: float | None
-
-    @property
-    def eta_seconds(self) -> float:
-        done = (self.epoch - 1) * self.steps + self.step
-        total = self.epochs * self.steps
-        if done <= 0:
-            return max(self.budget - self.elapsed, 0.0)
-        rate_eta = self.elapsed / done * max(total - done, 0)
-        return max(min(rate_eta, self.budget - self.elapsed), 0.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +55,7 @@ class FitResult:
 
 
 ProgressCallback = Callable[[TrainProgress], None]
+EventCallback = Callable[[str, dict[str, Any]], None]
 
 
 def pick_device(name: str | None) -> torch.device:
@@ -125,9 +83,13 @@ def fit(
     config: TrainConfig,
     on_progress: ProgressCallback | None = None,
     check_cancelled: Callable[[], None] | None = None,
-    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_event: EventCallback | None = None,
 ) -> FitResult:
-    """Train (or continue training) a detector under ``run_dir``; return the best model."""
+    """Train (or continue training) a detector under ``run_dir``; return the best model.
+
+    ``on_event(message, data)`` hears ``local training resumed`` (with the epoch it continues
+    after) and ``local training epoch`` (loss, validation AP50, elapsed seconds) once per epoch.
+    """
     started = time.monotonic()
     classes = class_names(train)
     if not classes:
@@ -147,7 +109,7 @@ def fit(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = Detector(net_config)
-    model.to(device, memory_format=torch.channels_last).train()
+    place(model, device).train()
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -157,6 +119,8 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["rng"])
         log.info("local trainer: resuming after epoch %d", state["epoch"])
+        if on_event is not None:
+            on_event("local training resumed", {"after_epoch": int(state["epoch"])})
     else:
         state = {
             "classes": classes,
@@ -236,8 +200,8 @@ def fit(
             "-" if val_ap50 is None else f"{val_ap50:.3f}",
             record["elapsed"],
         )
-        if on_epoch is not None:
-            on_epoch({**record, "planned_epochs": state["planned_epochs"]})
+        if on_event is not None:
+            on_event("local training epoch", {**record, "planned_epochs": state["planned_epochs"]})
     return _result(state, model_path)
 
 
