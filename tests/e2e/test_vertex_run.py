@@ -4,10 +4,8 @@ REST server and the GCS emulator, with the images served by a local HTTP server.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,15 +17,11 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import SRC, cli_env
+from tests.conftest import VMT, cli_env
 from tests.fakes.gcp import LocalGcp, local_gcp
 from vmt.config import load_settings
 from vmt.pipeline.store import RunStore
 from vmt.synthetic import generate_dataset
-
-ROOT = SRC.parent
-# TEMPORARY: the evaluate branch has not landed; this runs `python -m vmt` with its stand-ins.
-VMT = [sys.executable, str(ROOT / "tests" / "e2e" / "vmt_with_standins.py")]
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -52,7 +46,6 @@ def world(tmp_path: Path) -> Iterator[tuple[LocalGcp, Path, dict[str, str]]]:
     remote_export.write_bytes(b"\n".join(rows) + b"\n")
     with local_gcp() as gcp:
         env = cli_env(**gcp.settings_env(), VMT_STATE_DIR=str(tmp_path / "state"))
-        env["PYTHONPATH"] += os.pathsep + str(ROOT)
         try:
             yield gcp, remote_export, env
         finally:

@@ -26,7 +26,7 @@ def test_file_source_copies_the_export(tmp_path: Path, compressed: bool) -> None
 
 
 def test_file_source_missing_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="export file not found: .*nope.ndjson"):
+    with pytest.raises(InputError, match=r"export file not found: .*nope\.ndjson"):
         FileSource(tmp_path / "nope.ndjson").export(_ctx(tmp_path), tmp_path / "x")
 
 
