@@ -23,7 +23,18 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-_COMMAND_MODULES: tuple[str, ...] = ("version", "convert")
+_COMMAND_MODULES: tuple[str, ...] = (
+    "version",
+    "run",
+    "runs",
+    "resume",
+    "cancel",
+    "predict",
+    "demo",
+    "models",
+    "serve",
+    "convert",
+)
 
 _state = {"debug": False}
 
