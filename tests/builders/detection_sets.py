@@ -32,15 +32,17 @@ def random_dataset(
     for i in range(images):
         width, height = int(rng.integers(50, 700)), int(rng.integers(50, 700))
         kind = rng.random()
-        n_gt = 0 if kind < 0.1 else int(rng.poisson(4))
+        n_gt = 0 if (kind < 0.1 or i == 0) else int(rng.poisson(4))
         boxes: list[Box] = []
         for _ in range(n_gt):
-            boxes.append(_random_box(rng, names[int(rng.integers(classes))], width, height,
-                                     integer_boxes))
-        samples.append(Sample(f"row{i:04d}", f"img{i}.jpg", width, height, Split.TEST,
-                              tuple(boxes)))
+            boxes.append(
+                _random_box(rng, names[int(rng.integers(classes))], width, height, integer_boxes)
+            )
+        samples.append(
+            Sample(f"row{i:04d}", f"img{i}.jpg", width, height, Split.TEST, tuple(boxes))
+        )
         dets: list[Detection] = []
-        if kind < 0.05:
+        if kind < 0.05 and i != 1:
             predictions.append(Prediction(f"row{i:04d}", ()))
             continue
         for box in boxes:
@@ -48,7 +50,9 @@ def random_dataset(
                 continue
             for _ in range(int(rng.integers(1, 3))):
                 label = box.label if rng.random() > 0.15 else names[int(rng.integers(classes - 1))]
-                jit = rng.normal(0, 0.12, 4) * np.array([box.width, box.height] * 2)
+                jit = [
+                    float(v) for v in rng.normal(0, 0.12, 4) * np.array([box.width, box.height] * 2)
+                ]
                 x0, y0 = box.x0 + jit[0], box.y0 + jit[1]
                 x1, y1 = max(x0 + 1, box.x1 + jit[2]), max(y0 + 1, box.y1 + jit[3])
                 if integer_boxes:
@@ -57,13 +61,15 @@ def random_dataset(
                 dets.append(Detection(Box(label, x0, y0, x1, y1), _score(rng)))
         for _ in range(int(rng.poisson(3))):
             label = names[int(rng.integers(classes - 1))] if rng.random() > 0.1 else only_predicted
-            dets.append(Detection(_random_box(rng, label, width, height, integer_boxes),
-                                  _score(rng)))
-        if rng.random() < 0.08:  # a flood: > 100 detections of one class
+            dets.append(
+                Detection(_random_box(rng, label, width, height, integer_boxes), _score(rng))
+            )
+        if i == 1 or rng.random() < 0.08:  # a flood: > 100 detections of one class
             label = names[0]
             for _ in range(int(rng.integers(101, 160))):
-                dets.append(Detection(_random_box(rng, label, width, height, integer_boxes),
-                                      _score(rng)))
+                dets.append(
+                    Detection(_random_box(rng, label, width, height, integer_boxes), _score(rng))
+                )
         order = rng.permutation(len(dets))
         dets = [dets[j] for j in order]
         # split one row's detections over two Prediction pieces (one per file line)
@@ -92,8 +98,11 @@ def _random_box(
         x0 = float(rng.uniform(0, width - w))
         y0 = float(rng.uniform(0, height - h))
     if integer:
-        x0, y0, w, h = float(round(x0)), float(round(y0)), float(max(1, round(w))), float(
-            max(1, round(h))
+        x0, y0, w, h = (
+            float(round(x0)),
+            float(round(y0)),
+            float(max(1, round(w))),
+            float(max(1, round(h))),
         )
     return Box(label, x0, y0, x0 + w, y0 + h)
 
@@ -111,23 +120,35 @@ def pycocotools_eval(
     for s in samples:
         for b in s.boxes:
             w, h = b.x1 - b.x0, b.y1 - b.y0
-            anns.append({"id": len(anns) + 1, "image_id": img_id[s.data_row_id],
-                         "category_id": cat_id[b.label], "bbox": [b.x0, b.y0, w, h],
-                         "area": w * h, "iscrowd": 0})
+            anns.append(
+                {
+                    "id": len(anns) + 1,
+                    "image_id": img_id[s.data_row_id],
+                    "category_id": cat_id[b.label],
+                    "bbox": [b.x0, b.y0, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                }
+            )
     gt = COCO()
     gt.dataset = {
-        "images": [{"id": img_id[s.data_row_id], "width": s.width, "height": s.height}
-                   for s in samples],
+        "images": [
+            {"id": img_id[s.data_row_id], "width": s.width, "height": s.height} for s in samples
+        ],
         "annotations": anns,
         "categories": [{"id": v, "name": k} for k, v in cat_id.items()],
     }
     with contextlib.redirect_stdout(io.StringIO()):
         gt.createIndex()
         results = [
-            {"image_id": img_id[p.data_row_id], "category_id": cat_id[d.box.label],
-             "bbox": [d.box.x0, d.box.y0, d.box.x1 - d.box.x0, d.box.y1 - d.box.y0],
-             "score": d.score}
-            for p in predictions for d in p.detections
+            {
+                "image_id": img_id[p.data_row_id],
+                "category_id": cat_id[d.box.label],
+                "bbox": [d.box.x0, d.box.y0, d.box.x1 - d.box.x0, d.box.y1 - d.box.y0],
+                "score": d.score,
+            }
+            for p in predictions
+            for d in p.detections
         ]
         dt = gt.loadRes(results) if results else COCO()
         ev = COCOeval(gt, dt, "bbox")
