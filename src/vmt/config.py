@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     # --- local trainer ---------------------------------------------------------------------
     train_seconds: float = Field(default=240.0, gt=0)
     seed: int = 0
+    local_epochs: int | None = Field(default=None, ge=1)
+    """Fixed epoch count (reproducible runs); unset: as many as fit in ``train_seconds``."""
+    local_device: str | None = None
+    """``cpu`` or ``cuda``; unset: CUDA when present."""
 
     @classmethod
     def settings_customise_sources(

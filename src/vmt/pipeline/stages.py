@@ -319,7 +319,7 @@ def evaluate_stage(
     }
     write_report_html(evaluation, report_out, image_path=local_images.get)
     with row_metrics_out.with_name(row_metrics_out.name + ".partial").open("wb") as out:
-        for row in row_metric_rows(evaluation):
+        for row in row_metric_rows(evaluation, namespace=ctx.run_id):
             out.write(orjson.dumps(row))
             out.write(b"\n")
     row_metrics_out.with_name(row_metrics_out.name + ".partial").replace(row_metrics_out)

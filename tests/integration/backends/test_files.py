@@ -26,7 +26,7 @@ def test_file_source_copies_the_export(tmp_path: Path, compressed: bool) -> None
 
 
 def test_file_source_missing_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="export file not found: .*nope.ndjson"):
+    with pytest.raises(InputError, match=r"export file not found: .*nope\.ndjson"):
         FileSource(tmp_path / "nope.ndjson").export(_ctx(tmp_path), tmp_path / "x")
 
 
@@ -42,7 +42,9 @@ def test_folder_sink_records_statuses(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
     sink.report_status(ctx, RunStatus.TRAINING_MODEL, metadata={"stage": "train"})
     sink.report_status(ctx, RunStatus.FAILED, metadata={"stage": "train"}, error="Training failed")
-    history = [orjson.loads(x) for x in (tmp_path / "out" / "status.ndjson").read_bytes().splitlines()]
+    history = [
+        orjson.loads(x) for x in (tmp_path / "out" / "status.ndjson").read_bytes().splitlines()
+    ]
     assert [h["status"] for h in history] == ["TRAINING_MODEL", "FAILED"]
     latest = orjson.loads((tmp_path / "out" / "status.json").read_bytes())
     assert latest["error"] == "Training failed" and latest["metadata"] == {"stage": "train"}
