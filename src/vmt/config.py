@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     labelbox_endpoint: str | None = None
     """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
     prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
+    labelbox_poll_seconds: float = Field(default=5.0, ge=0)
+    """Pause between look-ups of a running Labelbox export task or prediction import."""
+    labelbox_wait_timeout_s: float = Field(default=7200.0, gt=0)
+    """Longest wait for one Labelbox export task or prediction import to finish."""
+    labelbox_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """Retries of one Labelbox call (rate limits, 5xx, network) stop after this many seconds."""
 
     # --- Google Cloud / Vertex AI ----------------------------------------------------------
     gcp_project: str | None = None
@@ -50,6 +56,15 @@ class Settings(BaseSettings):
     vertex_confidence_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     vertex_max_predictions: int = Field(default=100, ge=1, le=500)
     staging_concurrency: int = Field(default=64, ge=1, le=1024)
+    gcs_use_sources_in_place: bool = False
+    """Train on ``gs://`` source images where they are (the Vertex service agent must read them)."""
+    gcp_anonymous_credentials: bool = False
+    """Anonymous credentials for GCS/Vertex (local fakes and emulators only)."""
+    vertex_dry_run: bool = False
+    """Stage, validate, import and print the cost, but do not launch training."""
+    vertex_poll_seconds: float = Field(default=60.0, gt=0)
+    """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
+    vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
 
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None

@@ -48,6 +48,13 @@ STAGE_STATUS: Mapping[Stage, RunStatus] = {
 }
 
 
+MODEL_HANDLE = "model"
+"""Handle the runner records after training: the trained model's reference (path or resource)."""
+
+REPORT_HANDLE = "report"
+"""Handle a sink may record on publish: where users find the report (path or URL)."""
+
+
 class RunContext(Protocol):
     """What a backend sees of the run it works for."""
 
@@ -152,6 +159,8 @@ class Sink(Protocol):
 
 
 __all__ = [
+    "MODEL_HANDLE",
+    "REPORT_HANDLE",
     "STAGE_STATUS",
     "Prediction",
     "Rejection",

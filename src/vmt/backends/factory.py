@@ -1,0 +1,101 @@
+"""Backends from a run's serialisable configuration, so any process can resume any run.
+
+Known kinds: sources ``files`` and ``labelbox``; trainers ``local`` and ``vertex``; sinks
+``folder`` and ``labelbox``. Each backend module is imported only when a run uses it (torch, the
+Labelbox and Google SDKs stay out of processes that do not need them).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from vmt.config import Settings
+from vmt.errors import ConfigError
+from vmt.pipeline.protocols import Sink, Source, Trainer
+from vmt.pipeline.run_config import BackendSpec, RunConfig
+
+SOURCES = ("files", "labelbox")
+TRAINERS = ("local", "vertex")
+SINKS = ("folder", "labelbox")
+
+
+@dataclass(frozen=True, slots=True)
+class Backends:
+    source: Source
+    trainer: Trainer
+    sink: Sink
+    image_base: Path | None = None
+    """Where relative ``row_data`` paths of the export point to (files source only)."""
+
+
+def build_backends(config: RunConfig, settings: Settings) -> Backends:
+    source, image_base = build_source(config.source, settings)
+    return Backends(
+        source=source,
+        trainer=build_trainer(config.trainer, settings),
+        sink=build_sink(config.sink, settings),
+        image_base=image_base,
+    )
+
+
+_EXTRAS = {
+    "vmt.backends.local": "local",
+    "vmt.backends.labelbox": "labelbox",
+    "vmt.backends.vertex": "vertex",
+}
+
+
+def _backend_class(module: str, name: str) -> Any:
+    """Import ``module.name`` on first use; a missing optional dependency names its extra."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get(module)
+        hint = f' (pip install "vertex-model-training[{extra}]")' if extra else ""
+        raise ConfigError(f"{name} is not available: {exc}{hint}") from exc
+
+
+def _option(spec: BackendSpec, name: str) -> Any:
+    try:
+        return spec.options[name]
+    except KeyError:
+        raise ConfigError(f"{spec.kind} backend: option {name!r} is missing") from None
+
+
+def build_source(spec: BackendSpec, settings: Settings) -> tuple[Source, Path | None]:
+    if spec.kind == "files":
+        file_source = _backend_class("vmt.backends.files", "FileSource")
+        export = Path(_option(spec, "export_path"))
+        images_dir = spec.options.get("images_dir")
+        base = Path(images_dir) if images_dir else export.parent
+        return cast(Source, file_source(export)), base
+    if spec.kind == "labelbox":
+        labelbox_source = _backend_class("vmt.backends.labelbox", "LabelboxSource")
+        return cast(Source, labelbox_source(settings, _option(spec, "model_run_id"))), None
+    raise ConfigError(f"unknown source {spec.kind!r} (known: {', '.join(SOURCES)})")
+
+
+def build_trainer(spec: BackendSpec, settings: Settings) -> Trainer:
+    overrides = {k: v for k, v in spec.options.items() if k in Settings.model_fields}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    if spec.kind == "local":
+        local_trainer = _backend_class("vmt.backends.local", "LocalTrainer")
+        return cast(Trainer, local_trainer(settings))
+    if spec.kind == "vertex":
+        vertex_trainer = _backend_class("vmt.backends.vertex", "VertexTrainer")
+        return cast(Trainer, vertex_trainer(settings))
+    raise ConfigError(f"unknown trainer {spec.kind!r} (known: {', '.join(TRAINERS)})")
+
+
+def build_sink(spec: BackendSpec, settings: Settings) -> Sink:
+    if spec.kind == "folder":
+        folder_sink = _backend_class("vmt.backends.files", "FolderSink")
+        return cast(Sink, folder_sink(Path(_option(spec, "out_dir"))))
+    if spec.kind == "labelbox":
+        labelbox_sink = _backend_class("vmt.backends.labelbox", "LabelboxSink")
+        return cast(Sink, labelbox_sink(settings, _option(spec, "model_run_id")))
+    raise ConfigError(f"unknown sink {spec.kind!r} (known: {', '.join(SINKS)})")

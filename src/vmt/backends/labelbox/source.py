@@ -1,0 +1,242 @@
+"""``LabelboxSource``: export a model run to a local NDJSON file, in constant memory.
+
+Flow: ``model_run.export(params)`` starts an export task whose id is recorded at once
+(``labelbox.export_task``), so a restarted run re-attaches with ``ExportTask.get_task`` instead of
+exporting again. The task is polled until COMPLETE, its errors stream is saved and recorded as
+events, and the result stream is written row by row to ``dest`` (progress from the total line
+count). Rows whose model-run split is missing get it from ``model_run.model_run_data_rows()``
+(``dataSplit``), held in a throw-away SQLite table, not in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vmt.backends.labelbox.connection import LabelboxConnection
+from vmt.config import Settings
+from vmt.errors import BackendError, NotFoundError
+from vmt.pipeline.protocols import RunContext
+from vmt.retry import Backoff
+
+log = logging.getLogger("vmt")
+
+EXPORT_TASK_HANDLE = "labelbox.export_task"
+EXPORT_PARAMS: dict[str, Any] = {
+    "data_row_details": True,
+    "model_run_details": True,
+    "predictions": False,
+    "attachments": False,
+    "metadata_fields": False,
+    "embeddings": False,
+}
+ERRORS_FILE = "labelbox_export_errors.ndjson"
+_MAX_ERROR_EVENTS = 20
+_PROGRESS_EVERY = 1000
+
+
+class LabelboxSource:
+    """The rows of one Labelbox model run (implements ``vmt.pipeline.protocols.Source``)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        model_run_id: str,
+        *,
+        backoff: Backoff | None = None,
+        connection: LabelboxConnection | None = None,
+    ) -> None:
+        self.connection = connection or LabelboxConnection(settings, model_run_id, backoff=backoff)
+        self.settings = settings
+        self.model_run_id = model_run_id
+
+    def feature_schema_ids(self) -> dict[str, str]:
+        """Class name -> feature schema id from the model's ontology."""
+        return self.connection.feature_schema_ids()
+
+    def export(self, ctx: RunContext, dest: Path) -> None:
+        task = self._attach_or_start(ctx)
+        self._record_errors(ctx, task)
+        total = self._call(ctx, lambda: task.get_total_lines(_stream_type("RESULT")), "export size")
+        partial = dest.with_name(dest.name + ".partial")
+        missing = self._call(
+            ctx, lambda: self._write_rows(ctx, task, partial, total), "export download"
+        )
+        if missing:
+            ctx.event("export rows carry no split: reading splits from the model run", rows=missing)
+            self._inject_splits(ctx, partial, dest)
+            partial.unlink()
+        else:
+            partial.replace(dest)
+        ctx.event("labelbox export written", rows=total or 0, path=str(dest))
+
+    # ------------------------------------------------------------------ the export task
+    def _attach_or_start(self, ctx: RunContext) -> Any:
+        from labelbox.schema.export_task import ExportTask
+
+        client = self.connection.client
+        task_id = ctx.get_handle(EXPORT_TASK_HANDLE)
+        if task_id is not None:
+            try:
+                task = self._call(ctx, lambda: ExportTask.get_task(client, task_id), "export task")
+                ctx.event("re-attached to labelbox export task", task_id=task_id)
+            except NotFoundError:
+                ctx.event("labelbox export task is gone: exporting again", task_id=task_id)
+                task_id = None
+        if task_id is None:
+            model_run = self.connection.model_run()
+            task = self._call(
+                ctx,
+                lambda: model_run.export(task_name=f"vmt-{ctx.run_id}", params=EXPORT_PARAMS),
+                "export start",
+            )
+            task_id = str(task.uid)
+            ctx.set_handle(EXPORT_TASK_HANDLE, task_id)
+            ctx.event("labelbox export task started", task_id=task_id)
+        deadline = time.monotonic() + self.settings.labelbox_wait_timeout_s
+        while task.status not in ("COMPLETE", "FAILED"):
+            ctx.check_cancelled()
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"Labelbox export task {task_id} of model run {self.model_run_id} is still "
+                    f"{task.status} after {self.settings.labelbox_wait_timeout_s:.0f}s; "
+                    "resume the run later",
+                    retryable=True,
+                    run_id=ctx.run_id,
+                )
+            time.sleep(self.settings.labelbox_poll_seconds)
+            task = self._call(ctx, lambda: ExportTask.get_task(client, task_id), "export task")
+        if task.status == "FAILED":
+            raise BackendError(
+                f"Labelbox export task {task_id} of model run {self.model_run_id} failed; "
+                "see the run events for its errors and try again",
+                run_id=ctx.run_id,
+            )
+        return task
+
+    def _record_errors(self, ctx: RunContext, task: Any) -> None:
+        if not self._call(ctx, task.has_errors, "export errors"):
+            return
+
+        def save() -> int:
+            count = 0
+            with (ctx.workdir / ERRORS_FILE).open("wb") as out:
+                for output in task.get_buffered_stream(stream_type=_stream_type("ERRORS")):
+                    out.write(orjson.dumps(output.json) + b"\n")
+                    if count < _MAX_ERROR_EVENTS:
+                        ctx.event("labelbox export error", error=output.json)
+                    count += 1
+            return count
+
+        count = self._call(ctx, save, "export errors download")
+        ctx.event("labelbox export reported errors", count=count, path=ERRORS_FILE)
+
+    # ------------------------------------------------------------------ rows
+    def _write_rows(self, ctx: RunContext, task: Any, path: Path, total: int | None) -> int:
+        """Stream the result to ``path``; return how many rows carry no split for this run."""
+        missing = 0
+        done = 0
+        ctx.progress(0, total, what="rows exported")
+        with path.open("wb") as out:
+            for output in task.get_buffered_stream():
+                row = output.json
+                if _split_of(row, self.model_run_id) is None:
+                    missing += 1
+                out.write(orjson.dumps(row) + b"\n")
+                done += 1
+                if done % _PROGRESS_EVERY == 0:
+                    ctx.check_cancelled()
+                    ctx.progress(done, total, what="rows exported")
+        ctx.progress(done, total, what="rows exported")
+        return missing
+
+    def _inject_splits(self, ctx: RunContext, source: Path, dest: Path) -> None:
+        model_id = self.connection.model_run().model_id
+        db_path = ctx.workdir / "labelbox_splits.sqlite"
+        db = sqlite3.connect(db_path)
+        try:
+            self._call(ctx, lambda: self._load_splits(ctx, db), "model run data rows")
+            with source.open("rb") as rows, dest.open("wb") as out:
+                for line in rows:
+                    row = orjson.loads(line)
+                    if _split_of(row, self.model_run_id) is None:
+                        found = db.execute(
+                            "SELECT split FROM splits WHERE id = ?", (_data_row_id(row),)
+                        ).fetchone()
+                        if found is not None:
+                            _set_split(row, model_id, self.model_run_id, found[0])
+                    out.write(orjson.dumps(row) + b"\n")
+        finally:
+            db.close()
+            db_path.unlink(missing_ok=True)
+
+    def _load_splits(self, ctx: RunContext, db: sqlite3.Connection) -> None:
+        db.execute("DROP TABLE IF EXISTS splits")
+        db.execute("CREATE TABLE splits (id TEXT PRIMARY KEY, split TEXT NOT NULL)")
+        batch: list[tuple[str, str]] = []
+        for entry in _data_splits(self.connection.model_run()):
+            batch.append(entry)
+            if len(batch) >= _PROGRESS_EVERY:
+                db.executemany("INSERT OR REPLACE INTO splits VALUES (?, ?)", batch)
+                batch.clear()
+                ctx.check_cancelled()
+        db.executemany("INSERT OR REPLACE INTO splits VALUES (?, ?)", batch)
+        db.commit()
+
+    def _call(self, ctx: RunContext, fn: Any, what: str) -> Any:
+        return self.connection.call(fn, what, run_id=ctx.run_id)
+
+
+def _stream_type(name: str) -> Any:
+    from labelbox.schema.export_task import StreamType
+
+    return StreamType[name]
+
+
+def _data_splits(model_run: Any) -> Iterator[tuple[str, str]]:
+    for entry in model_run.model_run_data_rows():
+        split = entry.data_split
+        value = getattr(split, "value", split)
+        yield str(entry.data_row().uid), str(value).lower()
+
+
+def _data_row_id(row: dict[str, Any]) -> str | None:
+    data_row = row.get("data_row")
+    if isinstance(data_row, dict) and isinstance(data_row.get("id"), str):
+        return str(data_row["id"])
+    legacy = row.get("DataRow ID")
+    return legacy if isinstance(legacy, str) else None
+
+
+def _split_of(row: dict[str, Any], model_run_id: str) -> str | None:
+    """The split an export row carries for this model run (any case), or None."""
+    legacy = row.get("Data Split")
+    if isinstance(legacy, str) and legacy:
+        return legacy
+    experiments = row.get("experiments")
+    if not isinstance(experiments, dict):
+        return None
+    for experiment in experiments.values():
+        runs = experiment.get("runs") if isinstance(experiment, dict) else None
+        run = runs.get(model_run_id) if isinstance(runs, dict) else None
+        split = run.get("split") if isinstance(run, dict) else None
+        if isinstance(split, str) and split:
+            return split
+    return None
+
+
+def _set_split(row: dict[str, Any], model_id: str, model_run_id: str, split: str) -> None:
+    experiments = row.setdefault("experiments", {})
+    if not isinstance(experiments, dict):
+        return
+    experiment = experiments.setdefault(model_id, {})
+    runs = experiment.setdefault("runs", {}) if isinstance(experiment, dict) else None
+    run = runs.setdefault(model_run_id, {}) if isinstance(runs, dict) else None
+    if isinstance(run, dict):
+        run["split"] = split

@@ -1,0 +1,127 @@
+"""Showing an advancing run in the terminal: a rich progress bar per stage, event lines, and
+the outcome (metrics table, results folder) or the failure message."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from vmt.cli.console import console, err_console
+from vmt.errors import VmtError
+from vmt.pipeline.context import RunObserver
+from vmt.pipeline.protocols import REPORT_HANDLE, Stage
+from vmt.pipeline.store import RunRecord, RunState, RunStore
+
+_QUIET_EVENTS = {"stage started", "stage done"}
+
+
+class RichRunDisplay(RunObserver):
+    """One progress bar per stage on stderr; other events as dim lines above the bars."""
+
+    def __init__(self) -> None:
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[stage]:<9}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[what]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+        )
+        self._tasks: dict[Stage | None, TaskID] = {}
+
+    def __enter__(self) -> RichRunDisplay:
+        self._progress.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._progress.stop()
+
+    def note(self, message: str) -> None:
+        self._progress.console.print(message, highlight=False)
+
+    def _task(self, stage: Stage | None) -> TaskID:
+        if stage not in self._tasks:
+            name = stage.value if stage else "run"
+            self._tasks[stage] = self._progress.add_task(name, total=None, stage=name, what="")
+        return self._tasks[stage]
+
+    def event(
+        self, run_id: str, stage: Stage | None, message: str, data: Mapping[str, Any]
+    ) -> None:
+        if message == "stage started":
+            self._task(stage)
+        elif message == "stage done":
+            task = self._task(stage)
+            total = self._progress.tasks[task].total or 1
+            self._progress.update(task, total=total, completed=total, what="done")
+        if message not in _QUIET_EVENTS:
+            where = f"{stage.value}: " if stage else ""
+            details = " ".join(f"{k}={v}" for k, v in data.items() if k != "error")
+            error = f" ({data['error']})" if "error" in data else ""
+            self._progress.console.print(
+                f"[dim]{where}{message}{error} {details}[/]".rstrip(), highlight=False
+            )
+
+    def progress(
+        self, run_id: str, stage: Stage | None, done: int, total: int | None, what: str
+    ) -> None:
+        self._progress.update(self._task(stage), completed=done, total=total, what=what)
+
+
+def metrics_table(metrics: Mapping[str, Any]) -> Table:
+    """The run's headline metrics: one row per evaluated set."""
+    table = Table(title="Detection metrics (COCO)")
+    table.add_column("rows evaluated")
+    for key in ("mAP", "AP50", "AP75"):
+        table.add_column(key, justify="right")
+    names = {"all": "validation + test", "test": "test"}
+    for name, values in metrics.items():
+        if not isinstance(values, Mapping):
+            continue
+        table.add_row(
+            names.get(name, name), *(_fmt(values.get(key)) for key in ("mAP", "AP50", "AP75"))
+        )
+    return table
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, int | float) else "–"
+
+
+def finish_run(store: RunStore, record: RunRecord) -> None:
+    """Print a completed run's metrics and where its results are; raise on any other end."""
+    if record.state is RunState.COMPLETE:
+        console.print(metrics_table(record.metrics))
+        report = store.handles(record.id).get(REPORT_HANDLE)
+        if report is None:
+            report = str(store.run_dir(record.id) / "report.html")
+        out_dir = record.config.sink.options.get("out_dir")
+        if out_dir:
+            console.print(f"results: {Path(out_dir)}", highlight=False)
+        console.print(f"report:  {report}", highlight=False)
+        console.print(f"run:     {record.id} (vmt runs show {record.id})", highlight=False)
+        return
+    if record.state is RunState.CANCELLED:
+        raise VmtError(f"run {record.id} was cancelled")
+    raise VmtError(record.error or f"run {record.id} ended {record.state.value}")

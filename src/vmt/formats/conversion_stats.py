@@ -1,0 +1,103 @@
+"""What a conversion did: rows read, written and rejected (by reason), warnings, classes.
+
+One `ConversionStats` is filled while an export streams through the parser (and the convert
+core); it stays small whatever the file size: counters, at most `EXAMPLES_PER_CODE` examples
+per reason code, and one counter per class and split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from vmt.domain import Rejection, Split
+
+EXAMPLES_PER_CODE = 20
+"""How many examples (line, data row id, detail) are kept per rejection or warning code."""
+
+PixelBox = tuple[str, float, float, float, float]
+"""A box in the convert hot path: label, x0, y0, x1, y1 in pixels (no per-box object)."""
+
+
+@dataclass(slots=True)
+class ConversionStats:
+    rows_read: int = 0
+    """Non-blank lines seen; each one ends up written or rejected with exactly one reason."""
+    rows_written: int = 0
+    boxes_written: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    warnings: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _images_per_split: dict[Split, dict[str, int]] = field(
+        default_factory=lambda: {split: {} for split in Split}, repr=False
+    )
+    _boxes_per_split: dict[Split, dict[str, int]] = field(
+        default_factory=lambda: {split: {} for split in Split}, repr=False
+    )
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def classes(self) -> dict[str, dict[str, int]]:
+        """``{class name: {split: images with at least one box of that class}}``."""
+        out: dict[str, dict[str, int]] = {}
+        for split, counts in self._images_per_split.items():
+            for name, images in counts.items():
+                out.setdefault(name, {})[split.value] = images
+        return {name: out[name] for name in sorted(out)}
+
+    def images_per_class(self, split: Split) -> dict[str, int]:
+        return dict(self._images_per_split[split])
+
+    def boxes_per_class(self, split: Split) -> dict[str, int]:
+        return dict(self._boxes_per_split[split])
+
+    def reject(
+        self, reason: str, line: int | None, data_row_id: str | None, detail: str
+    ) -> Rejection:
+        """Count a rejected row and return its `Rejection`."""
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+        self._example(reason, line, data_row_id, detail)
+        return Rejection(reason, line, data_row_id, detail)
+
+    def warn(self, code: str, line: int | None, data_row_id: str | None, detail: str) -> None:
+        """Count something dropped or changed inside a row that is otherwise kept."""
+        self.warnings[code] = self.warnings.get(code, 0) + 1
+        self._example(code, line, data_row_id, detail)
+
+    def record_written(self, split: Split, boxes: Sequence[PixelBox]) -> None:
+        """Count a row that made it to the output, with its boxes and its classes."""
+        self.rows_written += 1
+        self.boxes_written += len(boxes)
+        images = self._images_per_split[split]
+        box_counts = self._boxes_per_split[split]
+        if len(boxes) == 1:
+            name = boxes[0][0]
+            images[name] = images.get(name, 0) + 1
+            box_counts[name] = box_counts.get(name, 0) + 1
+            return
+        for box in boxes:
+            name = box[0]
+            box_counts[name] = box_counts.get(name, 0) + 1
+        for name in {box[0] for box in boxes}:
+            images[name] = images.get(name, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--report`` document."""
+        return {
+            "rows_read": self.rows_read,
+            "rows_written": self.rows_written,
+            "boxes_written": self.boxes_written,
+            "rejected": dict(sorted(self.rejected.items())),
+            "warnings": dict(sorted(self.warnings.items())),
+            "examples": {code: list(items) for code, items in sorted(self.examples.items())},
+            "classes": self.classes,
+        }
+
+    def _example(self, code: str, line: int | None, data_row_id: str | None, detail: str) -> None:
+        items = self.examples.setdefault(code, [])
+        if len(items) < EXAMPLES_PER_CODE:
+            items.append({"line": line, "data_row_id": data_row_id, "detail": detail})

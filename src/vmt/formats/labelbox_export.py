@@ -1,0 +1,521 @@
+"""Streaming parser of Labelbox export NDJSON: one data row per line, constant memory.
+
+Reads model-run export v2 rows (``experiments.<model>.runs.<run>``), project export v2 rows
+(``projects.<id>.labels``) and legacy export v1 rows (``DataRow ID``, ``Labeled Data``,
+``Data Split``, ``Media Attributes``, ``Label.objects[].bbox``). Every non-blank line is counted
+and ends up either as a row (`Sample`, or `ExportRow` in the convert hot path) or as a
+`Rejection` with exactly one reason code; the checks run in this order:
+
+    malformed_json, unrecognized_row, ambiguous_run, duplicate_row, not_an_image,
+    missing_dimensions, unassigned_split, too_many_boxes, no_boxes
+
+(``vmt convert`` adds ``not_in_gcs`` after them, see `vmt.formats.labelbox_to_vertex`).
+Boxes are clipped to the image; boxes dropped or changed are counted as warnings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from math import isfinite
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import orjson
+
+from vmt.domain import Box, Rejection, Sample, Split
+from vmt.formats.conversion_stats import ConversionStats, PixelBox
+from vmt.formats.seen_ids import SeenIds
+from vmt.formats.vertex import MAX_BOXES_PER_IMAGE
+
+__all__ = [
+    "REJECTION_CODES",
+    "UNASSIGNED_POLICIES",
+    "WARNING_CODES",
+    "ConversionStats",
+    "ExportOptions",
+    "ExportRow",
+    "auto_split",
+    "parse_export_rows",
+    "parse_lines",
+    "read_samples",
+]
+
+REJECTION_CODES = (
+    "malformed_json",
+    "unrecognized_row",
+    "ambiguous_run",
+    "duplicate_row",
+    "not_an_image",
+    "missing_dimensions",
+    "unassigned_split",
+    "too_many_boxes",
+    "no_boxes",
+    "not_in_gcs",
+)
+"""Every row rejection code, in the order the checks run."""
+
+WARNING_CODES = (
+    "box_invalid",
+    "box_degenerate",
+    "box_too_small",
+    "box_clipped",
+    "unsupported_annotation",
+)
+"""Per-object warnings: a box with unusable geometry or no name, a box empty or under 1% of
+the image side after clipping (dropped), a box clipped to the image (kept), a non-box object."""
+
+UNASSIGNED_POLICIES = ("skip", "training", "validation", "test", "auto")
+
+_MIN_SIDE_PERCENT = 100.0
+"""A clipped box is kept when ``side * 100 >= image side`` (exactly 1% is kept)."""
+
+_READ_BUFFER = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ExportOptions:
+    """How to read an export. The defaults are ``vmt convert``'s rules."""
+
+    model_run_id: str | None = None
+    """Which run to read when a row lists several (also matches a project id)."""
+    unassigned: str = "skip"
+    """Rows without a split: skip (reject), training/validation/test, or auto (hash of id)."""
+    require_dimensions: bool = True
+    """False: keep rows without width/height (Sample.width/height None, boxes not clipped)."""
+    require_boxes: bool = True
+    """False: keep rows with no boxes (rows to predict on or to evaluate)."""
+    keep_unassigned: bool = False
+    """True: with ``unassigned="skip"``, yield unassigned rows as Split.UNASSIGNED instead."""
+
+    def __post_init__(self) -> None:
+        if self.unassigned not in UNASSIGNED_POLICIES:
+            raise ValueError(
+                f"unassigned must be one of {', '.join(UNASSIGNED_POLICIES)}, "
+                f"got {self.unassigned!r}"
+            )
+
+
+class ExportRow(NamedTuple):
+    """A row that passed every parser check, before it is counted as written.
+
+    The convert hot path works on these (plain tuples, no per-box objects); whoever consumes
+    one must call ``stats.record_written(row.split, row.boxes)`` or ``stats.reject(...)``.
+    """
+
+    line: int
+    data_row_id: str
+    global_key: str | None
+    row_data: str | None
+    mime_type: str | None
+    width: int | None
+    height: int | None
+    split: Split
+    boxes: list[PixelBox]
+
+    def to_sample(self) -> Sample:
+        return Sample(
+            data_row_id=self.data_row_id,
+            image_uri=self.row_data or "",
+            width=self.width,
+            height=self.height,
+            split=self.split,
+            boxes=tuple(Box(*box) for box in self.boxes),
+            mime_type=self.mime_type,
+            global_key=self.global_key,
+            line=self.line,
+        )
+
+
+_new_row = tuple.__new__
+"""Builds an `ExportRow` without the generated ``__new__`` (a third of the cost)."""
+
+
+def auto_split(data_row_id: str) -> Split:
+    """``int(sha256(id).hexdigest(), 16) % 10``: 0-7 training, 8 validation, 9 test."""
+    bucket = int(hashlib.sha256(data_row_id.encode("utf-8")).hexdigest(), 16) % 10
+    if bucket < 8:
+        return Split.TRAINING
+    return Split.VALIDATION if bucket == 8 else Split.TEST
+
+
+def read_samples(
+    path: Path, options: ExportOptions, stats: ConversionStats | None = None
+) -> Iterator[Sample | Rejection]:
+    """Stream the samples (and rejections) of an export file, in file order."""
+    with Path(path).open("rb", buffering=_READ_BUFFER) as lines:
+        yield from parse_lines(lines, options, stats)
+
+
+def parse_lines(
+    lines: Iterable[bytes], options: ExportOptions, stats: ConversionStats | None = None
+) -> Iterator[Sample | Rejection]:
+    """`read_samples` over lines already at hand (line numbers count from 1)."""
+    stats = ConversionStats() if stats is None else stats
+    for item in parse_export_rows(lines, options, stats):
+        if type(item) is ExportRow:
+            stats.record_written(item.split, item.boxes)
+            yield item.to_sample()
+        else:
+            assert isinstance(item, Rejection)
+            yield item
+
+
+def parse_export_rows(
+    lines: Iterable[bytes], options: ExportOptions, stats: ConversionStats
+) -> Iterator[ExportRow | Rejection]:
+    """The parser itself: rows that passed every check (not yet counted as written) or
+    rejections (already counted). Blank lines are skipped and not counted."""
+    reader = _RowReader(options, stats)
+    read = reader.read
+    loads = orjson.loads
+    line = 0
+    for raw in lines:
+        line += 1
+        if not raw or raw.isspace():
+            continue
+        stats.rows_read += 1
+        try:
+            obj = loads(raw)
+        except orjson.JSONDecodeError as exc:
+            yield stats.reject("malformed_json", line, None, _clip(str(exc)))
+            continue
+        yield read(obj, line)
+
+
+class _RowReader:
+    """The checks after JSON parsing, in order. Holds the ids seen so far."""
+
+    def __init__(self, options: ExportOptions, stats: ConversionStats) -> None:
+        self.options = options
+        self.stats = stats
+        self.seen = SeenIds()
+        self.model_run_id = options.model_run_id
+        self.require_dimensions = options.require_dimensions
+        self.require_boxes = options.require_boxes
+        self.splits: dict[str, Split] = {}
+        """`Split.parse` of the split spellings met so far (a handful)."""
+
+    def read(self, obj: Any, line: int) -> ExportRow | Rejection:
+        if type(obj) is not dict:
+            return self._reject("unrecognized_row", line, None, f"not a JSON object: {obj!r}")
+        data_row = obj.get("data_row")
+        if data_row is not None:
+            return self._read_v2(obj, data_row, line)
+        if "DataRow ID" in obj:
+            return self._read_v1(obj, line)
+        return self._reject("unrecognized_row", line, None, "no data_row.id or DataRow ID")
+
+    def _read_v2(self, obj: dict[str, Any], data_row: Any, line: int) -> ExportRow | Rejection:
+        data_row_id = data_row.get("id") if type(data_row) is dict else None
+        if type(data_row_id) is not str or not data_row_id:
+            return self._reject("unrecognized_row", line, None, "no data_row.id")
+        section: Any = None
+        experiments = obj.get("experiments")
+        if self.model_run_id is None and type(experiments) is dict and len(experiments) == 1:
+            # The usual shape, one model and one run: no list of sections to build.
+            (model,) = experiments.values()
+            runs = model.get("runs") if type(model) is dict else None
+            if type(runs) is dict and len(runs) == 1:
+                (section,) = runs.values()
+        if type(section) is not dict:
+            sections = _label_sections(obj)
+            if not sections:
+                detail = "no model run (experiments) or project labels in the row"
+                return self._reject("unrecognized_row", line, data_row_id, detail)
+            section = self._select(sections, line, data_row_id)
+            if type(section) is not dict:
+                assert isinstance(section, Rejection)
+                return section
+        objects = None
+        labels = section.get("labels")
+        if type(labels) is list and labels and type(labels[0]) is dict:
+            annotations = labels[0].get("annotations")
+            if type(annotations) is dict:
+                objects = annotations.get("objects")
+        media = obj.get("media_attributes")
+        mime = media.get("mime_type") if type(media) is dict else None
+        return self._finish(
+            line,
+            data_row_id,
+            data_row.get("global_key"),
+            data_row.get("row_data"),
+            media,
+            mime,
+            section.get("split"),
+            objects,
+            "bounding_box",
+            "name",
+        )
+
+    def _read_v1(self, obj: dict[str, Any], line: int) -> ExportRow | Rejection:
+        data_row_id = obj["DataRow ID"]
+        if type(data_row_id) is not str or not data_row_id:
+            return self._reject("unrecognized_row", line, None, "no DataRow ID")
+        label = obj.get("Label")
+        if type(label) is not dict:
+            return self._reject("unrecognized_row", line, data_row_id, "no Label in the row")
+        media = obj.get("Media Attributes")
+        mime = None
+        if type(media) is dict:
+            mime = media.get("mimeType", media.get("mime_type"))
+        return self._finish(
+            line,
+            data_row_id,
+            obj.get("Global Key"),
+            obj.get("Labeled Data"),
+            media,
+            mime,
+            obj.get("Data Split"),
+            label.get("objects"),
+            "bbox",
+            "title",
+        )
+
+    def _select(
+        self, sections: list[tuple[str, Any]], line: int, data_row_id: str
+    ) -> dict[str, Any] | Rejection:
+        wanted = self.model_run_id
+        if wanted is not None:
+            for section_id, section in sections:
+                if section_id == wanted and type(section) is dict:
+                    return section
+            detail = f"model run {wanted} not in the row"
+            return self._reject("unrecognized_row", line, data_row_id, detail)
+        if len(sections) > 1:
+            ids = ", ".join(section_id for section_id, _ in sections[:5])
+            detail = f"{len(sections)} runs ({ids}); choose one with --model-run-id"
+            return self._reject("ambiguous_run", line, data_row_id, detail)
+        section = sections[0][1]
+        if type(section) is not dict:
+            return self._reject("unrecognized_row", line, data_row_id, "run is not an object")
+        return section
+
+    def _finish(
+        self,
+        line: int,
+        data_row_id: str,
+        global_key: Any,
+        row_data: Any,
+        media: Any,
+        mime: Any,
+        raw_split: Any,
+        objects: Any,
+        box_key: str,
+        name_key: str,
+    ) -> ExportRow | Rejection:
+        if not self.seen.add(data_row_id):
+            return self._reject("duplicate_row", line, data_row_id, "data row id seen before")
+        if type(mime) is str:
+            if not mime.startswith("image/") and mime[:6].lower() != "image/":
+                return self._reject("not_an_image", line, data_row_id, f"mime type {mime}")
+        else:
+            mime = None
+        width = height = None
+        if type(media) is dict:
+            width = media.get("width")
+            height = media.get("height")
+            if not (type(width) is int and width > 0 and type(height) is int and height > 0):
+                width = _dimension(width)
+                height = _dimension(height)
+        if width is None or height is None:
+            if self.require_dimensions:
+                detail = "media attributes lack a positive integer width and height"
+                return self._reject("missing_dimensions", line, data_row_id, detail)
+            width = height = None
+        split = self.splits.get(raw_split) if type(raw_split) is str else None
+        if split is None:
+            split = Split.parse(raw_split)
+            if type(raw_split) is str and len(self.splits) < 64:
+                self.splits[raw_split] = split
+        if split is Split.UNASSIGNED:
+            policy = self.options.unassigned
+            if policy == "auto":
+                split = auto_split(data_row_id)
+            elif policy != "skip":
+                split = Split(policy)
+            elif not self.options.keep_unassigned:
+                detail = f"split {raw_split!r}" if raw_split is not None else "no split"
+                return self._reject("unassigned_split", line, data_row_id, detail)
+        if type(objects) is not list:
+            objects = []
+        if len(objects) > MAX_BOXES_PER_IMAGE:
+            count = sum(1 for o in objects if type(o) is dict and box_key in o)
+            if count > MAX_BOXES_PER_IMAGE:
+                detail = f"{count} boxes (Vertex allows {MAX_BOXES_PER_IMAGE})"
+                return self._reject("too_many_boxes", line, data_row_id, detail)
+        boxes = self._boxes(objects, box_key, name_key, width, height, line, data_row_id)
+        if not boxes and self.require_boxes:
+            return self._reject("no_boxes", line, data_row_id, "no usable box")
+        return _new_row(
+            ExportRow,
+            (
+                line,
+                data_row_id,
+                global_key if type(global_key) is str else None,
+                row_data if type(row_data) is str else None,
+                mime,
+                width,
+                height,
+                split,
+                boxes,
+            ),
+        )
+
+    def _boxes(
+        self,
+        objects: list[Any],
+        box_key: str,
+        name_key: str,
+        width: int | None,
+        height: int | None,
+        line: int,
+        data_row_id: str,
+    ) -> list[PixelBox]:
+        """The row's boxes, clipped and filtered, in input order (plain tuples, no objects).
+
+        The hot loop of the converter: a box with float geometry that lies inside the image
+        and is at least 1% of each side is taken as is; everything else goes through `_box`,
+        the reference implementation of every box rule (tests pin that both agree).
+        """
+        boxes: list[PixelBox] = []
+        append = boxes.append
+        sized = width is not None and height is not None
+        for o in objects:
+            try:
+                geometry = o[box_key]
+                left = geometry["left"]
+                top = geometry["top"]
+                w = geometry["width"]
+                h = geometry["height"]
+                name = o[name_key]
+            except (KeyError, TypeError, IndexError):
+                pass
+            else:
+                if (
+                    sized
+                    and type(left) is float
+                    and type(top) is float
+                    and type(w) is float
+                    and type(h) is float
+                    and type(name) is str
+                    and name
+                ):
+                    x1 = left + w
+                    y1 = top + h
+                    if (
+                        left >= 0.0
+                        and top >= 0.0
+                        and x1 <= width  # type: ignore[operator]
+                        and y1 <= height  # type: ignore[operator]
+                        and (x1 - left) * _MIN_SIDE_PERCENT >= width  # type: ignore[operator]
+                        and (y1 - top) * _MIN_SIDE_PERCENT >= height  # type: ignore[operator]
+                    ):
+                        append((name, left, top, x1, y1))
+                        continue
+            box = self._box(o, box_key, name_key, width, height, line, data_row_id)
+            if box is not None:
+                append(box)
+        return boxes
+
+    def _box(
+        self,
+        o: Any,
+        box_key: str,
+        name_key: str,
+        width: int | None,
+        height: int | None,
+        line: int,
+        data_row_id: str,
+    ) -> PixelBox | None:
+        """Every box rule for one object: the box to keep, or None (with its warning)."""
+        geometry = o.get(box_key) if type(o) is dict else None
+        if geometry is None:
+            self._warn_unsupported(o, line, data_row_id)
+            return None
+        try:
+            left = geometry["left"]
+            top = geometry["top"]
+            w = geometry["width"]
+            h = geometry["height"]
+        except (KeyError, TypeError, IndexError):
+            detail = f"{box_key} is not left/top/width/height: {_clip(repr(geometry))}"
+            self.stats.warn("box_invalid", line, data_row_id, detail)
+            return None
+        name = o.get(name_key)
+        if type(name) is not str or not name:
+            name = o.get("value")
+        if not (_numbers(left, top, w, h) and type(name) is str and name):
+            detail = f"unusable box or name: {_clip(repr(o))}"
+            self.stats.warn("box_invalid", line, data_row_id, detail)
+            return None
+        x1 = left + w
+        y1 = top + h
+        if width is None or height is None:
+            # No image size: nothing to clip against; only empty boxes are dropped.
+            if not (x1 > left and y1 > top and isfinite(x1) and isfinite(y1)):
+                self.stats.warn("box_degenerate", line, data_row_id, f"{name}: {w}x{h}")
+                return None
+            return (name, left, top, x1, y1)
+        cx0 = 0 if left < 0 else left
+        cy0 = 0 if top < 0 else top
+        cx1 = width if x1 > width else x1
+        cy1 = height if y1 > height else y1
+        cw = cx1 - cx0
+        ch = cy1 - cy0
+        if not (cw > 0 and ch > 0):
+            detail = f"{name}: {cw}x{ch} px after clipping to {width}x{height}"
+            self.stats.warn("box_degenerate", line, data_row_id, detail)
+            return None
+        if cw * _MIN_SIDE_PERCENT < width or ch * _MIN_SIDE_PERCENT < height:
+            detail = f"{name}: {cw}x{ch} px is under 1% of {width}x{height}"
+            self.stats.warn("box_too_small", line, data_row_id, detail)
+            return None
+        if cx0 != left or cy0 != top or cx1 != x1 or cy1 != y1:
+            detail = f"{name}: ({left}, {top}, {x1}, {y1}) clipped to {width}x{height}"
+            self.stats.warn("box_clipped", line, data_row_id, detail)
+        return (name, cx0, cy0, cx1, cy1)
+
+    def _warn_unsupported(self, o: Any, line: int, data_row_id: str) -> None:
+        kind = o.get("annotation_kind") if type(o) is dict else None
+        if kind is None and type(o) is dict:
+            kind = "object with keys " + ", ".join(sorted(str(k) for k in o)[:6])
+        elif kind is None:
+            kind = f"non-object {type(o).__name__}"
+        self.stats.warn("unsupported_annotation", line, data_row_id, f"ignored {_clip(str(kind))}")
+
+    def _reject(self, reason: str, line: int, data_row_id: str | None, detail: str) -> Rejection:
+        return self.stats.reject(reason, line, data_row_id, detail)
+
+
+def _label_sections(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The (run id, run) pairs of a model-run row, else the (project id, project) pairs."""
+    sections: list[tuple[str, Any]] = []
+    experiments = obj.get("experiments")
+    if type(experiments) is dict:
+        for model in experiments.values():
+            runs = model.get("runs") if type(model) is dict else None
+            if type(runs) is dict:
+                sections.extend(runs.items())
+    if not sections:
+        projects = obj.get("projects")
+        if type(projects) is dict:
+            sections.extend(projects.items())
+    return sections
+
+
+def _dimension(value: Any) -> int | None:
+    if type(value) is int:
+        return value if value > 0 else None
+    if type(value) is float and value > 0 and value.is_integer():
+        return int(value)
+    return None
+
+
+def _numbers(*values: Any) -> bool:
+    return all(type(v) is float or type(v) is int for v in values)
+
+
+def _clip(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,57 @@
+"""The core of ``vmt convert``: a Labelbox export streamed into a Vertex import file.
+
+Constant memory: one row at a time from the parser to the output stream. Adds the last check
+of the conversion rules, ``not_in_gcs``: without an image URI prefix, Vertex can only read
+images whose ``row_data`` is already a ``gs://`` URI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from vmt.formats.conversion_stats import ConversionStats
+from vmt.formats.labelbox_export import ExportOptions, ExportRow, parse_export_rows
+from vmt.formats.vertex import encode_import_line, image_uri
+
+
+def convert_export(
+    lines: Iterable[bytes],
+    out: BinaryIO,
+    *,
+    model_run_id: str | None = None,
+    unassigned: str = "skip",
+    image_uri_prefix: str | None = None,
+    stats: ConversionStats | None = None,
+) -> ConversionStats:
+    """Write one Vertex import line per usable export row to ``out``, in input order."""
+    stats = ConversionStats() if stats is None else stats
+    options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
+    write = out.write
+    encode = encode_import_line
+    record = stats.record_written
+    prefix = image_uri_prefix or None
+    for row in parse_export_rows(lines, options, stats):
+        if type(row) is not ExportRow:
+            continue  # a Rejection, already counted
+        if prefix is None and row.row_data is not None and row.row_data.startswith("gs://"):
+            uri: str | None = row.row_data
+        else:
+            uri = image_uri(row.data_row_id, row.row_data, row.mime_type, prefix=prefix)
+        if uri is None:
+            detail = (
+                f"row_data is not a gs:// URI ({_scheme(row.row_data)}); pass --image-uri-prefix"
+            )
+            stats.reject("not_in_gcs", row.line, row.data_row_id, detail)
+            continue
+        assert row.width is not None and row.height is not None  # require_dimensions
+        write(encode(uri, row.width, row.height, row.split, row.boxes))
+        record(row.split, row.boxes)
+    return stats
+
+
+def _scheme(row_data: str | None) -> str:
+    if row_data is None:
+        return "no row_data"
+    scheme, sep, _ = row_data.partition("://")
+    return f"{scheme}://..." if sep else "a path"

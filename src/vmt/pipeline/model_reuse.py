@@ -1,0 +1,99 @@
+"""Reusing a run's trained model on new rows (``vmt predict``): model-assisted labelling.
+
+The new export is parsed like a run's (every split, rows with or without boxes), made usable by
+the run's own trainer, and predicted on; the result is a Labelbox prediction NDJSON. Work files
+go to ``<run folder>/predict/<timestamp>/``; the run itself is not changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from vmt.config import Settings
+from vmt.errors import InputError
+from vmt.pipeline.artifacts import SampleFile
+from vmt.pipeline.context import DetachedRunContext, RunObserver
+from vmt.pipeline.protocols import MODEL_HANDLE, Trainer
+from vmt.pipeline.stages import predict_rows, prepare_rows
+from vmt.pipeline.store import RunStore
+
+
+@dataclass(frozen=True, slots=True)
+class PredictResult:
+    output: Path
+    workdir: Path
+    rows: int
+    predicted_rows: int
+    detections: int
+    rejected: int
+    rejections_by_reason: dict[str, int]
+
+
+def predict_export(
+    settings: Settings,
+    store: RunStore,
+    run_id: str,
+    *,
+    export: Path,
+    output: Path,
+    image_base: Path | None = None,
+    trainer: Trainer | None = None,
+    observer: RunObserver | None = None,
+) -> PredictResult:
+    """Predict with run ``run_id``'s model on every row of ``export``; write ``output``."""
+    from vmt.formats.labelbox_export import ExportOptions
+
+    run = store.get_run(run_id)
+    handles = store.handles(run_id)
+    model = handles.get(MODEL_HANDLE)
+    if model is None:
+        raise InputError(
+            f"run {run_id} has no trained model yet (it is {run.state.value}); "
+            f"finish it with `vmt resume {run_id}` first"
+        )
+    if not export.is_file():
+        raise InputError(f"export file not found: {export}")
+    if trainer is None:
+        from vmt.backends.factory import build_trainer
+
+        trainer = build_trainer(run.config.trainer, settings)
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
+    workdir = store.run_dir(run_id) / "predict" / stamp
+    ctx = DetachedRunContext(run_id, workdir, handles, observer=observer)
+    counts: dict[str, Any] = prepare_rows(
+        trainer,
+        ctx,
+        export=export,
+        options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
+        image_base=image_base if image_base is not None else export.resolve().parent,
+        samples_out=workdir / "samples.jsonl",
+        rejections_out=workdir / "rejections.jsonl",
+    )
+    if counts["samples"] == 0:
+        reasons = ", ".join(f"{n} {r}" for r, n in counts["rejections_by_reason"].items())
+        raise InputError(
+            f"no usable rows in {export}: {counts['rows']} rows"
+            + (f" ({reasons})" if reasons else "")
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    predicted = predict_rows(
+        trainer,
+        ctx,
+        model=model,
+        samples=SampleFile(workdir / "samples.jsonl"),
+        predictions_out=workdir / "predictions.jsonl",
+        labelbox_out=output,
+        uuid_scope=f"{run_id}/predict/{stamp}",
+    )
+    return PredictResult(
+        output=output,
+        workdir=workdir,
+        rows=counts["rows"],
+        predicted_rows=predicted["predicted_rows"],
+        detections=predicted["detections"],
+        rejected=counts["rejected"],
+        rejections_by_reason=counts["rejections_by_reason"],
+    )

@@ -1,0 +1,74 @@
+"""The serialisable description of a run: which source, trainer and sink, with their options.
+
+Stored as JSON in the run store when the run is created, so any process (``vmt resume``, the web
+service's worker) can rebuild the run's backends with ``vmt.backends.factory.build_backends``.
+Options hold plain JSON values only; secrets never go here (they come from ``Settings``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class BackendSpec(BaseModel):
+    """One backend by kind (``files``, ``labelbox``, ``local``, ``vertex``, ``folder``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: BackendSpec
+    trainer: BackendSpec
+    sink: BackendSpec
+    label: str | None = None
+    """A human name for listings (e.g. the export file name or the Labelbox model run id)."""
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        return cls.model_validate_json(text)
+
+
+def files_run_config(
+    *,
+    export: str,
+    out_dir: str,
+    images_dir: str | None = None,
+    trainer: str = "local",
+    trainer_options: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The configuration of a command-line run on an export file with a result folder."""
+    source_options: dict[str, Any] = {"export_path": export}
+    if images_dir is not None:
+        source_options["images_dir"] = images_dir
+    return RunConfig(
+        source=BackendSpec(kind="files", options=source_options),
+        trainer=BackendSpec(kind=trainer, options=dict(trainer_options or {})),
+        sink=BackendSpec(kind="folder", options={"out_dir": out_dir}),
+        label=export.rsplit("/", 1)[-1],
+    )
+
+
+def labelbox_run_config(
+    *,
+    model_run_id: str,
+    trainer: str = "local",
+    trainer_options: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The configuration of a run on a Labelbox model run: rows from it, results back into it."""
+    options = {"model_run_id": model_run_id}
+    return RunConfig(
+        source=BackendSpec(kind="labelbox", options=dict(options)),
+        trainer=BackendSpec(kind=trainer, options=dict(trainer_options or {})),
+        sink=BackendSpec(kind="labelbox", options=dict(options)),
+        label=f"labelbox:{model_run_id}",
+    )

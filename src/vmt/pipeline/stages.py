@@ -1,0 +1,380 @@
+"""The six stages as functions: explicit inputs (backends, context, files) and outputs.
+
+Each stage reads the files its predecessors left in the run folder, writes its own (atomically,
+see ``artifacts``), and returns a small JSON-able summary the runner stores as the stage's
+outputs. Stages are idempotent: a stage that crashed half-way is simply run again.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.errors import InputError
+from vmt.pipeline import artifacts
+from vmt.pipeline.artifacts import SampleFile
+from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Sink, Source, Trainer
+
+if TYPE_CHECKING:
+    from vmt.formats.labelbox_export import ExportOptions
+
+CHECK_EVERY = 200
+"""Rows between progress reports and cancellation checks in streaming loops."""
+
+EVALUATED_SPLITS = (Split.VALIDATION, Split.TEST)
+
+VERTEX_EVALUATION_FILE = "vertex_evaluation.json"
+"""Written to the run folder by the Vertex trainer; copied into metrics.json."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunPaths:
+    """Where each stage's files live in a run folder."""
+
+    root: Path
+
+    @property
+    def export(self) -> Path:
+        return self.root / artifacts.EXPORT_FILE
+
+    @property
+    def samples(self) -> Path:
+        return self.root / artifacts.SAMPLES_FILE
+
+    @property
+    def rejections(self) -> Path:
+        return self.root / artifacts.REJECTIONS_FILE
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / artifacts.PREDICTIONS_FILE
+
+    @property
+    def labelbox_predictions(self) -> Path:
+        return self.root / artifacts.LABELBOX_PREDICTIONS_FILE
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / artifacts.METRICS_FILE
+
+    @property
+    def report(self) -> Path:
+        return self.root / artifacts.REPORT_FILE
+
+    @property
+    def row_metrics(self) -> Path:
+        return self.root / artifacts.ROW_METRICS_FILE
+
+
+# --- export ------------------------------------------------------------------------------
+def export_stage(source: Source, ctx: RunContext, *, dest: Path) -> dict[str, Any]:
+    """Source rows -> ``dest`` (Labelbox export NDJSON)."""
+    partial = dest.with_name(dest.name + ".partial")
+    source.export(ctx, partial)
+    partial.replace(dest)
+    return {"export_bytes": dest.stat().st_size}
+
+
+# --- prepare -----------------------------------------------------------------------------
+def resolve_image_uri(uri: str, base: Path | None) -> str:
+    """A relative local path is taken relative to ``base``; URLs and absolute paths stay."""
+    if base is None or "://" in uri or Path(uri).is_absolute():
+        return uri
+    return str(base / uri)
+
+
+def prepare_stage(
+    trainer: Trainer,
+    ctx: RunContext,
+    *,
+    export: Path,
+    image_base: Path | None,
+    samples_out: Path,
+    rejections_out: Path,
+) -> dict[str, Any]:
+    """Parse the export, let the trainer make each row usable, and keep what survives.
+
+    Rejections (reason, line, data row id, detail) from parsing and from the trainer go to
+    ``rejections_out``. Fails with an ``InputError`` that says why when no training row is left.
+    """
+    from vmt.formats.labelbox_export import ExportOptions
+
+    outputs = prepare_rows(
+        trainer,
+        ctx,
+        export=export,
+        options=ExportOptions(require_dimensions=False, require_boxes=False),
+        image_base=image_base,
+        samples_out=samples_out,
+        rejections_out=rejections_out,
+    )
+    if outputs["by_split"].get(Split.TRAINING.value, 0) == 0:
+        raise InputError(_no_training_rows_message(outputs))
+    if not any(outputs["by_split"].get(split.value) for split in EVALUATED_SPLITS):
+        ctx.event("no validation or test rows: nothing to predict on or evaluate")
+    return outputs
+
+
+def prepare_rows(
+    trainer: Trainer,
+    ctx: RunContext,
+    *,
+    export: Path,
+    options: ExportOptions,
+    image_base: Path | None,
+    samples_out: Path,
+    rejections_out: Path,
+) -> dict[str, Any]:
+    """Export rows -> parsed samples -> ``trainer.prepare`` -> ``samples_out``; every rejection
+    (parser's or trainer's) -> ``rejections_out``. Streams: constant memory. Returns counts."""
+    from vmt.formats.labelbox_export import read_samples
+
+    by_reason: collections.Counter[str] = collections.Counter()
+    by_split: collections.Counter[str] = collections.Counter()
+    boxes = 0
+    parsed = 0
+
+    with (
+        artifacts.rejection_writer(rejections_out) as rejected,
+        artifacts.sample_writer(samples_out) as kept,
+    ):
+
+        def reject(rejection: Rejection) -> None:
+            rejected.write(rejection)
+            by_reason[rejection.reason] += 1
+
+        def parsed_samples() -> Iterator[Sample]:
+            nonlocal parsed
+            for item in read_samples(export, options):
+                parsed += 1
+                if parsed % CHECK_EVERY == 0:
+                    ctx.check_cancelled()
+                    ctx.progress(parsed, None, what="rows")
+                if isinstance(item, Rejection):
+                    reject(item)
+                    continue
+                uri = resolve_image_uri(item.image_uri, image_base)
+                if uri != item.image_uri:
+                    item = _with_uri(item, uri)
+                yield item
+
+        for item in trainer.prepare(ctx, parsed_samples()):
+            if isinstance(item, Rejection):
+                reject(item)
+            else:
+                kept.write(item)
+                by_split[item.split.value] += 1
+                boxes += len(item.boxes)
+        ctx.progress(parsed, parsed, what="rows")
+    # Both files are complete here, so the rejections stay readable if the caller fails.
+    return {
+        "rows": parsed,
+        "samples": kept.count,
+        "rejected": rejected.count,
+        "boxes": boxes,
+        "by_split": dict(by_split),
+        "rejections_by_reason": dict(by_reason.most_common()),
+    }
+
+
+def _with_uri(sample: Sample, uri: str) -> Sample:
+    return Sample(
+        data_row_id=sample.data_row_id,
+        image_uri=uri,
+        width=sample.width,
+        height=sample.height,
+        split=sample.split,
+        boxes=sample.boxes,
+        mime_type=sample.mime_type,
+        global_key=sample.global_key,
+        line=sample.line,
+    )
+
+
+def _no_training_rows_message(outputs: dict[str, Any]) -> str:
+    if outputs["rows"] == 0:
+        return "the export has no data rows"
+    reasons = ", ".join(f"{n} {reason}" for reason, n in outputs["rejections_by_reason"].items())
+    if outputs["samples"] == 0:
+        return f"every row was rejected: {outputs['rows']} rows, none usable ({reasons})"
+    return (
+        f"no usable training rows: {outputs['samples']} of {outputs['rows']} rows usable, none in "
+        f"the training split" + (f" ({reasons} rejected)" if reasons else "")
+    )
+
+
+# --- train -------------------------------------------------------------------------------
+def train_stage(trainer: Trainer, ctx: RunContext, *, samples: SampleFile) -> dict[str, Any]:
+    """Train (or re-attach to the training started before a crash); the model reference is
+    recorded as the run's ``model`` handle."""
+    model = trainer.train(ctx, samples)
+    ctx.set_handle(MODEL_HANDLE, model)
+    return {"model": model}
+
+
+# --- predict -----------------------------------------------------------------------------
+def predict_stage(
+    trainer: Trainer,
+    ctx: RunContext,
+    *,
+    model: str,
+    samples: SampleFile,
+    predictions_out: Path,
+    labelbox_out: Path,
+) -> dict[str, Any]:
+    """Predict on every VALIDATION and TEST row; write our JSONL and the Labelbox upload."""
+    return predict_rows(
+        trainer,
+        ctx,
+        model=model,
+        samples=samples.only(*EVALUATED_SPLITS),
+        predictions_out=predictions_out,
+        labelbox_out=labelbox_out,
+        uuid_scope=ctx.run_id,
+    )
+
+
+def predict_rows(
+    trainer: Trainer,
+    ctx: RunContext,
+    *,
+    model: str,
+    samples: SampleFile,
+    predictions_out: Path,
+    labelbox_out: Path,
+    uuid_scope: str,
+) -> dict[str, Any]:
+    """``trainer.predict`` on ``samples`` -> our JSONL and the Labelbox upload NDJSON."""
+    total = sum(1 for _ in samples)
+    detections = 0
+    with artifacts.prediction_writer(predictions_out) as out:
+        for prediction in trainer.predict(ctx, model, samples):
+            out.write(prediction)
+            detections += len(prediction.detections)
+            if out.count % CHECK_EVERY == 0:
+                ctx.check_cancelled()
+                ctx.progress(out.count, total, what="rows")
+    ctx.progress(out.count, total, what="rows")
+    upload_rows = write_labelbox_predictions(
+        artifacts.read_predictions(predictions_out), labelbox_out, uuid_scope=uuid_scope
+    )
+    return {"predicted_rows": out.count, "detections": detections, "upload_rows": upload_rows}
+
+
+def write_labelbox_predictions(
+    predictions: Iterable[Prediction], dest: Path, *, uuid_scope: str
+) -> int:
+    """The Labelbox upload NDJSON (with confidence). Annotation uuids derive from
+    ``uuid_scope`` (the run id), so a rewritten file names the same annotations."""
+    import uuid
+
+    from vmt.formats.labelbox_predictions import prediction_rows
+
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-run:{uuid_scope}")
+
+    def uuid_for(data_row_id: str, index: int) -> str:
+        return str(uuid.uuid5(namespace, f"{data_row_id}/{index}"))
+
+    partial = dest.with_name(dest.name + ".partial")
+    rows = 0
+    with partial.open("wb") as out:
+        for prediction in predictions:
+            for row in prediction_rows(prediction, uuid_for=uuid_for):
+                out.write(orjson.dumps(row))
+                out.write(b"\n")
+                rows += 1
+    partial.replace(dest)
+    return rows
+
+
+# --- evaluate ----------------------------------------------------------------------------
+def evaluate_stage(
+    ctx: RunContext,
+    *,
+    samples: SampleFile,
+    predictions: Path,
+    metrics_out: Path,
+    report_out: Path,
+    row_metrics_out: Path,
+) -> dict[str, Any]:
+    """Metrics over the VALIDATION and TEST rows: metrics.json, report.html, row metrics;
+    the summary adds the TEST split alone when it has rows."""
+    from vmt.evaluation import evaluate, row_metric_rows, write_report_html
+
+    evaluated = samples.only(*EVALUATED_SPLITS)
+    evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
+    metrics = evaluation.to_json()
+    vertex_evaluation = ctx.workdir / VERTEX_EVALUATION_FILE
+    if vertex_evaluation.is_file():  # the trainer's own evaluation, kept beside ours
+        metrics["vertex_evaluation"] = orjson.loads(vertex_evaluation.read_bytes())
+    _write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
+    local_images = {
+        s.data_row_id: path for s in evaluated if (path := local_image_path(s.image_uri))
+    }
+    write_report_html(evaluation, report_out, image_path=local_images.get)
+    with row_metrics_out.with_name(row_metrics_out.name + ".partial").open("wb") as out:
+        for row in row_metric_rows(evaluation, namespace=ctx.run_id):
+            out.write(orjson.dumps(row))
+            out.write(b"\n")
+    row_metrics_out.with_name(row_metrics_out.name + ".partial").replace(row_metrics_out)
+
+    summary = {"all": metrics_summary(metrics)}
+    test_rows = samples.only(Split.TEST)
+    if any(True for _ in test_rows):
+        test_eval = evaluate(test_rows, artifacts.read_predictions(predictions))
+        summary["test"] = metrics_summary(test_eval.to_json())
+    return summary
+
+
+_HEADLINE_KEYS = {"mAP": "map", "AP50": "map_50", "AP75": "map_75"}
+_COUNT_KEYS = {
+    "images": "images",
+    "ground_truth": "ground_truth_boxes",
+    "predictions": "predictions",
+}
+
+
+def metrics_summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures of a metrics.json: mAP (IoU .50:.95), AP50, AP75 and counts."""
+    counts = metrics.get("counts", {})
+    summary = {ours: metrics.get(theirs) for ours, theirs in _HEADLINE_KEYS.items()}
+    summary.update({ours: counts.get(theirs) for ours, theirs in _COUNT_KEYS.items()})
+    return {key: value for key, value in summary.items() if value is not None}
+
+
+def local_image_path(uri: str) -> Path | None:
+    """The local file of an image URI (a path or ``file://``), None for remote URIs."""
+    if uri.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(uri).path))
+    if "://" in uri:
+        return None
+    return Path(uri)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+# --- publish -----------------------------------------------------------------------------
+def publish_stage(sink: Sink, ctx: RunContext, *, paths: RunPaths) -> dict[str, Any]:
+    sink.publish(
+        ctx,
+        predictions=paths.labelbox_predictions,
+        metrics=paths.metrics,
+        row_metrics=paths.row_metrics if paths.row_metrics.exists() else None,
+        report=paths.report if paths.report.exists() else None,
+    )
+    return {}
+
+
+StageFunction = Callable[..., dict[str, Any]]

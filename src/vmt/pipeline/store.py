@@ -1,0 +1,507 @@
+"""The run store: one SQLite file (WAL) under the state dir, plus one folder per run.
+
+Tables: ``runs`` (state, config snapshot, metrics summary, error, lease, cancel flag),
+``stages`` (state, timings, attempts, outputs, progress), ``handles`` (external resources),
+``events`` (timestamped history) and ``errors`` (every failure, retried or not). Every write
+commits before the method returns, so whatever a stage recorded survives a crash of the process.
+Each thread gets its own connection (the lease heartbeat runs in a thread of its own).
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vmt.config import Settings
+from vmt.errors import InputError
+from vmt.pipeline.lease import Lease, LeaseHolder
+from vmt.pipeline.protocols import Stage
+from vmt.pipeline.run_config import RunConfig
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    state TEXT NOT NULL,
+    stage TEXT,
+    config TEXT NOT NULL,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    lease_owner TEXT,
+    lease_expires REAL
+);
+CREATE TABLE IF NOT EXISTS stages (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    stage TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    outputs TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    progress_done INTEGER,
+    progress_total INTEGER,
+    PRIMARY KEY (run_id, stage)
+);
+CREATE TABLE IF NOT EXISTS handles (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (run_id, key)
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    ts REAL NOT NULL,
+    stage TEXT,
+    message TEXT NOT NULL,
+    data TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
+CREATE TABLE IF NOT EXISTS errors (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    ts REAL NOT NULL,
+    stage TEXT,
+    kind TEXT NOT NULL,
+    message TEXT NOT NULL,
+    retryable INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS errors_by_run ON errors(run_id, id);
+"""
+
+
+class RunState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETE = "complete"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunState.COMPLETE, RunState.CANCELLED)
+
+
+class StageState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class UnknownRunError(InputError):
+    """No run with this id in the store."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    id: str
+    created: float
+    updated: float
+    state: RunState
+    stage: Stage | None
+    config: RunConfig
+    metrics: dict[str, Any]
+    error: str | None
+    cancel_requested: bool
+    lease: Lease | None
+
+    def is_active(self, now: float | None = None) -> bool:
+        """True while a live process holds the run's lease (it is being advanced)."""
+        return self.lease is not None and not self.lease.is_stale(now)
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    stage: Stage
+    state: StageState = StageState.PENDING
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = 0
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    progress_done: int | None = None
+    progress_total: int | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.finished is None:
+            return None
+        return self.finished - self.started
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    id: int
+    ts: float
+    stage: Stage | None
+    message: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    ts: float
+    stage: Stage | None
+    kind: str
+    message: str
+    retryable: bool
+
+
+def new_run_id() -> str:
+    """Sortable by creation time, unique without coordination: ``20250101-120000-3fa2c1``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def _json(value: Mapping[str, Any]) -> str:
+    return orjson.dumps(value, default=str).decode()
+
+
+def _stage(value: str | None) -> Stage | None:
+    return Stage(value) if value else None
+
+
+class RunStore:
+    """All persistent state of runs. Safe to share between threads and processes."""
+
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.runs_dir = db_path.parent / "runs"
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn().executescript(
+            f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+        )
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> RunStore:
+        return cls(settings.state_dir / "runs.sqlite")
+
+    # --- connections ---------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: committed on return, rolled back on error."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close_thread_connection(self) -> None:
+        """Close the calling thread's connection (threads that end call this)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            with self._lock:
+                self._connections.remove(conn)
+            conn.close()
+            self._local.conn = None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # --- runs ----------------------------------------------------------------------------
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def create_run(self, config: RunConfig, *, run_id: str | None = None) -> str:
+        run_id = run_id or new_run_id()
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO runs (id, created, updated, state, config) VALUES (?, ?, ?, ?, ?)",
+                (run_id, now, now, RunState.PENDING.value, config.to_json()),
+            )
+            conn.executemany(
+                "INSERT INTO stages (run_id, stage, state) VALUES (?, ?, ?)",
+                [(run_id, stage.value, StageState.PENDING.value) for stage in Stage],
+            )
+            conn.execute(
+                "INSERT INTO events (run_id, ts, stage, message, data) VALUES (?, ?, NULL, ?, ?)",
+                (run_id, now, "run created", _json({"label": config.label})),
+            )
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return run_id
+
+    def get_run(self, run_id: str) -> RunRecord:
+        row = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise UnknownRunError(f"no run {run_id!r} in {self.db_path} (`vmt runs` lists them)")
+        return self._run_record(row)
+
+    def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
+        sql = "SELECT * FROM runs ORDER BY created DESC, id DESC"
+        params: tuple[int, ...] = ()
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = (limit,)
+        return [self._run_record(row) for row in self._conn().execute(sql, params)]
+
+    @staticmethod
+    def _run_record(row: sqlite3.Row) -> RunRecord:
+        lease = None
+        if row["lease_owner"] is not None:
+            lease = Lease(LeaseHolder.parse(row["lease_owner"]), float(row["lease_expires"]))
+        return RunRecord(
+            id=row["id"],
+            created=row["created"],
+            updated=row["updated"],
+            state=RunState(row["state"]),
+            stage=_stage(row["stage"]),
+            config=RunConfig.from_json(row["config"]),
+            metrics=orjson.loads(row["metrics"]),
+            error=row["error"],
+            cancel_requested=bool(row["cancel_requested"]),
+            lease=lease,
+        )
+
+    def set_run_state(
+        self, run_id: str, state: RunState, *, stage: Stage | None = None, error: str | None = None
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET state = ?, stage = COALESCE(?, stage), error = ?, updated = ?"
+                " WHERE id = ?",
+                (state.value, stage.value if stage else None, error, time.time(), run_id),
+            )
+
+    def set_metrics(self, run_id: str, metrics: Mapping[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET metrics = ?, updated = ? WHERE id = ?",
+                (_json(metrics), time.time(), run_id),
+            )
+
+    def request_cancel(self, run_id: str) -> None:
+        self.get_run(run_id)
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET cancel_requested = 1, updated = ? WHERE id = ?",
+                (time.time(), run_id),
+            )
+
+    def cancel_requested(self, run_id: str) -> bool:
+        row = (
+            self._conn()
+            .execute("SELECT cancel_requested FROM runs WHERE id = ?", (run_id,))
+            .fetchone()
+        )
+        return bool(row and row[0])
+
+    # --- stages --------------------------------------------------------------------------
+    def stages(self, run_id: str) -> list[StageRecord]:
+        rows = {
+            row["stage"]: row
+            for row in self._conn().execute("SELECT * FROM stages WHERE run_id = ?", (run_id,))
+        }
+        return [self._stage_record(stage, rows.get(stage.value)) for stage in Stage]
+
+    def stage(self, run_id: str, stage: Stage) -> StageRecord:
+        row = (
+            self._conn()
+            .execute("SELECT * FROM stages WHERE run_id = ? AND stage = ?", (run_id, stage.value))
+            .fetchone()
+        )
+        return self._stage_record(stage, row)
+
+    @staticmethod
+    def _stage_record(stage: Stage, row: sqlite3.Row | None) -> StageRecord:
+        if row is None:
+            return StageRecord(stage)
+        return StageRecord(
+            stage=stage,
+            state=StageState(row["state"]),
+            started=row["started"],
+            finished=row["finished"],
+            attempts=row["attempts"],
+            outputs=orjson.loads(row["outputs"]),
+            error=row["error"],
+            progress_done=row["progress_done"],
+            progress_total=row["progress_total"],
+        )
+
+    def start_stage(self, run_id: str, stage: Stage) -> None:
+        now = time.time()
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET state = ?, started = ?, finished = NULL, error = NULL,"
+                " attempts = attempts + 1, progress_done = NULL, progress_total = NULL"
+                " WHERE run_id = ? AND stage = ?",
+                (StageState.RUNNING.value, now, run_id, stage.value),
+            )
+            conn.execute(
+                "UPDATE runs SET state = ?, stage = ?, error = NULL, updated = ? WHERE id = ?",
+                (RunState.RUNNING.value, stage.value, now, run_id),
+            )
+
+    def finish_stage(self, run_id: str, stage: Stage, outputs: Mapping[str, Any]) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET state = ?, finished = ?, outputs = ?"
+                " WHERE run_id = ? AND stage = ?",
+                (StageState.DONE.value, time.time(), _json(outputs), run_id, stage.value),
+            )
+
+    def fail_stage(self, run_id: str, stage: Stage, error: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET state = ?, finished = ?, error = ?"
+                " WHERE run_id = ? AND stage = ?",
+                (StageState.FAILED.value, time.time(), error, run_id, stage.value),
+            )
+
+    def set_progress(self, run_id: str, stage: Stage, done: int, total: int | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET progress_done = ?, progress_total = ?"
+                " WHERE run_id = ? AND stage = ?",
+                (done, total, run_id, stage.value),
+            )
+
+    # --- handles, events, errors ---------------------------------------------------------
+    def set_handle(self, run_id: str, key: str, value: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO handles (run_id, key, value, updated) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value,"
+                " updated = excluded.updated",
+                (run_id, key, value, time.time()),
+            )
+
+    def get_handle(self, run_id: str, key: str) -> str | None:
+        row = (
+            self._conn()
+            .execute("SELECT value FROM handles WHERE run_id = ? AND key = ?", (run_id, key))
+            .fetchone()
+        )
+        return None if row is None else str(row[0])
+
+    def handles(self, run_id: str) -> dict[str, str]:
+        rows = self._conn().execute(
+            "SELECT key, value FROM handles WHERE run_id = ? ORDER BY updated, key", (run_id,)
+        )
+        return {row["key"]: row["value"] for row in rows}
+
+    def add_event(
+        self,
+        run_id: str,
+        message: str,
+        *,
+        stage: Stage | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO events (run_id, ts, stage, message, data) VALUES (?, ?, ?, ?, ?)",
+                (run_id, time.time(), stage.value if stage else None, message, _json(data or {})),
+            )
+
+    def events(self, run_id: str) -> list[EventRecord]:
+        rows = self._conn().execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))
+        return [
+            EventRecord(
+                row["id"],
+                row["ts"],
+                _stage(row["stage"]),
+                row["message"],
+                orjson.loads(row["data"]),
+            )
+            for row in rows
+        ]
+
+    def add_error(
+        self, run_id: str, *, stage: Stage | None, kind: str, message: str, retryable: bool
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO errors (run_id, ts, stage, kind, message, retryable)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, time.time(), stage.value if stage else None, kind, message, retryable),
+            )
+
+    def errors(self, run_id: str) -> list[ErrorRecord]:
+        rows = self._conn().execute("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
+        return [
+            ErrorRecord(
+                row["ts"], _stage(row["stage"]), row["kind"], row["message"], bool(row["retryable"])
+            )
+            for row in rows
+        ]
+
+    # --- lease ---------------------------------------------------------------------------
+    def try_acquire_lease(self, run_id: str, holder: LeaseHolder, ttl: float) -> Lease | None:
+        """Take the run's lease for ``holder`` unless a live holder has it; returns the lease
+        now in force when it is someone else's (None when ``holder`` got it)."""
+        now = time.time()
+        with self._tx() as conn:
+            row = conn.execute(
+                "SELECT lease_owner, lease_expires FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+            if row is None:
+                raise UnknownRunError(f"no run {run_id!r} in {self.db_path}")
+            if row["lease_owner"] is not None and row["lease_owner"] != holder.token:
+                current = Lease(LeaseHolder.parse(row["lease_owner"]), float(row["lease_expires"]))
+                if not current.is_stale(now):
+                    return current
+            conn.execute(
+                "UPDATE runs SET lease_owner = ?, lease_expires = ? WHERE id = ?",
+                (holder.token, now + ttl, run_id),
+            )
+        return None
+
+    def renew_lease(self, run_id: str, holder: LeaseHolder, ttl: float) -> bool:
+        """Extend the lease; False when ``holder`` no longer has it."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE runs SET lease_expires = ? WHERE id = ? AND lease_owner = ?",
+                (time.time() + ttl, run_id, holder.token),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, run_id: str, holder: LeaseHolder) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET lease_owner = NULL, lease_expires = NULL"
+                " WHERE id = ? AND lease_owner = ?",
+                (run_id, holder.token),
+            )

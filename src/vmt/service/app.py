@@ -1,0 +1,120 @@
+"""The app factory: ``create_app(settings, runner=...)`` wires the webhook, the runs API, the
+health probes, JSON error handlers and the in-process worker (started in the lifespan)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from vmt import __version__
+from vmt.config import Settings
+from vmt.errors import ConfigError
+from vmt.model_types import MODEL_TYPES
+from vmt.service.auth import token_guard
+from vmt.service.deliveries import DeliveryStore
+from vmt.service.http_errors import install_error_handlers
+from vmt.service.runs import RunService
+from vmt.service.runs_api import health_router, runs_router
+from vmt.service.webhook import webhook_router
+from vmt.service.worker import RunWorker
+
+log = logging.getLogger("vmt")
+
+DELIVERIES_DB = "service.db"
+
+
+def _why_unavailable(trainer: str, settings: Settings) -> str | None:
+    """Why this deployment cannot run ``trainer`` (None when it can)."""
+    if trainer == "local" and importlib.util.find_spec("torch") is None:
+        return "torch is not installed (the [local] extra)"
+    if trainer == "vertex" and not (settings.gcp_project and settings.gcs_bucket):
+        return "VMT_GCP_PROJECT and VMT_GCS_BUCKET are not both set"
+    return None
+
+
+def offered_model_types(settings: Settings) -> list[str]:
+    """The model types this deployment can train, logging why any other is left out."""
+    offered: list[str] = []
+    for name, kind in MODEL_TYPES.items():
+        reason = _why_unavailable(kind.trainer, settings)
+        if reason is None:
+            offered.append(name)
+        else:
+            log.info("not offering %s: %s", name, reason)
+    return offered
+
+
+def _secret(settings: Settings, *, insecure: bool) -> bytes | None:
+    value = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    if value:
+        return value.encode("utf-8")
+    if not insecure:
+        try:
+            settings.require("webhook_secret")
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc.message}; refusing to accept unsigned webhooks (--insecure to allow)"
+            ) from exc
+    log.warning(
+        "INSECURE: no webhook secret; anyone who can reach this service can start training runs"
+    )
+    return None
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runner: RunService | None = None,
+    insecure: bool = False,
+    worker_threads: int = 1,
+    run_worker: bool = True,
+    model_types: Sequence[str] | None = None,
+) -> FastAPI:
+    """The web app. ``runner`` defaults to the pipeline runner on ``settings.state_dir``;
+    ``run_worker=False`` leaves runs queued (tests of the HTTP layer)."""
+    secret = _secret(settings, insecure=insecure)
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not token:
+        log.warning("VMT_API_TOKEN is not set: the runs API (/runs) is open to anyone")
+    if runner is None:
+        from vmt.service.pipeline_runs import PipelineRunService
+
+        runner = PipelineRunService(settings)
+    deliveries = DeliveryStore(settings.state_dir / DELIVERIES_DB)
+    offered = list(model_types) if model_types is not None else offered_model_types(settings)
+    log.info("offering model types: %s", ", ".join(offered) or "(none)")
+    worker = RunWorker(runner, threads=worker_threads) if run_worker else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if worker is not None:
+            ours = deliveries.run_ids()
+            worker.start(resume=[r for r in runner.unfinished_runs() if r in ours])
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            deliveries.close()
+
+    app = FastAPI(
+        title="vmt",
+        version=__version__,
+        summary="Labelbox 'Train model' integration: signed webhooks, runs API, health.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(
+        webhook_router(
+            secret=secret, model_types=offered, deliveries=deliveries, runs=runner, worker=worker
+        )
+    )
+    app.include_router(runs_router(runs=runner, require_token=token_guard(token or None)))
+    app.include_router(health_router(deliveries=deliveries, runs=runner))
+    app.state.worker = worker
+    app.state.deliveries = deliveries
+    return app

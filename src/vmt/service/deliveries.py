@@ -1,0 +1,199 @@
+"""One run per Labelbox model run, however many deliveries arrive and however concurrently.
+
+The gate is a SQLite row keyed by ``model_run_id`` (PRIMARY KEY, so UNIQUE): the delivery whose
+INSERT wins creates the run and records its id; every other delivery, in this process or
+another, waits for that id and answers with it. No check-then-insert race is possible because
+the check *is* the insert.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from vmt.errors import BackendError
+
+log = logging.getLogger("vmt")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS model_run_deliveries (
+    model_run_id TEXT PRIMARY KEY,
+    run_id       TEXT NOT NULL UNIQUE,
+    model_type   TEXT NOT NULL,
+    model_id     TEXT,
+    started      INTEGER NOT NULL DEFAULT 0,
+    claim        TEXT NOT NULL,
+    claimed_at   REAL NOT NULL,
+    deliveries   INTEGER NOT NULL DEFAULT 1
+)
+"""
+
+
+class DeliveryStore:
+    """Maps each Labelbox model run id to the one run created for it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        wait_seconds: float = 10.0,
+        stale_claim_seconds: float = 60.0,
+    ) -> None:
+        self.path = path
+        self.wait_seconds = wait_seconds
+        self.stale_claim_seconds = stale_claim_seconds
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[sqlite3.Connection] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, kept open: closing the last connection of a WAL database
+        checkpoints it (an fsync per request)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        yield db
+
+    def close(self) -> None:
+        """Close every connection (threads that use the store afterwards reopen one)."""
+        with self._lock:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+
+    def ping(self) -> None:
+        """Raise ``BackendError`` when the store cannot be read (probed on a new connection)."""
+        try:
+            db = sqlite3.connect(self.path, timeout=5.0)
+            try:
+                db.execute("SELECT count(*) FROM model_run_deliveries").fetchone()
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise BackendError(f"delivery store unreachable: {exc}", retryable=True) from exc
+
+    def run_ids(self) -> set[str]:
+        """Every run id created through a delivery."""
+        with self._connect() as db:
+            rows = db.execute("SELECT run_id FROM model_run_deliveries WHERE started = 1")
+            return {row[0] for row in rows}
+
+    def delivery_count(self, model_run_id: str) -> int:
+        """How many deliveries arrived for ``model_run_id`` (0 when none)."""
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT deliveries FROM model_run_deliveries WHERE model_run_id = ?",
+                (model_run_id,),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def create_or_get(
+        self,
+        *,
+        model_run_id: str,
+        model_type: str,
+        model_id: str | None,
+        new_run_id: Callable[[], str],
+        start: Callable[[str], None],
+    ) -> tuple[str, bool]:
+        """The run for ``model_run_id`` and whether this call started it.
+
+        The run id is chosen and recorded with the claim, then ``start(run_id)`` creates the
+        run. ``start`` must be idempotent for one run id: a delivery that finds a claim older
+        than ``stale_claim_seconds`` (its creator died) takes it over and calls it again.
+        If ``start`` raises, the claim is released so a later delivery can try again.
+        """
+        deadline = time.monotonic() + self.wait_seconds
+        while True:
+            claim = uuid.uuid4().hex
+            with self._connect() as db:
+                inserted = db.execute(
+                    "INSERT INTO model_run_deliveries"
+                    " (model_run_id, run_id, model_type, model_id, claim, claimed_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(model_run_id) DO NOTHING",
+                    (model_run_id, new_run_id(), model_type, model_id, claim, time.time()),
+                ).rowcount
+                outcome = "won" if inserted else self._existing(db, model_run_id, claim)
+            if outcome not in ("won", "wait"):
+                return outcome, False
+            if outcome == "won":
+                return self._start(model_run_id, claim, start), True
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"model run {model_run_id} is still being created by another delivery",
+                    retryable=True,
+                )
+            time.sleep(0.005)
+
+    def _existing(self, db: sqlite3.Connection, model_run_id: str, claim: str) -> str:
+        """The started run's id, ``"won"`` when this caller took over a stale claim, else
+        ``"wait"``."""
+        row = db.execute(
+            "SELECT run_id, started, claim, claimed_at FROM model_run_deliveries"
+            " WHERE model_run_id = ?",
+            (model_run_id,),
+        ).fetchone()
+        if row is None:  # released by a failed creator between our INSERT and SELECT
+            return "wait"
+        run_id, started, old_claim, claimed_at = row
+        if started:
+            db.execute(
+                "UPDATE model_run_deliveries SET deliveries = deliveries + 1"
+                " WHERE model_run_id = ?",
+                (model_run_id,),
+            )
+            return str(run_id)
+        if time.time() - claimed_at < self.stale_claim_seconds:
+            return "wait"
+        took = db.execute(
+            "UPDATE model_run_deliveries SET claim = ?, claimed_at = ?"
+            " WHERE model_run_id = ? AND started = 0 AND claim = ?",
+            (claim, time.time(), model_run_id, old_claim),
+        ).rowcount
+        if took:
+            log.warning("taking over a stale claim for model run %s", model_run_id)
+            return "won"
+        return "wait"
+
+    def _start(self, model_run_id: str, claim: str, start: Callable[[str], None]) -> str:
+        with self._connect() as db:
+            row = db.execute(
+                "SELECT run_id FROM model_run_deliveries WHERE model_run_id = ? AND claim = ?",
+                (model_run_id, claim),
+            ).fetchone()
+        if row is None:
+            raise BackendError(f"lost the claim on model run {model_run_id}", retryable=True)
+        run_id = str(row[0])
+        try:
+            start(run_id)
+        except BaseException:
+            with self._connect() as db:
+                db.execute(
+                    "DELETE FROM model_run_deliveries WHERE model_run_id = ? AND claim = ?",
+                    (model_run_id, claim),
+                )
+            raise
+        with self._connect() as db:
+            db.execute(
+                "UPDATE model_run_deliveries SET started = 1 WHERE model_run_id = ? AND claim = ?",
+                (model_run_id, claim),
+            )
+        return run_id

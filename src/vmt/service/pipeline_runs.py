@@ -1,0 +1,169 @@
+"""The ``RunService`` of the real pipeline: runs are Labelbox model runs (source and sink
+``labelbox``) trained by the backend of the requested model type, kept in the run store."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from vmt.config import Settings
+from vmt.errors import BackendError, NotFoundError, RunConflictError
+from vmt.model_types import model_type as find_model_type
+from vmt.pipeline.run_config import BackendSpec, RunConfig
+from vmt.pipeline.runner import Runner
+from vmt.pipeline.store import RunRecord, RunState, UnknownRunError, new_run_id
+
+log = logging.getLogger("vmt")
+
+_UNFINISHED = (RunState.PENDING, RunState.RUNNING)
+_RECENT_EVENTS = 50
+
+
+def labelbox_run_config(*, model_run_id: str, model_type: str, model_id: str | None) -> RunConfig:
+    """Export from, train for, and report to the Labelbox model run ``model_run_id``."""
+    options: dict[str, Any] = {"model_run_id": model_run_id}
+    return RunConfig(
+        source=BackendSpec(kind="labelbox", options=options),
+        trainer=BackendSpec(kind=find_model_type(model_type).trainer),
+        sink=BackendSpec(kind="labelbox", options=options),
+        label=model_run_id if model_id is None else f"{model_run_id} (model {model_id})",
+    )
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+class PipelineRunService:
+    """Adapts ``vmt.pipeline.runner.Runner`` to what the service needs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        runner: Runner | None = None,
+        conflict_retry_seconds: float = 30.0,
+    ) -> None:
+        self.runner = runner or Runner(settings)
+        self.store = self.runner.store
+        self.conflict_retry_seconds = conflict_retry_seconds
+
+    def new_run_id(self) -> str:
+        return new_run_id()
+
+    def start_run(
+        self, run_id: str, *, model_run_id: str, model_type: str, model_id: str | None
+    ) -> None:
+        try:
+            self.store.get_run(run_id)
+            return  # created before (a claim taken over after a crash)
+        except UnknownRunError:
+            pass
+        config = labelbox_run_config(
+            model_run_id=model_run_id, model_type=model_type, model_id=model_id
+        )
+        self.store.create_run(config, run_id=run_id)
+
+    def get_run(self, run_id: str) -> Mapping[str, Any] | None:
+        try:
+            record = self.store.get_run(run_id)
+        except UnknownRunError:
+            return None
+        return self._view(record, detail=True)
+
+    def list_runs(self, *, limit: int) -> Sequence[Mapping[str, Any]]:
+        return [self._view(record, detail=False) for record in self.store.list_runs(limit=limit)]
+
+    def cancel(self, run_id: str) -> Mapping[str, Any]:
+        try:
+            record = self.store.get_run(run_id)
+        except UnknownRunError:
+            raise NotFoundError(f"no run {run_id}") from None
+        if record.state in (RunState.COMPLETE, RunState.CANCELLED):
+            raise RunConflictError(f"run {run_id} is already {record.state.value}", run_id=run_id)
+        self.runner.cancel(run_id)
+        return self._view(self.store.get_run(run_id), detail=True)
+
+    def unfinished_runs(self) -> Sequence[str]:
+        return [r.id for r in self.store.list_runs() if r.state in _UNFINISHED]
+
+    def advance(self, run_id: str) -> float | None:
+        record = self.store.get_run(run_id)
+        if record.state not in _UNFINISHED:
+            return None
+        try:
+            final = self.runner.advance(run_id)
+        except RunConflictError as exc:
+            log.info("run %s: %s; looking again later", run_id, exc)
+            return self.conflict_retry_seconds
+        log.info("run %s: %s", run_id, final.state.value)
+        return None
+
+    def check_ready(self) -> None:
+        try:
+            self.store.list_runs(limit=1)
+        except sqlite3.Error as exc:
+            raise BackendError(f"run store unreachable: {exc}", retryable=True) from exc
+
+    def _view(self, record: RunRecord, *, detail: bool) -> dict[str, Any]:
+        source = record.config.source.options
+        view: dict[str, Any] = {
+            "run_id": record.id,
+            "state": record.state.value,
+            "stage": record.stage.value if record.stage else None,
+            "model_run_id": source.get("model_run_id"),
+            "trainer": record.config.trainer.kind,
+            "label": record.config.label,
+            "created": _iso(record.created),
+            "updated": _iso(record.updated),
+            "error": record.error,
+            "cancel_requested": record.cancel_requested,
+            "metrics": _metrics_summary(record.metrics),
+        }
+        if not detail:
+            return view
+        view["stages"] = [
+            {
+                "stage": s.stage.value,
+                "state": s.state.value,
+                "started": _iso(s.started),
+                "finished": _iso(s.finished),
+                "seconds": s.seconds,
+                "attempts": s.attempts,
+                "error": s.error,
+                "progress": {"done": s.progress_done, "total": s.progress_total},
+            }
+            for s in self.store.stages(record.id)
+        ]
+        view["handles"] = self.store.handles(record.id)
+        view["errors"] = [
+            {
+                "time": _iso(e.ts),
+                "stage": e.stage.value if e.stage else None,
+                "kind": e.kind,
+                "message": e.message,
+                "retryable": e.retryable,
+            }
+            for e in self.store.errors(record.id)
+        ]
+        view["events"] = [
+            {"time": _iso(e.ts), "stage": e.stage.value if e.stage else None, "message": e.message}
+            for e in self.store.events(record.id)[-_RECENT_EVENTS:]
+        ]
+        return view
+
+
+def _metrics_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The headline numbers of each split's metrics (mAP, AP50, AP75...), not the tables."""
+    summary: dict[str, Any] = {}
+    for split, values in metrics.items():
+        if isinstance(values, Mapping):
+            scalars = {k: v for k, v in values.items() if isinstance(v, int | float)}
+            if scalars:
+                summary[split] = scalars
+        elif isinstance(values, int | float):
+            summary[split] = values
+    return summary

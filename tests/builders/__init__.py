@@ -1,0 +1,1 @@
+"""Builders of test data (``make_*`` functions) shared by the test modules."""
