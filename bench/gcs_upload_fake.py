@@ -44,6 +44,10 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 512
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # clients leaving: not news
+            super().handle_error(request, client_address)
+
 
 class _Quiet(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"

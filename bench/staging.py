@@ -69,7 +69,9 @@ def _run_vmt(origin: str, images: int, concurrency: int) -> int:
     )
     stager = ImageStager(settings)
     ok = sum(
-        1 for r in stager.stage(_BenchContext("vmt", Path()), samples) if isinstance(r, Sample)
+        1
+        for r in stager.stage(_BenchContext(f"vmt-{os.getpid()}", Path()), samples)
+        if isinstance(r, Sample)
     )
     stager.close()
     return ok

@@ -19,6 +19,8 @@ import pytest
 
 from tests.conftest import VMT, cli_env
 from tests.fakes.gcp import LocalGcp, local_gcp
+from vmt.config import load_settings
+from vmt.pipeline.store import RunStore
 from vmt.synthetic import generate_dataset
 
 
@@ -84,12 +86,10 @@ def test_vmt_run_with_vertex_completes_with_metrics_and_report(
     assert len(gcp.read_text(instances[0]).splitlines()) == 12
 
 
-def test_sigkill_while_training_then_resume_creates_nothing_twice(
-    world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
-) -> None:
-    gcp, export, env = world
+def _kill_while_training(gcp: LocalGcp, export: Path, env: dict[str, str], out: Path) -> str:
+    """Start ``vmt run --trainer vertex``, SIGKILL it once it polls the training pipeline;
+    return the run id."""
     gcp.vertex.training_polls = 10**9  # trains until we say so
-    out = tmp_path / "out"
     proc = subprocess.Popen(
         [*VMT, "run", "--export", str(export), "--out", str(out), "--trainer", "vertex"],
         env=env,
@@ -114,19 +114,56 @@ def test_sigkill_while_training_then_resume_creates_nothing_twice(
         if proc.stderr:
             proc.stderr.close()
     assert proc.returncode == -signal.SIGKILL
+    [run] = _store(env).list_runs()
+    return run.id
 
-    listed = _vmt(env, "runs")
-    assert listed.returncode == 0, listed.stderr
-    from vmt.config import load_settings
-    from vmt.pipeline.store import RunStore
 
-    store = RunStore.for_settings(load_settings(state_dir=Path(env["VMT_STATE_DIR"])))
-    [run] = store.list_runs()
+def _store(env: dict[str, str]) -> RunStore:
+    return RunStore.for_settings(load_settings(state_dir=Path(env["VMT_STATE_DIR"])))
+
+
+def test_sigkill_while_training_then_resume_creates_nothing_twice(
+    world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    gcp, export, env = world
+    out = tmp_path / "out"
+    run_id = _kill_while_training(gcp, export, env, out)
+    assert gcp.vertex.creates("trainingPipelines") == 1
+
     gcp.vertex.training_polls = 0  # finishes at the next poll
-    resumed = _vmt(env, "resume", run.id)
+    resumed = _vmt(env, "resume", run_id)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 1
     assert len([r for r in gcp.vertex.requests if r.path.endswith(":import")]) == 1
     assert (out / "metrics.json").is_file()
-    assert store.handles(run.id)["vertex.training_pipeline"].startswith("projects/")
+    assert _store(env).handles(run_id)["vertex.training_pipeline"].startswith("projects/")
+
+
+def test_vmt_cancel_cancels_the_vertex_training(
+    world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    gcp, export, env = world
+    run_id = _kill_while_training(gcp, export, env, tmp_path / "out")
+    cancelled = _vmt(env, "cancel", run_id)
+    assert cancelled.returncode == 0, cancelled.stderr[-3000:]
+    [pipeline] = gcp.vertex.pipelines
+    assert any(
+        r.method == "POST" and r.path.endswith(f"{pipeline}:cancel") for r in gcp.vertex.requests
+    )
+    assert gcp.vertex.pipelines[pipeline]["state"] == "PIPELINE_STATE_CANCELLING"
+
+
+def test_dry_run_prints_the_cost_and_launches_nothing(
+    world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    gcp, export, env = world
+    done = _vmt(
+        env, "run", "--export", str(export), "--out", str(tmp_path / "out"), "--trainer",
+        "vertex", "--dry-run",
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "max_cost_usd=69.3" in done.stderr
+    assert "dry run: stopped before launching training" in done.stderr.replace("\n", " ")
+    assert gcp.vertex.creates("datasets") == 1
+    assert gcp.vertex.creates("trainingPipelines") == 0

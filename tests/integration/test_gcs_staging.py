@@ -196,3 +196,35 @@ def test_gs_sources_in_place(storage: Any, tmp_path: Path) -> None:
     )
     assert isinstance(out["y"], Rejection) and "image/webp" in out["y"].detail
     assert [b.name for b in storage.list_blobs(BUCKET, prefix="vmt/")] == []
+
+
+class _FlakyHandler(_CountingHandler):
+    """Answers 503 to the first request for each path, then serves the file."""
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        if self.hits.count(self.path) == 1:
+            self.send_error(503, "try again")
+            return
+        SimpleHTTPRequestHandler.do_GET(self)
+
+
+def test_transient_origin_errors_are_retried(storage: Any, tmp_path: Path) -> None:
+    from vmt.retry import Backoff
+
+    folder = tmp_path / "flaky"
+    folder.mkdir()
+    _image(folder / "a.png", "PNG")
+    hits: list[str] = []
+    handler = type("F", (_FlakyHandler,), {"hits": hits})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/a.png"
+        stager = ImageStager(_settings(), backoff=Backoff(base=0.01, cap=0.02, max_attempts=3))
+        [staged] = list(stager.stage(SimpleRunContext("r5", tmp_path / "w"), [_sample("a", url)]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(staged, Sample) and staged.image_uri.endswith("/images/a.png")
+    assert hits == ["/a.png", "/a.png"]

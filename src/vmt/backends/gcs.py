@@ -11,17 +11,25 @@ from __future__ import annotations
 
 import io
 import logging
+import queue
 import threading
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
 
-import httpx
+import urllib3
 
+from vmt.backends.image_source import (
+    GcsPath,
+    ImageRejected,
+    ImageSource,
+    SourceHttpError,
+    open_image_source,
+    safe_uri,
+)
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import InputError
@@ -49,23 +57,6 @@ _META_HEIGHT = "vmt-height"
 
 
 # --- locations and clients --------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class GcsPath:
-    bucket: str
-    name: str
-
-    @classmethod
-    def parse(cls, uri: str) -> GcsPath:
-        if not uri.startswith("gs://"):
-            raise ValueError(f"not a gs:// URI: {uri!r}")
-        bucket, _, name = uri[5:].partition("/")
-        return cls(bucket, name)
-
-    @property
-    def uri(self) -> str:
-        return f"gs://{self.bucket}/{self.name}"
 
 
 def run_prefix(settings: Settings, run_id: str) -> str:
@@ -116,9 +107,9 @@ def is_transient(exc: BaseException) -> bool:
     import requests
     from google.api_core import exceptions as api_exceptions
 
-    if isinstance(exc, httpx.HTTPStatusError):
-        return _transient_status(exc.response.status_code)
-    if isinstance(exc, httpx.TransportError | requests.ConnectionError | requests.Timeout):
+    if isinstance(exc, SourceHttpError):
+        return _transient_status(exc.status)
+    if isinstance(exc, urllib3.exceptions.HTTPError | requests.ConnectionError | requests.Timeout):
         return True
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return exc.code is not None and _transient_status(int(exc.code))
@@ -132,79 +123,13 @@ def _transient_status(code: int) -> bool:
     return code in (408, 429) or 500 <= code < 600
 
 
-# --- reading sources --------------------------------------------------------------------------
-
-
-class _Source:
-    """An open image source: its size when known and a byte stream."""
-
-    def __init__(
-        self, chunks: Iterator[bytes], size: int | None, close: Callable[[], None]
-    ) -> None:
-        self.size = size
-        self._chunks = chunks
-        self._pending = b""
-        self._close = close
-        self.exhausted = False
-
-    def read_at_least(self, n: int) -> bytes:
-        """Up to ``n`` bytes (fewer only at the end), kept for the next ``stream()``."""
-        while len(self._pending) < n and not self.exhausted:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self.exhausted = True
-            else:
-                self._pending += chunk
-        return self._pending[:n]
-
-    def read_all(self) -> bytes:
-        parts = [self._pending]
-        parts.extend(self._chunks)
-        self._pending = b""
-        self.exhausted = True
-        return b"".join(parts)
-
-    def stream(self) -> io.BufferedReader:
-        return io.BufferedReader(_ChunkReader(self._pending, self._chunks), buffer_size=256 * 1024)
-
-    def close(self) -> None:
-        self._close()
-
-
-class _ChunkReader(io.RawIOBase):
-    def __init__(self, first: bytes, rest: Iterator[bytes]) -> None:
-        self._buffer = first
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        view = memoryview(b)
-        while not self._buffer:
-            chunk = next(self._rest, None)
-            if chunk is None:
-                return 0
-            self._buffer = chunk
-        n = min(len(view), len(self._buffer))
-        view[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
-
-def _safe_uri(uri: str) -> str:
-    """A URI fit for messages: signed URLs carry credentials in the query string."""
-    parts = urlsplit(uri)
-    return uri if not parts.query else f"{parts.scheme}://{parts.netloc}{parts.path}?..."
-
-
 # --- staging ----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class _Staged:
     uri: str
-    size: int
+    size: int | None
     source_size: int | None
     width: int | None
     height: int | None
@@ -219,7 +144,7 @@ class ImageStager:
         settings: Settings,
         *,
         storage_client: Any | None = None,
-        http_client: httpx.Client | None = None,
+        http_pool: urllib3.PoolManager | None = None,
         max_image_bytes: int = MAX_TRAINING_IMAGE_BYTES,
         backoff: Backoff | None = None,
     ) -> None:
@@ -228,12 +153,13 @@ class ImageStager:
         self._bucket_name = str(settings.gcs_bucket)
         self._workers = settings.staging_concurrency
         self._storage = storage_client or build_storage_client(settings)
-        self._http = http_client or httpx.Client(
-            limits=httpx.Limits(
-                max_connections=self._workers, max_keepalive_connections=self._workers
-            ),
-            timeout=httpx.Timeout(60.0, connect=15.0),
-            follow_redirects=True,
+        # urllib3 directly: half the CPU per download of httpx, and CPU is the limit here.
+        # A pool of its own: the storage session's credentials never go to image origins.
+        self._http = http_pool or urllib3.PoolManager(
+            num_pools=32,
+            maxsize=self._workers,
+            timeout=urllib3.Timeout(connect=15.0, read=60.0),
+            retries=urllib3.Retry(total=5, connect=0, read=0, status=0, other=0, redirect=5),
         )
         self._max_image_bytes = max_image_bytes
         self._backoff = backoff or Backoff(base=0.5, cap=8.0, deadline=120.0, max_attempts=5)
@@ -286,13 +212,13 @@ class ImageStager:
                 backoff=self._backoff,
                 describe=f"stage image of {sample.data_row_id}",
             )
-        except _Rejected as rejected:
+        except ImageRejected as rejected:
             return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
             reason = "image_fetch_failed"
             if _is_upload_error(exc):
                 reason = "image_upload_failed"
-            detail = f"{_safe_uri(sample.image_uri)}: {type(exc).__name__}: {exc}"
+            detail = f"{safe_uri(sample.image_uri)}: {type(exc).__name__}: {exc}"
             log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
             return (
                 Rejection(reason, sample.line, sample.data_row_id, detail[:500]),
@@ -302,24 +228,27 @@ class ImageStager:
     def _copy(
         self, sample: Sample, prefix: str, staged: _Staged | None
     ) -> tuple[Sample | Rejection, bool]:
-        source = self._open(sample.image_uri)
+        source = open_image_source(sample.image_uri, http=self._http, storage=self._storage)
         try:
             if staged is not None and source.size is not None and staged.source_size == source.size:
                 return _with_image(sample, staged), False
             info = self._sniff(source)
             data: bytes | None = None
             size = source.size
-            if size is None or needs_transcode(info, size, max_bytes=self._max_image_bytes):
-                data = source.read_all()
+            mime = info.mime_type
+            if size is None and not needs_transcode(info, None, max_bytes=self._max_image_bytes):
+                data = source.read_all()  # unknown length (chunked): needed for the size
                 size = len(data)
             source_size = size
-            mime = info.mime_type
-            if data is not None and needs_transcode(info, size, max_bytes=self._max_image_bytes):
+            if needs_transcode(info, size, max_bytes=self._max_image_bytes):
+                # Whole images in memory only here, and only two at a time.
                 with self._transcode_slots:
+                    data = data if data is not None else source.read_all()
+                    source_size = len(data)
                     try:
                         encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
                     except (OSError, ValueError) as exc:
-                        raise _Rejected("image_conversion_failed", f"{mime}: {exc}") from exc
+                        raise ImageRejected("image_conversion_failed", f"{mime}: {exc}") from exc
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
             blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
@@ -337,7 +266,7 @@ class ImageStager:
         )
         return _with_image(sample, done), True
 
-    def _sniff(self, source: _Source) -> ImageInfo:
+    def _sniff(self, source: ImageSource) -> ImageInfo:
         want = HEADER_BYTES
         while True:
             head = source.read_at_least(want)
@@ -345,7 +274,9 @@ class ImageStager:
             if info is not None:
                 return info
             if (source.exhausted and len(head) < want) or want >= _SNIFF_LIMIT:
-                raise _Rejected("image_not_supported", "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image")
+                raise ImageRejected(
+                    "image_not_supported", "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image"
+                )
             want *= 4
 
     def _use_in_place(self, sample: Sample) -> Sample | Rejection:
@@ -376,43 +307,6 @@ class ImageStager:
             mime_type=info.mime_type,
         )
 
-    def _open(self, uri: str) -> _Source:
-        scheme = urlsplit(uri).scheme.lower()
-        if scheme in ("http", "https"):
-            request = self._http.build_request("GET", uri)
-            response = self._http.send(request, stream=True)
-            try:
-                response.raise_for_status()
-            except httpx.HTTPStatusError as exc:
-                response.close()
-                if exc.response.status_code in (401, 403, 404, 410):
-                    raise _Rejected(
-                        "image_fetch_failed",
-                        f"{_safe_uri(uri)}: HTTP {exc.response.status_code}",
-                    ) from exc
-                raise
-            size = None
-            if "content-encoding" not in response.headers:
-                length = response.headers.get("content-length")
-                size = int(length) if length and length.isdigit() else None
-            return _Source(response.iter_bytes(256 * 1024), size, response.close)
-        if scheme == "gs":
-            path = GcsPath.parse(uri)
-            blob = self._storage.bucket(path.bucket).get_blob(path.name, timeout=60)
-            if blob is None:
-                raise _Rejected("image_fetch_failed", f"{uri}: no such object")
-            reader = blob.open("rb", chunk_size=1024 * 1024)
-            return _Source(iter(lambda: reader.read(256 * 1024), b""), blob.size, reader.close)
-        local = Path(unquote(urlsplit(uri).path)) if scheme == "file" else Path(uri)
-        if scheme not in ("", "file") and len(scheme) > 1:
-            raise _Rejected("image_fetch_failed", f"unsupported image location {_safe_uri(uri)}")
-        try:
-            handle = local.open("rb")
-        except OSError as exc:
-            raise _Rejected("image_fetch_failed", f"{local}: {exc.strerror}") from exc
-        size = local.stat().st_size
-        return _Source(iter(lambda: handle.read(256 * 1024), b""), size, handle.close)
-
     def _list_existing(self, prefix: str) -> dict[str, _Staged]:
         found: dict[str, _Staged] = {}
         blobs = retry_call(
@@ -435,19 +329,7 @@ class ImageStager:
         return found
 
     def close(self) -> None:
-        self._http.close()
-
-
-class _Rejected(Exception):
-    """An image that cannot be used, whatever the number of retries."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-    def rejection(self, sample: Sample) -> Rejection:
-        return Rejection(self.reason, sample.line, sample.data_row_id, self.detail[:500])
+        self._http.clear()
 
 
 def _with_image(sample: Sample, staged: _Staged) -> Sample:
@@ -482,24 +364,24 @@ def _map_bounded(
     check_cancelled: Callable[[], None],
 ) -> Iterator[R]:
     """``fn`` over ``items`` on ``workers`` threads, at most ``2 * workers`` in flight, results
-    in completion order. Consumes ``items`` lazily."""
+    in completion order. Consumes ``items`` lazily; O(1) work per item (a completion queue)."""
     if workers < 1:
         raise InputError("staging_concurrency must be >= 1")
+    finished: queue.SimpleQueue[Future[R]] = queue.SimpleQueue()
+    in_flight = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="vmt-stage") as pool:
-        pending: set[Future[R]] = set()
         try:
             for item in items:
-                pending.add(pool.submit(fn, item))
-                if len(pending) >= 2 * workers:
+                future = pool.submit(fn, item)
+                future.add_done_callback(finished.put)
+                in_flight += 1
+                if in_flight >= 2 * workers:
                     check_cancelled()
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        yield future.result()
-            while pending:
+                    in_flight -= 1
+                    yield finished.get().result()
+            while in_flight:
                 check_cancelled()
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    yield future.result()
+                in_flight -= 1
+                yield finished.get().result()
         finally:
-            for future in pending:
-                future.cancel()
+            pool.shutdown(wait=True, cancel_futures=True)

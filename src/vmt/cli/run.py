@@ -28,6 +28,11 @@ def register(app: typer.Typer) -> None:
             None, "--train-seconds", help="Training time budget (local trainer)."
         ),
         seed: int | None = typer.Option(None, "--seed", help="Random seed (local trainer)."),
+        dry_run: bool = typer.Option(
+            False,
+            "--dry-run",
+            help="Vertex: stage, validate, import and print the cost, but do not launch training.",
+        ),
     ) -> None:
         """Run the whole loop on an export file or a Labelbox model run: prepare, train,
         predict, evaluate, publish."""
@@ -48,6 +53,8 @@ def register(app: typer.Typer) -> None:
             options["train_seconds"] = train_seconds
         if seed is not None:
             options["seed"] = seed
+        if dry_run:
+            options["vertex_dry_run"] = True
         if model_run is not None:
             config = labelbox_run_config(
                 model_run_id=model_run, trainer=trainer, trainer_options=options

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from vmt.backends.gcs import GcsPath, run_prefix, upload_file
+from vmt.backends.gcs import run_prefix, upload_file
+from vmt.backends.image_source import GcsPath
 from vmt.backends.vertex.calls import label_filter, poll_until_done, run_labels, vertex_call
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
