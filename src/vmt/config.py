@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     vertex_confidence_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     vertex_max_predictions: int = Field(default=100, ge=1, le=500)
     staging_concurrency: int = Field(default=64, ge=1, le=1024)
+    gcs_use_sources_in_place: bool = False
+    """Train on ``gs://`` source images where they are (the Vertex service agent must read them)."""
+    gcp_anonymous_credentials: bool = False
+    """Anonymous credentials for GCS/Vertex (local fakes and emulators only)."""
+    vertex_dry_run: bool = False
+    """Stage, validate, import and print the cost, but do not launch training."""
+    vertex_poll_seconds: float = Field(default=60.0, gt=0)
+    """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
+    vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
 
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
@@ -64,6 +73,10 @@ class Settings(BaseSettings):
     # --- local trainer ---------------------------------------------------------------------
     train_seconds: float = Field(default=240.0, gt=0)
     seed: int = 0
+    local_epochs: int | None = Field(default=None, ge=1)
+    """Fixed epoch count (reproducible runs); unset: as many as fit in ``train_seconds``."""
+    local_device: str | None = None
+    """``cpu`` or ``cuda``; unset: CUDA when present."""
 
     @classmethod
     def settings_customise_sources(

@@ -1,40 +1,42 @@
 """The model types offered to Labelbox's "Train model" menu, defined once.
 
-``vmt models`` prints them; the service's ``GET /models`` answers :func:`models_response`; a
-``POST /model_run`` names one of them, and :data:`MODEL_TYPES` says which trainer runs it.
+Each value is a key of ``GET /models`` and the ``modelType`` of ``POST /model_run``
+(FORMATS.md 1.4); ``trainer`` names the training backend that runs it (``vmt run --trainer``).
+``vmt models`` prints them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from enum import StrEnum
 
 from vmt.errors import InputError
 
 
-@dataclass(frozen=True, slots=True)
-class ModelType:
-    name: str
-    trainer: str
-    """The trainer backend that runs it (``vmt run --trainer``)."""
-    description: str
+class ModelType(StrEnum):
+    VERTEX_AUTOML_OBJECT_DETECTION = "vertex_automl_object_detection"
+    LOCAL_OBJECT_DETECTION = "local_object_detection"
+
+    @property
+    def trainer(self) -> str:
+        """The trainer backend name: ``local`` or ``vertex``."""
+        return _TRAINERS[self]
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self]
 
 
-MODEL_TYPES: Mapping[str, ModelType] = {
-    t.name: t
-    for t in (
-        ModelType(
-            "vertex_automl_object_detection",
-            "vertex",
-            "Google Vertex AI AutoML image object detection (cloud)",
-        ),
-        ModelType(
-            "local_object_detection",
-            "local",
-            "Small PyTorch detector trained on the service's own machine",
-        ),
-    )
+_TRAINERS = {
+    ModelType.VERTEX_AUTOML_OBJECT_DETECTION: "vertex",
+    ModelType.LOCAL_OBJECT_DETECTION: "local",
 }
+_DESCRIPTIONS = {
+    ModelType.VERTEX_AUTOML_OBJECT_DETECTION: "Vertex AI AutoML image object detection (cloud)",
+    ModelType.LOCAL_OBJECT_DETECTION: "Small PyTorch detector trained on the service's own machine",
+}
+
+MODEL_TYPES: Mapping[str, ModelType] = {t.value: t for t in ModelType}
 
 
 def models_response() -> dict[str, dict[str, object]]:

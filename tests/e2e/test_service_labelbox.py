@@ -8,7 +8,6 @@ config; the trainer is the pipeline tests' stand-in until the local detector lan
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import time
@@ -29,9 +28,6 @@ from vmt.pipeline.runner import Runner
 from vmt.retry import Backoff
 from vmt.service.pipeline_runs import PipelineRunService
 from vmt.service.signature import sign
-
-with contextlib.suppress(ImportError):  # the evaluate branch's modules while not on main
-    from tests.integration.pipeline.conftest import _evaluate_branch_standins  # noqa: F401
 
 SECRET = "whsec-e2e-0123456789"
 TOKEN = "token-e2e"

@@ -33,6 +33,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "models",
     "serve",
+    "convert",
 )
 
 _state = {"debug": False}
@@ -55,9 +56,13 @@ def main() -> None:
     except VmtError as exc:
         if _state["debug"]:
             raise
+        from rich.markup import escape
+
         from vmt.cli.console import err_console
 
-        err_console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        err_console.print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

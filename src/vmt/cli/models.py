@@ -16,4 +16,4 @@ def register(app: typer.Typer) -> None:
             return
         width = max(len(name) for name in MODEL_TYPES)
         for model in MODEL_TYPES.values():
-            typer.echo(f"{model.name:<{width}}  {model.trainer:<6}  {model.description}")
+            typer.echo(f"{model.value:<{width}}  {model.trainer:<6}  {model.description}")

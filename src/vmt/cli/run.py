@@ -6,11 +6,17 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
-        export: Path = typer.Option(
-            ..., "--export", help="Labelbox export file (NDJSON, any form `vmt convert` reads)."
+        export: Path | None = typer.Option(
+            None, "--export", help="Labelbox export file (NDJSON, any form `vmt convert` reads)."
         ),
-        out: Path = typer.Option(
-            ..., "--out", help="Results folder (predictions, metrics, model)."
+        out: Path | None = typer.Option(
+            None, "--out", help="Results folder (predictions, metrics, model); with --export."
+        ),
+        model_run: str | None = typer.Option(
+            None,
+            "--model-run",
+            help="Labelbox model run id: export it, train, and load the results back into it "
+            "(needs LABELBOX_API_KEY).",
         ),
         trainer: str = typer.Option(
             "local", "--trainer", help="Training backend: local or vertex."
@@ -22,28 +28,46 @@ def register(app: typer.Typer) -> None:
             None, "--train-seconds", help="Training time budget (local trainer)."
         ),
         seed: int | None = typer.Option(None, "--seed", help="Random seed (local trainer)."),
+        dry_run: bool = typer.Option(
+            False,
+            "--dry-run",
+            help="Vertex: stage, validate, import and print the cost, but do not launch training.",
+        ),
     ) -> None:
-        """Run the whole loop on an export file: prepare, train, predict, evaluate, publish."""
+        """Run the whole loop on an export file or a Labelbox model run: prepare, train,
+        predict, evaluate, publish."""
         from vmt.cli.run_display import RichRunDisplay, finish_run
         from vmt.config import load_settings
         from vmt.errors import InputError
-        from vmt.pipeline.run_config import files_run_config
+        from vmt.pipeline.run_config import files_run_config, labelbox_run_config
         from vmt.pipeline.runner import Runner
 
-        if not export.is_file():
+        if (export is None) == (model_run is None):
+            raise InputError("give exactly one of --export FILE (with --out) or --model-run ID")
+        if export is not None and out is None:
+            raise InputError("--out is required with --export")
+        if export is not None and not export.is_file():
             raise InputError(f"export file not found: {export}")
         options: dict[str, object] = {}
         if train_seconds is not None:
             options["train_seconds"] = train_seconds
         if seed is not None:
             options["seed"] = seed
-        config = files_run_config(
-            export=str(export.resolve()),
-            out_dir=str(out.resolve()),
-            images_dir=str(images_dir.resolve()) if images_dir else None,
-            trainer=trainer,
-            trainer_options=options,
-        )
+        if dry_run:
+            options["vertex_dry_run"] = True
+        if model_run is not None:
+            config = labelbox_run_config(
+                model_run_id=model_run, trainer=trainer, trainer_options=options
+            )
+        else:
+            assert export is not None and out is not None
+            config = files_run_config(
+                export=str(export.resolve()),
+                out_dir=str(out.resolve()),
+                images_dir=str(images_dir.resolve()) if images_dir else None,
+                trainer=trainer,
+                trainer_options=options,
+            )
         with RichRunDisplay() as display:
             runner = Runner(load_settings(), observer=display)
             run_id = runner.create_run(config)

@@ -32,6 +32,9 @@ class ConversionStats:
     _images_per_split: dict[Split, dict[str, int]] = field(
         default_factory=lambda: {split: {} for split in Split}, repr=False
     )
+    _boxes_per_split: dict[Split, dict[str, int]] = field(
+        default_factory=lambda: {split: {} for split in Split}, repr=False
+    )
 
     @property
     def rows_rejected(self) -> int:
@@ -48,6 +51,9 @@ class ConversionStats:
 
     def images_per_class(self, split: Split) -> dict[str, int]:
         return dict(self._images_per_split[split])
+
+    def boxes_per_class(self, split: Split) -> dict[str, int]:
+        return dict(self._boxes_per_split[split])
 
     def reject(
         self, reason: str, line: int | None, data_row_id: str | None, detail: str
@@ -66,13 +72,18 @@ class ConversionStats:
         """Count a row that made it to the output, with its boxes and its classes."""
         self.rows_written += 1
         self.boxes_written += len(boxes)
-        counts = self._images_per_split[split]
+        images = self._images_per_split[split]
+        box_counts = self._boxes_per_split[split]
         if len(boxes) == 1:
             name = boxes[0][0]
-            counts[name] = counts.get(name, 0) + 1
+            images[name] = images.get(name, 0) + 1
+            box_counts[name] = box_counts.get(name, 0) + 1
             return
+        for box in boxes:
+            name = box[0]
+            box_counts[name] = box_counts.get(name, 0) + 1
         for name in {box[0] for box in boxes}:
-            counts[name] = counts.get(name, 0) + 1
+            images[name] = images.get(name, 0) + 1
 
     def to_json(self) -> dict[str, Any]:
         """The ``--report`` document."""

@@ -43,6 +43,7 @@ _ML_USE = {
     Split.VALIDATION: "validation",
     Split.TEST: "test",
 }
+_RESOURCE_LABELS = {split: {ML_USE_LABEL: value} for split, value in _ML_USE.items()}
 _SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
 _OPTIONS = orjson.OPT_APPEND_NEWLINE
 
@@ -71,6 +72,7 @@ def encode_import_line(
     boxes: Sequence[tuple[str, float, float, float, float]],
 ) -> bytes:
     """`import_line` on plain values: boxes are (label, x0, y0, x1, y1) in pixels."""
+    resource_labels = _RESOURCE_LABELS.get(split) or {ML_USE_LABEL: ml_use(split)}  # raises
     return orjson.dumps(
         {
             "imageGcsUri": image_uri,
@@ -84,7 +86,7 @@ def encode_import_line(
                 }
                 for label, x0, y0, x1, y1 in boxes
             ],
-            "dataItemResourceLabels": {ML_USE_LABEL: ml_use(split)},
+            "dataItemResourceLabels": resource_labels,
         },
         option=_OPTIONS,
     )

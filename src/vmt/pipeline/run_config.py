@@ -56,3 +56,19 @@ def files_run_config(
         sink=BackendSpec(kind="folder", options={"out_dir": out_dir}),
         label=export.rsplit("/", 1)[-1],
     )
+
+
+def labelbox_run_config(
+    *,
+    model_run_id: str,
+    trainer: str = "local",
+    trainer_options: dict[str, Any] | None = None,
+) -> RunConfig:
+    """The configuration of a run on a Labelbox model run: rows from it, results back into it."""
+    options = {"model_run_id": model_run_id}
+    return RunConfig(
+        source=BackendSpec(kind="labelbox", options=dict(options)),
+        trainer=BackendSpec(kind=trainer, options=dict(trainer_options or {})),
+        sink=BackendSpec(kind="labelbox", options=dict(options)),
+        label=f"labelbox:{model_run_id}",
+    )

@@ -29,6 +29,9 @@ CHECK_EVERY = 200
 
 EVALUATED_SPLITS = (Split.VALIDATION, Split.TEST)
 
+VERTEX_EVALUATION_FILE = "vertex_evaluation.json"
+"""Written to the run folder by the Vertex trainer; copied into metrics.json."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunPaths:
@@ -307,13 +310,16 @@ def evaluate_stage(
     evaluated = samples.only(*EVALUATED_SPLITS)
     evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
     metrics = evaluation.to_json()
+    vertex_evaluation = ctx.workdir / VERTEX_EVALUATION_FILE
+    if vertex_evaluation.is_file():  # the trainer's own evaluation, kept beside ours
+        metrics["vertex_evaluation"] = orjson.loads(vertex_evaluation.read_bytes())
     _write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     local_images = {
         s.data_row_id: path for s in evaluated if (path := local_image_path(s.image_uri))
     }
     write_report_html(evaluation, report_out, image_path=local_images.get)
     with row_metrics_out.with_name(row_metrics_out.name + ".partial").open("wb") as out:
-        for row in row_metric_rows(evaluation):
+        for row in row_metric_rows(evaluation, namespace=ctx.run_id):
             out.write(orjson.dumps(row))
             out.write(b"\n")
     row_metrics_out.with_name(row_metrics_out.name + ".partial").replace(row_metrics_out)

@@ -1,0 +1,172 @@
+"""Image staging: vmt's streaming stager vs the original approach, in one run.
+
+2,000 images of ~150 KB from a local HTTP origin that adds 50 ms per request, uploaded through
+google-cloud-storage to a local fake of the GCS JSON API upload route that also adds 50 ms per
+request (bench/gcs_upload_fake.py, in its own process so its CPU is not counted).
+
+- original: 8 threads; download, decode + re-encode with PIL, upload_from_string.
+- vmt:      ``ImageStager`` (``staging_concurrency`` threads, default 64): streamed, type
+            sniffed from the first bytes, no re-encode of JPEG/PNG.
+
+Each approach runs in a fresh child process, which reports wall time, CPU time (user+sys of
+the whole process: the limit on a 2-core machine) and peak RSS.
+
+    .venv/bin/python bench/staging.py [--images 2000] [--latency 0.05] [--concurrency 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class _BenchContext:
+    def __init__(self, run_id: str, workdir: Path) -> None:
+        self.run_id = run_id
+        self.workdir = workdir
+
+    def get_handle(self, key: str) -> str | None:
+        return None
+
+    def set_handle(self, key: str, value: str) -> None:
+        return None
+
+    def event(self, message: str, **data: object) -> None:
+        return None
+
+    def progress(self, done: int, total: int | None = None, *, what: str = "") -> None:
+        return None
+
+    def check_cancelled(self) -> None:
+        return None
+
+
+def _run_vmt(origin: str, images: int, concurrency: int) -> int:
+    from vmt.backends.gcs import ImageStager
+    from vmt.config import Settings
+    from vmt.domain import Sample, Split
+
+    settings = Settings(
+        gcs_bucket="bench",
+        gcp_project="bench",
+        gcp_anonymous_credentials=True,
+        staging_concurrency=concurrency,
+    )
+    samples = (
+        Sample(f"row{i}", f"{origin}/img/{i}.jpg", None, None, Split.TRAINING)
+        for i in range(images)
+    )
+    stager = ImageStager(settings)
+    ok = sum(
+        1
+        for r in stager.stage(_BenchContext(f"vmt-{os.getpid()}", Path()), samples)
+        if isinstance(r, Sample)
+    )
+    stager.close()
+    return ok
+
+
+def _run_original(origin: str, images: int) -> int:
+    import requests
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+    from PIL import Image
+
+    bucket = storage.Client(project="bench", credentials=AnonymousCredentials()).bucket("bench")
+
+    def copy(i: int) -> bool:
+        response = requests.get(f"{origin}/img/{i}.jpg", timeout=60)
+        response.raise_for_status()
+        image = Image.open(io.BytesIO(response.content))
+        out = io.BytesIO()
+        image.save(out, format="JPEG")
+        bucket.blob(f"original/images/row{i}.jpg").upload_from_string(
+            out.getvalue(), content_type="image/jpeg"
+        )
+        return True
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return sum(pool.map(copy, range(images)))
+
+
+def _child(args: argparse.Namespace) -> None:
+    origin = f"http://127.0.0.1:{args.origin_port}"
+    os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{args.gcs_port}"
+    # Import the SDKs before timing: both approaches pay them equally.
+    import google.cloud.storage  # noqa: F401
+    import requests  # noqa: F401
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    if args.child == "vmt":
+        ok = _run_vmt(origin, args.images, args.concurrency)
+    else:
+        ok = _run_original(origin, args.images)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"ok": ok, "wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak_mb}))
+
+
+def _measure(name: str, args: argparse.Namespace, ports: list[str]) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", name, "--images", str(args.images),
+               "--concurrency", str(args.concurrency), "--origin-port", ports[0],
+               "--gcs-port", ports[1]]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{name} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--child", choices=["vmt", "original"])
+    parser.add_argument("--origin-port")
+    parser.add_argument("--gcs-port")
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+    servers = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "gcs_upload_fake.py"), str(args.latency)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert servers.stdout is not None
+        ports = servers.stdout.readline().split()
+        results = {name: _measure(name, args, ports) for name in ("original", "vmt")}
+    finally:
+        if servers.stdin:
+            servers.stdin.close()
+        servers.wait(timeout=30)
+    print(f"staging {args.images} images (~150 KB), {args.latency * 1000:.0f} ms per request "
+          f"at the origin and at GCS")  # fmt: skip
+    print(f"{'approach':<34}{'wall s':>8}{'images/s':>10}{'CPU ms/img':>12}{'peak RSS MB':>13}")
+    labels = {"original": "original (8 threads, re-encode)",
+              "vmt": f"vmt ImageStager ({args.concurrency} threads)"}  # fmt: skip
+    for name, r in results.items():
+        assert r["ok"] == args.images, f"{name}: only {r['ok']} of {args.images} staged"
+        print(f"{labels[name]:<34}{r['wall_s']:>8.2f}{args.images / r['wall_s']:>10.0f}"
+              f"{r['cpu_s'] * 1000 / args.images:>12.2f}{r['peak_rss_mb']:>13.0f}")  # fmt: skip
+    ratio = results["original"]["wall_s"] / results["vmt"]["wall_s"]
+    print(f"speed-up: {ratio:.1f}x (target >= 5x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""`LocalTrainer`: the pure-PyTorch detector behind the pipeline's `Trainer` Protocol.
+
+Everything lives under the run's folder (``ctx.workdir``): ``images/`` (downloaded images),
+``local/last.pt`` (training state, rewritten every epoch) and ``local/model.pt`` (the best model).
+PyTorch is imported inside the methods that need it, so building a trainer stays cheap.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from vmt.backends.local.images import FetchPolicy, ImageResolver
+from vmt.backends.local.training_config import TrainConfig, TrainProgress
+from vmt.config import Settings
+from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.pipeline.protocols import RunContext
+
+MODEL_HANDLE = "local.model"
+PROGRESS_INTERVAL = 1.0
+"""Seconds between progress reports to the run context (each may write to the run store)."""
+
+
+class LocalTrainer:
+    name = "local"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config: TrainConfig | None = None,
+        on_progress: Callable[[TrainProgress], None] | None = None,
+        fetch_policy: FetchPolicy | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        """``on_progress(TrainProgress)`` is called after every training step (a CLI progress
+        bar); ``config`` overrides what ``settings`` give (seed, train_seconds)."""
+        self._config = config or TrainConfig(
+            seed=settings.seed,
+            train_seconds=settings.train_seconds,
+            epochs=settings.local_epochs,
+            device=settings.local_device,
+        )
+        self._on_progress = on_progress
+        self._fetch_policy = fetch_policy
+        self._http_client = http_client
+
+    @property
+    def config(self) -> TrainConfig:
+        return self._config
+
+    def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
+        resolver = ImageResolver(
+            ctx.workdir / "images", policy=self._fetch_policy, client=self._http_client
+        )
+        done = 0
+        last_report = time.monotonic()
+        for item in resolver.resolve_all(samples):
+            done += 1
+            if time.monotonic() - last_report >= PROGRESS_INTERVAL:
+                ctx.check_cancelled()
+                ctx.progress(done, None, what="images")
+                last_report = time.monotonic()
+            yield item
+        ctx.progress(done, done, what="images")
+
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
+        from vmt.backends.local.train_loop import fit
+
+        rows = list(samples)
+        train = [s for s in rows if s.split is Split.TRAINING]
+        validation = [s for s in rows if s.split is Split.VALIDATION]
+        last_report = [0.0]
+
+        def progress(update: TrainProgress) -> None:
+            if self._on_progress is not None:
+                self._on_progress(update)
+            now = time.monotonic()
+            if now - last_report[0] >= PROGRESS_INTERVAL:
+                last_report[0] = now
+                ctx.progress(
+                    (update.epoch - 1) * update.steps + update.step,
+                    update.epochs * update.steps,
+                    what=f"epoch {update.epoch}/{update.epochs} loss {update.loss:.3f}",
+                )
+
+        def event(message: str, data: dict[str, Any]) -> None:
+            ctx.event(message, **data)
+
+        ctx.event(
+            "local training",
+            training_images=len(train),
+            validation_images=len(validation),
+            train_seconds=self._config.train_seconds,
+            seed=self._config.seed,
+        )
+        result = fit(
+            train,
+            validation,
+            run_dir=ctx.workdir / "local",
+            config=self._config,
+            on_progress=progress,
+            check_cancelled=ctx.check_cancelled,
+            on_event=event,
+        )
+        ctx.event(
+            "local training finished",
+            epochs=result.epochs_done,
+            best_epoch=result.best_epoch,
+            best_val_ap50=result.best_ap50,
+            stopped=result.stopped,
+        )
+        model = str(result.model_path)
+        ctx.set_handle(MODEL_HANDLE, model)
+        return model
+
+    def predict(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Iterator[Prediction]:
+        import torch
+
+        from vmt.backends.local.checkpoint import load_model
+        from vmt.backends.local.predict import predict_samples
+        from vmt.backends.local.train_loop import pick_device, use_all_cores
+
+        use_all_cores()
+        detector, classes = load_model(Path(model), pick_device(self._config.device))
+        done = 0
+        with torch.inference_mode():
+            for prediction in predict_samples(detector, classes, samples):
+                done += 1
+                if done % 64 == 0:
+                    ctx.check_cancelled()
+                    ctx.progress(done, None, what="images")
+                yield prediction
+
+    def cancel(self, ctx: RunContext) -> None:
+        """Nothing runs outside this process: cancelling is stopping the loop (check_cancelled)."""

@@ -1,0 +1,247 @@
+"""Batch prediction of one run on Vertex AI, and Vertex's own model evaluation.
+
+The job is submitted once (handle first, then the run-id label, then create), polled, and its
+output files parsed back into Predictions in pixels of the original images."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vmt.backends.gcs import run_prefix, upload_file
+from vmt.backends.image_source import GcsPath
+from vmt.backends.vertex.calls import label_filter, poll_until_done, run_labels, vertex_call
+from vmt.backends.vertex.clients import VertexClients
+from vmt.config import Settings
+from vmt.domain import Prediction, Sample
+from vmt.errors import BackendError, RunCancelled
+from vmt.formats.image_header import EXTENSIONS
+from vmt.formats.vertex_predictions import parse_prediction_line
+from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.stages import VERTEX_EVALUATION_FILE
+
+log = logging.getLogger("vmt")
+
+H_BATCH_JOB = "vertex.batch_prediction_job"
+H_EVALUATION = "vertex.model_evaluation"
+
+# JobState values (google.cloud.aiplatform_v1.JobState)
+_SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED = 4, 5, 7, 9, 11
+_TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED}
+_MIME_BY_EXTENSION = {ext: mime for mime, ext in EXTENSIONS.items()}
+
+
+@dataclass
+class VertexBatchPrediction:
+    settings: Settings
+    clients: VertexClients
+    storage: Any
+    sleep: Callable[[float], None] | None = None
+
+    def predict(
+        self, ctx: RunContext, model: str, samples: Sequence[Sample]
+    ) -> Iterator[Prediction]:
+        by_uri: dict[str, list[str]] = defaultdict(list)
+        sizes: dict[str, tuple[int, int]] = {}
+        usable: list[Sample] = []
+        for sample in samples:
+            if not sample.image_uri.startswith("gs://") or not sample.width or not sample.height:
+                log.warning("no staged image or size for %s: not predicted", sample.data_row_id)
+                continue
+            by_uri[sample.image_uri].append(sample.data_row_id)
+            sizes[sample.image_uri] = (sample.width, sample.height)
+            usable.append(sample)
+        if not usable:
+            ctx.event("vertex batch prediction skipped: no staged validation/test images")
+            return
+        job = self._find_or_submit(ctx, model, usable)
+        done = poll_until_done(
+            ctx,
+            self.settings,
+            lambda: self.clients.job.get_batch_prediction_job(name=job),
+            lambda current: int(current.state) in _TERMINAL,
+            describe="poll Vertex batch prediction",
+            **({"sleep": self.sleep} if self.sleep is not None else {}),
+        )
+        state = int(done.state)
+        ctx.event("vertex batch prediction finished", state=done.state.name, job=job)
+        if state == _CANCELLED:
+            raise RunCancelled(f"Vertex batch prediction {job} was cancelled")
+        if state not in (_SUCCEEDED, _PARTIALLY_SUCCEEDED):
+            message = done.error.message or done.state.name
+            raise BackendError(f"Vertex batch prediction failed: {message}")
+        directory = str(done.output_info.gcs_output_directory)
+        if not directory:
+            raise BackendError(f"Vertex batch prediction {job} reports no output directory")
+        yield from self._read_outputs(ctx, directory, by_uri, sizes)
+
+    def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
+        job = ctx.get_handle(H_BATCH_JOB)
+        if job is not None:
+            return job
+        found = vertex_call(
+            lambda: list(
+                self.clients.job.list_batch_prediction_jobs(
+                    request={"parent": self.clients.parent, "filter": label_filter(ctx.run_id)}
+                )
+            ),
+            describe="list Vertex batch prediction jobs",
+        )
+        if found:
+            job = str(found[0].name)
+            ctx.set_handle(H_BATCH_JOB, job)
+            ctx.event("vertex batch prediction re-attached", job=job)
+            return job
+        from google.cloud import aiplatform_v1
+
+        bucket = str(self.settings.gcs_bucket)
+        base = f"gs://{bucket}/{run_prefix(self.settings, ctx.run_id)}/batch"
+        instances = ctx.workdir / "vertex_instances.jsonl"
+        _write_instances(instances, samples)
+        upload_file(
+            self.storage, instances, f"{base}/instances.jsonl", content_type="application/jsonl"
+        )
+        request = aiplatform_v1.BatchPredictionJob(
+            display_name=f"vmt-{ctx.run_id}"[:128],
+            model=model,
+            input_config=aiplatform_v1.BatchPredictionJob.InputConfig(
+                instances_format="jsonl",
+                gcs_source=aiplatform_v1.GcsSource(uris=[f"{base}/instances.jsonl"]),
+            ),
+            output_config=aiplatform_v1.BatchPredictionJob.OutputConfig(
+                predictions_format="jsonl",
+                gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=f"{base}/output"),
+            ),
+            model_parameters={
+                "confidenceThreshold": self.settings.vertex_confidence_threshold,
+                "maxPredictions": self.settings.vertex_max_predictions,
+            },
+            labels=run_labels(ctx.run_id),
+        )
+        created = vertex_call(
+            lambda: self.clients.job.create_batch_prediction_job(
+                parent=self.clients.parent, batch_prediction_job=request
+            ),
+            describe="create Vertex batch prediction job",
+        )
+        job = str(created.name)
+        ctx.set_handle(H_BATCH_JOB, job)
+        ctx.event("vertex batch prediction submitted", job=job, images=len(samples))
+        return job
+
+    def _read_outputs(
+        self,
+        ctx: RunContext,
+        directory: str,
+        by_uri: dict[str, list[str]],
+        sizes: dict[str, tuple[int, int]],
+    ) -> Iterator[Prediction]:
+        where = GcsPath.parse(directory.rstrip("/") + "/")
+        blobs = vertex_call(
+            lambda: list(self.storage.list_blobs(where.bucket, prefix=where.name)),
+            describe="list batch prediction outputs",
+        )
+        predicted = 0
+        bad_lines = 0
+        failed: list[str] = []
+        failed_count = 0
+        for blob in sorted(blobs, key=lambda b: str(b.name)):
+            base = str(blob.name).rsplit("/", 1)[-1]
+            if base.startswith("predictions") and base.endswith(".jsonl"):
+                for line in _blob_lines(blob):
+                    try:
+                        parsed = parse_prediction_line(line, sizes)
+                    except ValueError as exc:
+                        bad_lines += 1
+                        log.warning("bad batch prediction line in %s: %s", base, exc)
+                        continue
+                    for row_id in by_uri.get(parsed.data_row_id, ()):
+                        predicted += 1
+                        yield Prediction(row_id, parsed.detections)
+            elif base.startswith("errors") and base.endswith(".jsonl"):
+                for line in _blob_lines(blob):
+                    failed_count += 1
+                    if len(failed) < 5:
+                        failed.append(line.decode("utf-8", "replace")[:300])
+        if failed_count:
+            log.warning("%d images failed in batch prediction, e.g. %s", failed_count, failed[:1])
+        ctx.event(
+            "vertex predictions read",
+            predicted=predicted,
+            failed_images=failed_count,
+            bad_lines=bad_lines,
+            errors=failed,
+        )
+
+    def cancel(self, ctx: RunContext) -> None:
+        job = ctx.get_handle(H_BATCH_JOB)
+        if job is None:
+            return
+        from google.api_core import exceptions as api_exceptions
+
+        try:
+            vertex_call(
+                lambda: self.clients.job.cancel_batch_prediction_job(name=job),
+                describe="cancel Vertex batch prediction",
+            )
+        except BackendError as exc:
+            if not isinstance(exc.__cause__, api_exceptions.FailedPrecondition):
+                raise
+            return
+        ctx.event("vertex batch prediction cancel requested", job=job)
+
+    def save_model_evaluation(self, ctx: RunContext, model: str) -> Path | None:
+        """Vertex's own evaluation of ``model`` -> ``ctx.workdir/vertex_evaluation.json``."""
+        from google.protobuf import json_format
+
+        evaluations = vertex_call(
+            lambda: list(self.clients.model.list_model_evaluations(parent=model)),
+            describe="list Vertex model evaluations",
+        )
+        if not evaluations:
+            ctx.event("vertex model has no evaluation", model=model)
+            return None
+        first = evaluations[0]
+        raw = type(first).to_dict(first, preserving_proto_field_name=False)
+        metrics = raw.get("metrics") or {}
+        if not isinstance(metrics, dict):
+            metrics = json_format.MessageToDict(metrics)
+        document = {
+            "model": model,
+            "evaluation": str(first.name),
+            "metricsSchemaUri": str(first.metrics_schema_uri),
+            "boundingBoxMeanAveragePrecision": metrics.get("boundingBoxMeanAveragePrecision"),
+            "metrics": metrics,
+        }
+        path = ctx.workdir / VERTEX_EVALUATION_FILE
+        path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        ctx.set_handle(H_EVALUATION, str(first.name))
+        ctx.event(
+            "vertex model evaluation saved",
+            path=str(path),
+            mean_average_precision=document["boundingBoxMeanAveragePrecision"],
+        )
+        return path
+
+
+def _write_instances(path: Path, samples: Sequence[Sample]) -> None:
+    with path.open("wb") as out:
+        for sample in samples:
+            mime = sample.mime_type or _MIME_BY_EXTENSION.get(
+                "." + sample.image_uri.rsplit(".", 1)[-1].lower(), "image/jpeg"
+            )
+            out.write(orjson.dumps({"content": sample.image_uri, "mimeType": mime}) + b"\n")
+
+
+def _blob_lines(blob: Any) -> Iterator[bytes]:
+    with blob.open("rb", chunk_size=4 * 1024 * 1024) as reader:
+        for line in reader:
+            stripped = line.strip()
+            if stripped:
+                yield stripped

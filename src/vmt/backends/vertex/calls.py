@@ -1,0 +1,91 @@
+"""One way to call Vertex: transient errors retried, SDK errors mapped to ``VmtError``s,
+resources labelled with the run id, jobs polled with growing delays."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from vmt.backends.gcs import is_transient
+from vmt.config import Settings
+from vmt.errors import AuthError, BackendError, NotFoundError
+from vmt.pipeline.protocols import RunContext
+from vmt.retry import Backoff, retry_call
+
+log = logging.getLogger("vmt")
+
+T = TypeVar("T")
+
+RUN_LABEL = "vmt-run-id"
+"""Label key on every dataset, training pipeline and batch job a run creates."""
+
+_LABEL_OK = re.compile(r"^[a-z0-9_-]{1,63}$")
+
+
+def run_label_value(run_id: str) -> str:
+    """``run_id`` as a valid label value (lowercase letters, digits, ``_``, ``-``; <= 63)."""
+    if _LABEL_OK.match(run_id):
+        return run_id
+    cleaned = re.sub(r"[^a-z0-9_-]+", "-", run_id.lower()).strip("-")[:54]
+    digest = hashlib.sha1(run_id.encode()).hexdigest()[:8]
+    return f"{cleaned}-{digest}" if cleaned else digest
+
+
+def run_labels(run_id: str) -> dict[str, str]:
+    return {RUN_LABEL: run_label_value(run_id)}
+
+
+def label_filter(run_id: str) -> str:
+    return f'labels.{RUN_LABEL}="{run_label_value(run_id)}"'
+
+
+def vertex_call(fn: Callable[[], T], *, describe: str, backoff: Backoff | None = None) -> T:
+    """Call the SDK, retrying transient failures; raise a VmtError naming ``describe``."""
+    from google.api_core import exceptions as api_exceptions
+    from google.auth import exceptions as auth_exceptions
+
+    try:
+        return retry_call(
+            fn,
+            is_retryable=is_transient,
+            backoff=backoff or Backoff(base=1.0, cap=30.0, deadline=300.0),
+            describe=describe,
+        )
+    except (api_exceptions.Unauthenticated, api_exceptions.PermissionDenied) as exc:
+        raise AuthError(f"{describe}: permission denied ({exc.message})") from exc
+    except auth_exceptions.GoogleAuthError as exc:
+        raise AuthError(f"{describe}: {exc}") from exc
+    except api_exceptions.NotFound as exc:
+        raise NotFoundError(f"{describe}: not found ({exc.message})") from exc
+    except api_exceptions.GoogleAPICallError as exc:
+        raise BackendError(
+            f"{describe} failed: {exc.message}", retryable=is_transient(exc)
+        ) from exc
+
+
+def poll_until_done(
+    ctx: RunContext,
+    settings: Settings,
+    fetch: Callable[[], T],
+    is_done: Callable[[T], bool],
+    *,
+    describe: str,
+    on_poll: Callable[[T], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Fetch until ``is_done``; the delay starts at ``vertex_poll_seconds`` and grows by half
+    each time up to ``vertex_poll_max_seconds``. Checks for cancellation between polls."""
+    delay = settings.vertex_poll_seconds
+    while True:
+        ctx.check_cancelled()
+        current = vertex_call(fetch, describe=describe)
+        if on_poll is not None:
+            on_poll(current)
+        if is_done(current):
+            return current
+        sleep(delay)
+        delay = min(delay * 1.5, settings.vertex_poll_max_seconds)

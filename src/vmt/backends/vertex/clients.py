@@ -1,0 +1,52 @@
+"""Vertex AI clients built from settings, one set per trainer (no global ``aiplatform.init``).
+
+The GAPIC ``aiplatform_v1`` service clients are used directly: they take the endpoint,
+transport and credentials per instance, so a test points one trainer at a local fake over
+plain HTTP (``vertex_api_endpoint="http://127.0.0.1:PORT"``) without touching process state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from vmt.config import Settings
+
+
+@dataclass(frozen=True)
+class VertexClients:
+    project: str
+    region: str
+    dataset: Any
+    pipeline: Any
+    model: Any
+    job: Any
+
+    @property
+    def parent(self) -> str:
+        return f"projects/{self.project}/locations/{self.region}"
+
+
+def build_vertex_clients(settings: Settings) -> VertexClients:
+    """Clients for the project/region in ``settings``. REST transport against
+    ``{region}-aiplatform.googleapis.com`` unless ``vertex_api_endpoint`` overrides it."""
+    settings.require("gcp_project", "gcp_region")
+    from google.cloud import aiplatform_v1
+
+    from vmt.backends.gcp_credentials import gcp_credentials
+
+    credentials = gcp_credentials(settings)
+    endpoint = settings.vertex_api_endpoint or f"{settings.gcp_region}-aiplatform.googleapis.com"
+    options = {"api_endpoint": endpoint}
+
+    def make(cls: Any) -> Any:
+        return cls(credentials=credentials, transport="rest", client_options=options)
+
+    return VertexClients(
+        project=str(settings.gcp_project),
+        region=settings.gcp_region,
+        dataset=make(aiplatform_v1.DatasetServiceClient),
+        pipeline=make(aiplatform_v1.PipelineServiceClient),
+        model=make(aiplatform_v1.ModelServiceClient),
+        job=make(aiplatform_v1.JobServiceClient),
+    )

@@ -1,0 +1,135 @@
+"""``VertexTrainer``: the ``Trainer`` Protocol on Vertex AI AutoML image object detection.
+
+prepare  stage images to GCS, write the import JSONL, check Vertex's limits (fail fast)
+train    upload the import file, create + import the dataset, create the training pipeline
+         (never twice for a run), poll it to the end
+predict  batch prediction over the given images, parsed back to pixels; Vertex's own
+         evaluation saved to ``ctx.workdir/vertex_evaluation.json``
+cancel   cancel the run's training pipeline / batch prediction job
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from vmt.backends.gcs import ImageStager, build_storage_client, run_prefix, upload_file
+from vmt.backends.vertex.batch import VertexBatchPrediction
+from vmt.backends.vertex.clients import VertexClients, build_vertex_clients
+from vmt.backends.vertex.limits import DatasetLimits
+from vmt.backends.vertex.training import VertexTraining
+from vmt.config import Settings
+from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.formats.vertex import import_line
+from vmt.pipeline.protocols import RunContext
+
+log = logging.getLogger("vmt")
+
+IMPORT_FILE = "vertex_import.jsonl"
+IMPORTED_SPLITS = frozenset({Split.TRAINING, Split.VALIDATION, Split.TEST})
+
+
+class VertexTrainer:
+    name = "vertex"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clients: VertexClients | None = None,
+        storage_client: Any | None = None,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        settings.require("gcp_project", "gcp_region", "gcs_bucket")
+        self.settings = settings
+        self._clients = clients
+        self._storage = storage_client
+        self._sleep = sleep
+
+    # -- lazily built clients (building needs credentials; a trainer is built for any run) --
+
+    @property
+    def clients(self) -> VertexClients:
+        if self._clients is None:
+            self._clients = build_vertex_clients(self.settings)
+        return self._clients
+
+    @property
+    def storage(self) -> Any:
+        if self._storage is None:
+            self._storage = build_storage_client(self.settings)
+        return self._storage
+
+    def _training(self) -> VertexTraining:
+        return VertexTraining(self.settings, self.clients, self._sleep)
+
+    def _batch(self) -> VertexBatchPrediction:
+        return VertexBatchPrediction(self.settings, self.clients, self.storage, self._sleep)
+
+    # -- Trainer --
+
+    def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
+        if isinstance(samples, Collection):
+            # Known up front: fail before copying a single image.
+            DatasetLimits().update_all(samples).check()
+        limits = DatasetLimits()
+        stager = ImageStager(self.settings, storage_client=self.storage)
+        partial = ctx.workdir / (IMPORT_FILE + ".partial")
+        try:
+            with partial.open("wb") as out:
+                for item in stager.stage(ctx, samples):
+                    if isinstance(item, Sample):
+                        if item.split in IMPORTED_SPLITS:
+                            out.write(import_line(item, item.image_uri))
+                        limits.update(item)
+                    yield item
+        finally:
+            stager.close()
+        partial.replace(ctx.workdir / IMPORT_FILE)
+        limits.check()
+
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
+        DatasetLimits().update_all(samples).check()
+        training = self._training()
+        pipeline = training.find_pipeline(ctx)
+        if pipeline is None:
+            import_uri = self._upload_import_file(ctx, samples)
+            dataset = training.ensure_dataset(ctx, import_uri)
+            pipeline = training.launch(ctx, dataset)
+        return training.wait(ctx, pipeline)
+
+    def predict(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Iterator[Prediction]:
+        batch = self._batch()
+        batch.save_model_evaluation(ctx, model)
+        yield from batch.predict(ctx, model, list(samples))
+
+    def cancel(self, ctx: RunContext) -> None:
+        self._training().cancel(ctx)
+        self._batch().cancel(ctx)
+
+    def _upload_import_file(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
+        uri = (
+            f"gs://{self.settings.gcs_bucket}/{run_prefix(self.settings, ctx.run_id)}/{IMPORT_FILE}"
+        )
+        if ctx.get_handle("vertex.import_file") == uri:
+            return uri
+        path = write_import_file(ctx.workdir / IMPORT_FILE, samples)
+        upload_file(self.storage, path, uri, content_type="application/jsonl")
+        ctx.set_handle("vertex.import_file", uri)
+        ctx.event("vertex import file uploaded", uri=uri)
+        return uri
+
+
+def write_import_file(path: Path, samples: Iterable[Sample]) -> Path:
+    """The Vertex import JSONL of ``samples`` (their ``image_uri`` must be in GCS)."""
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as out:
+        for sample in samples:
+            if sample.split in IMPORTED_SPLITS:
+                out.write(import_line(sample, sample.image_uri))
+    partial.replace(path)
+    return path

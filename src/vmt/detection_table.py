@@ -1,0 +1,218 @@
+"""Many detections in columns: the bulk form of a sequence of ``Prediction`` objects.
+
+Readers of prediction files fill a ``DetectionTable`` through ``DetectionTableBuilder``, which
+also decides, line by line, what cannot be evaluated (unknown data row, unknown class, a row of
+another split) and says why, with the line number. A table iterates as ``Prediction`` objects,
+so it can go wherever an ``Iterable[Prediction]`` is expected; evaluation reads its columns
+directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from vmt.domain import Box, Detection, Prediction, Rejection, Sample
+
+UNKNOWN_DATA_ROW = "unknown_data_row"
+OTHER_SPLIT = "row_not_in_evaluated_splits"
+UNKNOWN_CLASS = "unknown_class"
+
+
+@dataclass(frozen=True)
+class DetectionTable:
+    """Detections as parallel arrays; ``row``/``label`` index ``data_row_ids``/``labels``."""
+
+    data_row_ids: tuple[str, ...]
+    labels: tuple[str, ...]
+    row: npt.NDArray[np.int64]
+    label: npt.NDArray[np.int64]
+    xyxy: npt.NDArray[np.float64]
+    score: npt.NDArray[np.float64]
+
+    def __post_init__(self) -> None:
+        n = self.row.shape[0]
+        if self.label.shape != (n,) or self.score.shape != (n,) or self.xyxy.shape != (n, 4):
+            raise ValueError(
+                f"columns disagree: row {self.row.shape}, label {self.label.shape}, "
+                f"score {self.score.shape}, xyxy {self.xyxy.shape} (expected xyxy ({n}, 4))"
+            )
+
+    def __len__(self) -> int:
+        return int(self.row.shape[0])
+
+    @classmethod
+    def from_predictions(cls, predictions: Iterable[Prediction]) -> DetectionTable:
+        builder = DetectionTableBuilder()
+        for prediction in predictions:
+            builder.add_empty_row(prediction.data_row_id)
+            for det in prediction.detections:
+                b = det.box
+                builder.add(
+                    None, prediction.data_row_id, b.label, (b.x0, b.y0, b.x1, b.y1), det.score
+                )
+        return builder.build()
+
+    def __iter__(self) -> Iterator[Prediction]:
+        """One ``Prediction`` per data row (first-seen order), detections in input order."""
+        order = np.argsort(self.row, kind="stable")
+        rows = self.row[order]
+        starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if rows.size else rows
+        stops = np.r_[starts[1:], rows.size] if rows.size else rows
+        xyxy = self.xyxy.tolist()
+        score = self.score.tolist()
+        label = self.label.tolist()
+        seen = np.zeros(len(self.data_row_ids), dtype=bool)
+        for start, stop in zip(starts.tolist(), stops.tolist(), strict=True):
+            r = int(rows[start])
+            seen[r] = True
+            dets = []
+            for j in order[start:stop].tolist():
+                x0, y0, x1, y1 = xyxy[j]
+                dets.append(Detection(Box(self.labels[label[j]], x0, y0, x1, y1), score[j]))
+            yield Prediction(self.data_row_ids[r], tuple(dets))
+        for r in np.flatnonzero(~seen).tolist():
+            yield Prediction(self.data_row_ids[r], ())
+
+
+@dataclass(frozen=True)
+class KnownRows:
+    """What the ground truth says exists: rows (any split), which of them are evaluated, classes."""
+
+    samples: Mapping[str, Sample]
+    """All ground-truth rows by data row id, whatever their split."""
+    evaluated: AbstractSet[str]
+    """Data row ids being evaluated (the chosen splits)."""
+    classes: AbstractSet[str] | None = None
+    """Known class names; ``None`` accepts any."""
+    global_keys: Mapping[str, str] = field(default_factory=dict)
+    """Global key -> data row id."""
+
+    @classmethod
+    def from_samples(
+        cls,
+        samples: list[Sample],
+        evaluated: AbstractSet[str],
+        classes: AbstractSet[str] | None = None,
+    ) -> KnownRows:
+        return cls(
+            samples={s.data_row_id: s for s in samples},
+            evaluated=evaluated,
+            classes=classes,
+            global_keys={s.global_key: s.data_row_id for s in samples if s.global_key},
+        )
+
+
+@dataclass(frozen=True)
+class PredictionsRead:
+    """What a prediction reader returns: the detections, and what it left out or doubts."""
+
+    table: DetectionTable
+    ignored: tuple[Rejection, ...]
+    """Detections (or lines) left out, with reason and line number."""
+    warnings: tuple[Rejection, ...]
+    """Detections kept but worth a look (e.g. no confidence, read as 1.0)."""
+
+
+class DetectionTableBuilder:
+    """Collects detections one at a time; what cannot be evaluated becomes a ``Rejection``."""
+
+    def __init__(self, known: KnownRows | None = None) -> None:
+        self._known = known
+        self._row_index: dict[str, int] = {}
+        self._label_index: dict[str, int] = {}
+        self._row: list[int] = []
+        self._label: list[int] = []
+        self._x0: list[float] = []
+        self._y0: list[float] = []
+        self._x1: list[float] = []
+        self._y1: list[float] = []
+        self._score: list[float] = []
+        self.rejections: list[Rejection] = []
+        """Detections left out, and why."""
+        self.warnings: list[Rejection] = []
+        """Detections kept, with a remark."""
+
+    def resolve_row(
+        self, line: int | None, data_row_id: str | None, global_key: str | None = None
+    ) -> str | None:
+        """The data row id a prediction refers to, or ``None`` (with a rejection) if unusable."""
+        known = self._known
+        if data_row_id is None and global_key is not None:
+            data_row_id = known.global_keys.get(global_key) if known else None
+            if data_row_id is None:
+                self.reject(UNKNOWN_DATA_ROW, line, None, f"unknown global key {global_key!r}")
+                return None
+        if data_row_id is None:
+            self.reject("missing_data_row", line, None, "no dataRow id or globalKey")
+            return None
+        if known is not None:
+            if data_row_id not in known.samples:
+                self.reject(UNKNOWN_DATA_ROW, line, data_row_id, f"unknown data row {data_row_id}")
+                return None
+            if data_row_id not in known.evaluated:
+                split = known.samples[data_row_id].split.value
+                self.reject(
+                    OTHER_SPLIT, line, data_row_id, f"data row {data_row_id} is in split {split}"
+                )
+                return None
+        return data_row_id
+
+    def reject(self, reason: str, line: int | None, data_row_id: str | None, detail: str) -> None:
+        self.rejections.append(Rejection(reason, line, data_row_id, detail))
+
+    def warn(self, reason: str, line: int | None, data_row_id: str | None, detail: str) -> None:
+        self.warnings.append(Rejection(reason, line, data_row_id, detail))
+
+    def add(
+        self,
+        line: int | None,
+        data_row_id: str,
+        label: str,
+        xyxy: tuple[float, float, float, float],
+        score: float,
+    ) -> bool:
+        """Add one detection of a resolved row; ``False`` (with a rejection) if its class is
+        unknown."""
+        known = self._known
+        if known is not None and known.classes is not None and label not in known.classes:
+            self.reject(
+                UNKNOWN_CLASS, line, data_row_id, f"class {label!r} is not in the ground truth"
+            )
+            return False
+        r = self._row_index.setdefault(data_row_id, len(self._row_index))
+        k = self._label_index.setdefault(label, len(self._label_index))
+        self._row.append(r)
+        self._label.append(k)
+        x0, y0, x1, y1 = xyxy
+        self._x0.append(x0)
+        self._y0.append(y0)
+        self._x1.append(x1)
+        self._y1.append(y1)
+        self._score.append(score)
+        return True
+
+    def add_empty_row(self, data_row_id: str) -> None:
+        """Record that a row was predicted on and has no detections."""
+        self._row_index.setdefault(data_row_id, len(self._row_index))
+
+    def result(self) -> PredictionsRead:
+        return PredictionsRead(self.build(), tuple(self.rejections), tuple(self.warnings))
+
+    def build(self) -> DetectionTable:
+        xyxy = np.stack(
+            [np.asarray(c, dtype=np.float64) for c in (self._x0, self._y0, self._x1, self._y1)],
+            axis=1,
+        ).reshape(-1, 4)
+        return DetectionTable(
+            data_row_ids=tuple(self._row_index),
+            labels=tuple(self._label_index),
+            row=np.asarray(self._row, dtype=np.int64),
+            label=np.asarray(self._label, dtype=np.int64),
+            xyxy=xyxy,
+            score=np.asarray(self._score, dtype=np.float64),
+        )

@@ -1,0 +1,155 @@
+"""Labelbox prediction NDJSON (FORMATS.md 1.3): the rows we upload, and a reader for them.
+
+One box per row, camelCase::
+
+    {"uuid": "...", "dataRow": {"id": "..."}, "name": "car",
+     "bbox": {"top": 20.0, "left": 10.0, "height": 50.0, "width": 100.0}, "confidence": 0.87}
+
+The writer always sends ``confidence`` (without it Labelbox assumes 1.0 and its confidence
+analysis is lost). The reader accepts ``dataRow.id`` or ``dataRow.globalKey``; rows that are not
+boxes (classifications, polygons...) are skipped with a reason, broken rows are reported with
+their line number, never raised.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
+from vmt.domain import Prediction
+from vmt.errors import InputError
+
+UuidFor = Callable[[str, int], str]
+"""``(data_row_id, detection_index) -> uuid``: the same inputs must give the same uuid."""
+
+
+def deterministic_uuids(namespace: str) -> UuidFor:
+    """uuid5 of ``namespace/data_row_id/index``: re-uploading a run's predictions gives the same
+    uuids, so a retried import never duplicates a box."""
+    base = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt:{namespace}")
+
+    def uuid_for(data_row_id: str, index: int) -> str:
+        return str(uuid.uuid5(base, f"{data_row_id}/{index}"))
+
+    return uuid_for
+
+
+def prediction_rows(prediction: Prediction, *, uuid_for: UuidFor) -> Iterator[dict[str, Any]]:
+    """The Labelbox upload rows of one data row's detections (pixel top/left/height/width).
+
+    Confidence is clamped into [0, 1] (Labelbox rejects anything else); a NaN score is an error.
+    """
+    row_id = prediction.data_row_id
+    for i, det in enumerate(prediction.detections):
+        if math.isnan(det.score):
+            raise ValueError(f"detection {i} of data row {row_id} has a NaN score")
+        box = det.box
+        yield {
+            "uuid": uuid_for(row_id, i),
+            "dataRow": {"id": row_id},
+            "name": box.label,
+            "bbox": {
+                "top": box.y0,
+                "left": box.x0,
+                "height": box.y1 - box.y0,
+                "width": box.x1 - box.x0,
+            },
+            "confidence": min(1.0, max(0.0, det.score)),
+        }
+
+
+_BOX_KEYS = ("top", "left", "height", "width")
+_NOT_BOX_KEYS = (
+    "polygon", "point", "line", "mask", "answer", "answers", "location", "textSelections",
+)  # fmt: skip
+
+
+def _number(value: object) -> float | None:
+    if type(value) is float:
+        return value if math.isfinite(value) else None
+    if type(value) is int:
+        return float(value)
+    return None
+
+
+def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsRead:
+    """Read a prediction NDJSON file into columns.
+
+    With ``known``, rows of unknown data rows, of rows outside the evaluated splits and of
+    unknown classes are left out (and reported). Nothing in the file raises: each broken line
+    becomes a rejection with its 1-based line number. Only an unreadable file raises.
+    """
+    builder = DetectionTableBuilder(known)
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read predictions {path}: {exc.strerror}") from exc
+    loads = orjson.loads
+    with handle:
+        for line_no, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            try:
+                row = loads(raw)
+            except orjson.JSONDecodeError as exc:
+                builder.reject("malformed_json", line_no, None, f"not JSON ({exc.msg})")
+                continue
+            if type(row) is not dict:
+                builder.reject("malformed_row", line_no, None, "not a JSON object")
+                continue
+            _read_row(builder, line_no, row)
+    return builder.result()
+
+
+def _read_row(builder: DetectionTableBuilder, line_no: int, row: dict[str, Any]) -> None:
+    ref = row.get("dataRow")
+    if type(ref) is not dict:
+        builder.reject("missing_data_row", line_no, None, "no dataRow object")
+        return
+    row_id = ref.get("id")
+    key = ref.get("globalKey")
+    if (row_id is not None and type(row_id) is not str) or (
+        key is not None and type(key) is not str
+    ):
+        builder.reject("missing_data_row", line_no, None, "dataRow id/globalKey is not a string")
+        return
+    bbox = row.get("bbox")
+    if bbox is None:
+        kind = next((k for k in _NOT_BOX_KEYS if k in row), "no bbox")
+        builder.reject("not_a_box", line_no, row_id, f"not a box prediction ({kind})")
+        return
+    data_row_id = builder.resolve_row(line_no, row_id, key)
+    if data_row_id is None:
+        return
+    name = row.get("name")
+    if type(name) is not str or not name:
+        detail = "schemaId without name" if "schemaId" in row else "no class name"
+        builder.reject("missing_name", line_no, data_row_id, detail)
+        return
+    if type(bbox) is not dict:
+        builder.reject("invalid_box", line_no, data_row_id, "bbox is not an object")
+        return
+    values = [_number(bbox.get(k)) for k in _BOX_KEYS]
+    top, left, height, width = values
+    if top is None or left is None or height is None or width is None:
+        detail = "bbox needs numeric top/left/height/width"
+        builder.reject("invalid_box", line_no, data_row_id, detail)
+        return
+    if height < 0 or width < 0:
+        builder.reject("invalid_box", line_no, data_row_id, "bbox has a negative width or height")
+        return
+    if "confidence" in row:
+        score = _number(row["confidence"])
+        if score is None or not 0.0 <= score <= 1.0:
+            builder.reject("invalid_confidence", line_no, data_row_id, "confidence not in [0, 1]")
+            return
+    else:
+        score = 1.0
+        builder.warn("missing_confidence", line_no, data_row_id, "no confidence: read as 1.0")
+    builder.add(line_no, data_row_id, name, (left, top, left + width, top + height), score)

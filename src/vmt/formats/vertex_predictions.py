@@ -1,0 +1,163 @@
+"""Vertex AI batch-prediction output (FORMATS.md 2.3) -> predictions in pixels.
+
+One JSONL line per image::
+
+    {"instance": {"content": "gs://bucket/images/abc.jpg", "mimeType": "image/jpeg"},
+     "prediction": {"ids": [...], "displayNames": ["car"], "confidences": [0.7],
+                    "bboxes": [[xMin, xMax, yMin, yMax]]}}
+
+The box order is xMin, xMax, yMin, yMax (not the import file's order), as fractions of the image
+size, which the output does not carry: it comes from the ground truth (``Sample.width/height``).
+Boxes come back in pixels of the original image, clipped to it.
+
+``parse_prediction`` is the one parser; ``parse_prediction_line`` (one raw line, image sizes by
+URI; used by the Vertex backend) and ``read_predictions`` (output files -> columns, every broken
+line reported with its number; used by ``vmt evaluate``) are built on it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
+from vmt.domain import Box, Detection, Prediction, Sample
+from vmt.errors import InputError
+
+
+class VertexLineError(ValueError):
+    """A batch-prediction line that cannot be read; the message says why."""
+
+
+def parse_prediction(
+    line: dict[str, Any], *, data_row_id: str, width: int, height: int
+) -> Prediction:
+    """One output line's detections in pixels of a ``width`` x ``height`` image.
+
+    Raises ``VertexLineError`` (a ``ValueError``) when the line cannot be read.
+    """
+    pred = line.get("prediction") or {}
+    if not isinstance(pred, dict):
+        raise VertexLineError("prediction is not an object")
+    names = pred.get("displayNames") or []
+    scores = pred.get("confidences") or []
+    boxes = pred.get("bboxes") or []
+    if not (isinstance(names, list) and isinstance(scores, list) and isinstance(boxes, list)):
+        raise VertexLineError("displayNames, confidences and bboxes must be lists")
+    if not len(names) == len(scores) == len(boxes):
+        raise VertexLineError(
+            "displayNames/confidences/bboxes lengths differ "
+            f"({len(names)}/{len(scores)}/{len(boxes)})"
+        )
+    dets: list[Detection] = []
+    for name, score, bbox in zip(names, scores, boxes, strict=True):
+        if not isinstance(name, str) or not name:
+            raise VertexLineError("a displayName is not a string")
+        if not _is_number(score) or not 0.0 <= score <= 1.0:
+            raise VertexLineError(f"confidence {score!r} not in [0, 1]")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox))):
+            raise VertexLineError(f"bbox is not [xMin, xMax, yMin, yMax]: {bbox!r}")
+        x_min, x_max, y_min, y_max = (min(1.0, max(0.0, float(v))) for v in bbox)
+        if x_max < x_min or y_max < y_min:
+            raise VertexLineError(f"bbox {bbox!r} has max < min")
+        box = Box(name, x_min * width, y_min * height, x_max * width, y_max * height)
+        dets.append(Detection(box, float(score)))
+    return Prediction(data_row_id, tuple(dets))
+
+
+def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> Prediction:
+    """The detections of one output line. ``sizes`` maps image URI -> (width, height) of the
+    original image; the returned Prediction's ``data_row_id`` is the image URI (the caller maps
+    it back). Raises ValueError for a malformed line or an image not in ``sizes``."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise VertexLineError(f"not JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise VertexLineError("not a JSON object")
+    uri = _content_uri(row)
+    if uri is None:
+        raise VertexLineError("no instance.content")
+    if uri not in sizes:
+        raise VertexLineError(f"prediction for an unknown image {uri}")
+    width, height = sizes[uri]
+    return parse_prediction(row, data_row_id=uri, width=width, height=height)
+
+
+def _content_uri(row: dict[str, Any]) -> str | None:
+    instance = row.get("instance")
+    uri = instance.get("content") if isinstance(instance, dict) else None
+    return uri if isinstance(uri, str) else None
+
+
+def _is_number(value: object) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
+
+
+def read_predictions(
+    paths: Iterable[Path],
+    *,
+    sample_for_uri: Callable[[str], Sample | None],
+    known: KnownRows | None = None,
+) -> PredictionsRead:
+    """Read batch-prediction output files (``predictions_*.jsonl``) into columns.
+
+    ``sample_for_uri`` maps an instance's ``content`` URI to its ground-truth row. Lines that
+    cannot be used are reported (line numbers count per file; the file name is in the detail).
+    """
+    builder = DetectionTableBuilder(known)
+    for path in paths:
+        try:
+            handle = path.open("rb")
+        except OSError as exc:
+            raise InputError(f"cannot read predictions {path}: {exc.strerror}") from exc
+        with handle:
+            for line_no, raw in enumerate(handle, 1):
+                if raw.strip():
+                    _read_line(builder, path.name, line_no, raw, sample_for_uri)
+    return builder.result()
+
+
+def _read_line(
+    builder: DetectionTableBuilder,
+    file_name: str,
+    line_no: int,
+    raw: bytes,
+    sample_for_uri: Callable[[str], Sample | None],
+) -> None:
+    where = f"{file_name}:{line_no}"
+    try:
+        line = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        builder.reject("malformed_json", line_no, None, f"{where}: not JSON ({exc.msg})")
+        return
+    uri = _content_uri(line) if isinstance(line, dict) else None
+    if uri is None:
+        builder.reject("malformed_row", line_no, None, f"{where}: no instance.content")
+        return
+    sample = sample_for_uri(uri)
+    if sample is None:
+        builder.reject("unknown_data_row", line_no, None, f"{where}: no data row for {uri}")
+        return
+    row_id = builder.resolve_row(line_no, sample.data_row_id)
+    if row_id is None:
+        return
+    if sample.width is None or sample.height is None:
+        detail = f"{where}: data row {row_id} has no image size to scale the boxes"
+        builder.reject("missing_image_size", line_no, row_id, detail)
+        return
+    try:
+        prediction = parse_prediction(
+            line, data_row_id=row_id, width=sample.width, height=sample.height
+        )
+    except VertexLineError as exc:
+        builder.reject("malformed_row", line_no, row_id, f"{where}: {exc}")
+        return
+    builder.add_empty_row(row_id)
+    for det in prediction.detections:
+        b = det.box
+        builder.add(line_no, row_id, b.label, (b.x0, b.y0, b.x1, b.y1), det.score)

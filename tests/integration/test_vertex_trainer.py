@@ -1,0 +1,240 @@
+"""VertexTrainer driven through the real aiplatform and storage SDKs against the fake Vertex REST
+server and the GCS emulator."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakes.gcp import BUCKET, LocalGcp, local_gcp
+from tests.fakes.simple_run_context import SimpleRunContext
+from tests.fakes.vertex_samples import HEIGHT, WIDTH, make_samples
+from vmt.backends.vertex import VertexTrainer
+from vmt.backends.vertex.training import DryRunFinished
+from vmt.config import Settings, load_settings
+from vmt.domain import Rejection, Sample, Split
+from vmt.errors import BackendError, InputError, RunCancelled
+
+
+@pytest.fixture
+def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGcp]:
+    with local_gcp() as world:
+        for key, value in world.settings_env().items():
+            monkeypatch.setenv(key, value)
+        yield world
+
+
+def _settings(**overrides: Any) -> Settings:
+    return load_settings(**overrides)
+
+
+def _prepare(trainer: VertexTrainer, ctx: SimpleRunContext, samples: list[Sample]) -> list[Sample]:
+    out = list(trainer.prepare(ctx, samples))
+    assert not [r for r in out if isinstance(r, Rejection)]
+    return sorted((s for s in out if isinstance(s, Sample)), key=lambda s: s.data_row_id)
+
+
+def test_full_cycle_through_the_sdk(gcp: LocalGcp, tmp_path: Path) -> None:
+    samples = make_samples(tmp_path / "img")
+    ctx = SimpleRunContext("run-1", tmp_path / "work")
+    trainer = VertexTrainer(_settings())
+
+    staged = _prepare(trainer, ctx, samples)
+    assert all(s.image_uri.startswith(f"gs://{BUCKET}/vmt/run-1/images/") for s in staged)
+    assert all((s.width, s.height) == (WIDTH, HEIGHT) for s in staged)  # read from the header
+
+    model = trainer.train(ctx, staged)
+
+    # The import JSONL in the bucket: one line per image, ml_use spelled as Vertex wants.
+    lines = [json.loads(x) for x in gcp.read_text("vmt/run-1/vertex_import.jsonl").splitlines()]
+    assert len(lines) == len(samples)
+    uses = sorted(x["dataItemResourceLabels"]["aiplatform.googleapis.com/ml_use"] for x in lines)
+    assert uses == sorted(s.split.value for s in samples)
+    first = next(x for x in lines if x["imageGcsUri"].endswith("/row000.png"))
+    assert first["boundingBoxAnnotations"][0] == {
+        "displayName": "car",
+        "xMin": 4 / WIDTH,
+        "yMin": 2 / HEIGHT,
+        "xMax": 24 / WIDTH,
+        "yMax": 30 / HEIGHT,
+    }
+    assert gcp.vertex.imports  # the dataset was imported from that file
+    [imported] = gcp.vertex.imports.values()
+    assert imported == [f"gs://{BUCKET}/vmt/run-1/vertex_import.jsonl"]
+
+    # The training inputs as Vertex received them.
+    [body] = gcp.vertex.bodies("trainingPipelines")
+    assert body["trainingTaskInputs"]["modelType"] == "CLOUD_HIGH_ACCURACY_1"
+    assert body["trainingTaskInputs"]["budgetMilliNodeHours"] == 20000
+    assert body["trainingTaskDefinition"].endswith("automl_image_object_detection_1.0.0.yaml")
+    ml_use = "labels.aiplatform.googleapis.com/ml_use"
+    assert body["inputDataConfig"]["filterSplit"] == {
+        "trainingFilter": f"{ml_use}=training",
+        "validationFilter": f"{ml_use}=validation",
+        "testFilter": f"{ml_use}=test",
+    }
+    assert body["labels"] == {"vmt-run-id": "run-1"}
+    assert gcp.vertex.bodies("datasets")[0]["labels"] == {"vmt-run-id": "run-1"}
+    assert model.startswith("projects/test-project/locations/us-central1/models/")
+    assert ctx.get_handle("vertex.cost_milli_node_hours") == "15000"
+    assert ctx.get_handle("vertex.stop_reason") == "MODEL_CONVERGED"
+    assert any(m == "vertex training cost" and d["max_cost_usd"] == 69.3 for m, d in ctx.events)
+
+    # Batch prediction over validation + test only; boxes come back near the truth, in pixels.
+    wanted = [s for s in staged if s.split in (Split.VALIDATION, Split.TEST)]
+    predictions = {p.data_row_id: p for p in trainer.predict(ctx, model, wanted)}
+    assert set(predictions) == {s.data_row_id for s in wanted}
+    [job] = gcp.vertex.bodies("batchPredictionJobs")
+    assert job["modelParameters"] == {"confidenceThreshold": 0.0, "maxPredictions": 100}
+    instances = gcp.read_text("vmt/run-1/batch/instances.jsonl").splitlines()
+    assert len(instances) == len(wanted)
+    truth = {s.data_row_id: s for s in wanted}
+    matched = 0
+    for row_id, prediction in predictions.items():
+        for detection in prediction.detections:
+            if detection.score < 0.5:
+                continue  # the fake's deliberate false positives
+            gt = next(b for b in truth[row_id].boxes if b.label == detection.box.label)
+            assert detection.box.x0 == pytest.approx(gt.x0, abs=2.5)
+            assert detection.box.x1 == pytest.approx(gt.x1, abs=2.5)
+            assert detection.box.y0 == pytest.approx(gt.y0, abs=2.5)
+            assert detection.box.y1 == pytest.approx(gt.y1, abs=2.5)
+            matched += 1
+    assert matched >= len(wanted)  # most of the 2 boxes per image survive the fake's noise
+
+    evaluation = json.loads((ctx.workdir / "vertex_evaluation.json").read_text())
+    assert evaluation["boundingBoxMeanAveragePrecision"] == 0.71
+    assert evaluation["model"] == model
+
+
+class _CrashAfterCreate(SimpleRunContext):
+    """Dies (like a killed process) right after Vertex created ``crash_on``, before it is saved."""
+
+    crash_on = ""
+
+    def set_handle(self, key: str, value: str) -> None:
+        if key == self.crash_on:
+            raise KeyboardInterrupt(f"crashed before saving {key}")
+        super().set_handle(key, value)
+
+
+@pytest.mark.parametrize("crash_on", ["vertex.dataset", "vertex.training_pipeline"])
+def test_crash_between_create_and_persist_creates_nothing_twice(
+    gcp: LocalGcp, tmp_path: Path, crash_on: str
+) -> None:
+    samples = make_samples(tmp_path / "img")
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("run-crash", tmp_path / "work")
+    staged = _prepare(trainer, ctx, samples)
+
+    crashing = _CrashAfterCreate("run-crash", tmp_path / "work")
+    crashing.crash_on = crash_on
+    with pytest.raises(KeyboardInterrupt):
+        trainer.train(crashing, staged)
+    assert ctx.get_handle(crash_on) is None
+
+    # A new process (new trainer, same run) finds the resources by their run label.
+    model = VertexTrainer(_settings()).train(
+        SimpleRunContext("run-crash", tmp_path / "work"), staged
+    )
+    assert model
+    assert gcp.vertex.creates("datasets") == 1
+    assert gcp.vertex.creates("trainingPipelines") == 1
+    assert ctx.get_handle(crash_on) is not None
+
+
+def test_failed_training_fails_with_vertex_message(gcp: LocalGcp, tmp_path: Path) -> None:
+    gcp.vertex.fail_training = "Training pipeline failed: not enough quota in us-central1"
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("run-fail", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    with pytest.raises(BackendError, match="not enough quota in us-central1"):
+        trainer.train(ctx, staged)
+
+
+def test_class_with_nine_training_images_stops_before_any_dataset(
+    gcp: LocalGcp, tmp_path: Path
+) -> None:
+    samples = make_samples(tmp_path / "img", training=12, short_label=("bike", 9))
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("run-short", tmp_path / "work")
+    with pytest.raises(InputError, match="fewer than 10 training images: bike"):
+        list(trainer.prepare(ctx, samples))
+    with pytest.raises(InputError, match="fewer than 10 training images: bike"):
+        trainer.train(ctx, samples)
+    assert gcp.vertex.requests == []
+    assert gcp.names("vmt/run-short/") == []  # failed before copying a single image
+
+
+def test_dry_run_does_everything_but_launch(gcp: LocalGcp, tmp_path: Path) -> None:
+    trainer = VertexTrainer(_settings(vertex_dry_run=True))
+    ctx = SimpleRunContext("run-dry", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    with pytest.raises(DryRunFinished, match=r"maximum cost about 69\.30 USD"):
+        trainer.train(ctx, staged)
+    assert gcp.vertex.creates("trainingPipelines") == 0
+    saved = json.loads((ctx.workdir / "vertex_training_pipeline.json").read_text())
+    assert saved["trainingTaskInputs"]["budgetMilliNodeHours"] == 20000
+    # The real run afterwards re-uses the dataset the dry run imported.
+    VertexTrainer(_settings()).train(ctx, staged)
+    assert gcp.vertex.creates("datasets") == 1
+    assert gcp.vertex.creates("trainingPipelines") == 1
+
+
+class _CancelOnceLaunched(SimpleRunContext):
+    """The user cancels the run as soon as the training pipeline exists."""
+
+    def set_handle(self, key: str, value: str) -> None:
+        super().set_handle(key, value)
+        if key == "vertex.training_pipeline":
+            self.cancelled = True
+
+
+def test_cancel_stops_the_training_pipeline(gcp: LocalGcp, tmp_path: Path) -> None:
+    gcp.vertex.training_polls = 1000
+    trainer = VertexTrainer(_settings())
+    ctx = _CancelOnceLaunched("run-cancel", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    with pytest.raises(RunCancelled):
+        trainer.train(ctx, staged)
+    trainer.cancel(ctx)
+    pipeline = ctx.get_handle("vertex.training_pipeline")
+    assert any(r.path.endswith(f"{pipeline}:cancel") for r in gcp.vertex.requests)
+    ctx.cancelled = False
+    with pytest.raises(RunCancelled, match="was cancelled"):
+        trainer.train(ctx, staged)
+
+
+def test_batch_errors_are_reported_not_fatal(gcp: LocalGcp, tmp_path: Path) -> None:
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("run-errors", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    model = trainer.train(ctx, staged)
+    wanted = [s for s in staged if s.split is not Split.TRAINING]
+    gcp.vertex.error_uris = {wanted[0].image_uri}
+    predicted = {p.data_row_id for p in trainer.predict(ctx, model, wanted)}
+    assert predicted == {s.data_row_id for s in wanted[1:]}
+    [(_, read)] = [(m, d) for m, d in ctx.events if m == "vertex predictions read"]
+    assert read["failed_images"] == 1
+    assert "could not be decoded" in str(read["errors"])
+
+
+def test_missing_settings_name_what_to_set(tmp_path: Path) -> None:
+    from vmt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="VMT_GCP_PROJECT"):
+        VertexTrainer(_settings(gcs_bucket="b"))
+
+
+def test_run_ids_that_are_not_label_values_still_label(gcp: LocalGcp, tmp_path: Path) -> None:
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("Run 2026/01 ÜBER", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    trainer.train(ctx, [replace(s) for s in staged])
+    label = gcp.vertex.bodies("trainingPipelines")[0]["labels"]["vmt-run-id"]
+    assert label.startswith("run-2026-01-ber-") and len(label) <= 63
