@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
                     "rows": len(files.ground_truth.samples),
                     "rows_rejected": len(files.ground_truth.rejections),
                     "rejections": summarize_rejections(files.ground_truth.rejections),
+                    "box_warnings": files.ground_truth.box_warnings,
                     "splits": [s.value for s in files.splits] if files.splits else "all",
                 },
                 "predictions": {"path": str(predictions), "format": files.prediction_format},
@@ -181,3 +182,17 @@ def _print_summary(console: Any, evaluation: Evaluation, metrics: dict[str, Any]
             console.print(f"  {reason}: {info['count']}{where}{example}", highlight=False)
     for reason, info in metrics["warnings"].items():
         console.print(f"[yellow]warning[/] {reason}: {info['count']}", highlight=False)
+    gt = metrics["inputs"]["ground_truth"]
+    if gt["rows_rejected"]:
+        reasons = ", ".join(f"{k}: {v['count']}" for k, v in gt["rejections"].items())
+        console.print(
+            f"[yellow]warning[/] {gt['rows_rejected']} ground-truth rows left out ({reasons})",
+            highlight=False,
+        )
+    if gt.get("box_warnings"):
+        codes = ", ".join(f"{k}: {v}" for k, v in gt["box_warnings"].items())
+        console.print(
+            f"[yellow]warning[/] ground-truth boxes dropped or clipped by the export reader "
+            f"({codes})",
+            highlight=False,
+        )
