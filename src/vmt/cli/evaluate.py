@@ -50,17 +50,17 @@ def register(app: typer.Typer) -> None:
         splits: str | None = typer.Option(
             None,
             "--splits",
-            help="Comma-separated splits to evaluate, or 'all' [default: validation,test when "
-            "the file has splits, every row otherwise].",
+            help="Comma-separated splits to evaluate, or 'all' (default: validation,test when "
+            "the file has splits, every row otherwise).",
         ),
         images: Path | None = typer.Option(
             None, "--images", help="Folder with the images, for the report's worst rows."
         ),
         gt_format: str | None = typer.Option(
-            None, "--gt-format", help="labelbox | coco [default: detected]."
+            None, "--gt-format", help="labelbox | coco (default: detected from the content)."
         ),
         pred_format: str | None = typer.Option(
-            None, "--pred-format", help="labelbox | vertex | coco [default: detected]."
+            None, "--pred-format", help="labelbox | vertex | coco (default: detected from the content)."
         ),
         model_run: str | None = typer.Option(
             None, "--model-run", help="Which model run to read when export rows list several."
