@@ -67,6 +67,12 @@ class PipelineRunService:
         )
         self.store.create_run(config, run_id=run_id)
 
+    def run_state(self, run_id: str) -> str | None:
+        try:
+            return self.store.get_run(run_id).state.value
+        except UnknownRunError:
+            return None
+
     def get_run(self, run_id: str) -> Mapping[str, Any] | None:
         try:
             record = self.store.get_run(run_id)
