@@ -60,7 +60,9 @@ def register(app: typer.Typer) -> None:
             None, "--gt-format", help="labelbox | coco (default: detected from the content)."
         ),
         pred_format: str | None = typer.Option(
-            None, "--pred-format", help="labelbox | vertex | coco (default: detected from the content)."
+            None,
+            "--pred-format",
+            help="labelbox | vertex | coco (default: detected from the content).",
         ),
         model_run: str | None = typer.Option(
             None, "--model-run", help="Which model run to read when export rows list several."
