@@ -155,3 +155,18 @@ def test_bad_confidence_is_a_usage_error(labelbox_files: tuple[Path, Path], tmp_
     export, predictions = labelbox_files
     out = run("--gt", export, "--pred", predictions, "-o", tmp_path / "m", "--confidence", "high")
     assert out.returncode == 2
+
+
+def test_ground_truth_boxes_dropped_by_the_export_reader_are_reported(tmp_path: Path) -> None:
+    tiny = box_object("car", 10.0, 10.0, 2.0, 2.0)  # under 1% of a 1000 px image side
+    export = tmp_path / "export.ndjson"
+    export.write_bytes(
+        orjson.dumps(model_run_row("r1", split="test", objects=[tiny, box_object()])) + b"\n"
+    )
+    predictions = tmp_path / "p.ndjson"
+    predictions.write_bytes(pred("r1", "car", 10.0, 20.0, 30.0, 40.0, 0.9) + b"\n")
+    out = run("--gt", export, "--pred", predictions, "-o", tmp_path / "m.json")
+    assert out.returncode == 0, out.stderr
+    metrics = orjson.loads((tmp_path / "m.json").read_bytes())
+    assert metrics["inputs"]["ground_truth"]["box_warnings"] == {"box_too_small": 1}
+    assert "box_too_small: 1" in out.stdout

@@ -26,6 +26,10 @@ VERTEX = {"instance": {"content": "gs://b/x.jpg"}, "prediction": {}}
         (orjson.dumps({"images": []}, option=orjson.OPT_INDENT_2), "coco"),
         # predictions are not ground truth
         (orjson.dumps(LB_PRED), None),
+        # pretty-printed COCO whose inner lines parse on their own
+        (b'{\n "images": [\n  {"id": 1, "file_name": "a.jpg"}\n ]\n}', "coco"),
+        # a broken first line does not hide an export
+        (b'{"data_row": \n' + orjson.dumps(model_run_row()), "labelbox"),
         # leading blank lines do not matter
         (b"\n\n" + orjson.dumps(model_run_row()), "labelbox"),
     ],
@@ -44,6 +48,8 @@ def test_ground_truth(tmp_path: Path, content: bytes, expected: str | None) -> N
     ("content", "expected"),
     [
         (orjson.dumps(LB_PRED) + b"\n", "labelbox"),
+        # a broken first line does not hide the format
+        (b'{"dataRow": \n' + orjson.dumps(LB_PRED) + b"\n", "labelbox"),
         (orjson.dumps(VERTEX) + b"\n", "vertex"),
         (b"[\n" + orjson.dumps({"image_id": 1}) + b"]", "coco"),
         (orjson.dumps(model_run_row()), None),

@@ -50,17 +50,19 @@ def register(app: typer.Typer) -> None:
         splits: str | None = typer.Option(
             None,
             "--splits",
-            help="Comma-separated splits to evaluate, or 'all' [default: validation,test when "
-            "the file has splits, every row otherwise].",
+            help="Comma-separated splits to evaluate, or 'all' (default: validation,test when "
+            "the file has splits, every row otherwise).",
         ),
         images: Path | None = typer.Option(
             None, "--images", help="Folder with the images, for the report's worst rows."
         ),
         gt_format: str | None = typer.Option(
-            None, "--gt-format", help="labelbox | coco [default: detected]."
+            None, "--gt-format", help="labelbox | coco (default: detected from the content)."
         ),
         pred_format: str | None = typer.Option(
-            None, "--pred-format", help="labelbox | vertex | coco [default: detected]."
+            None,
+            "--pred-format",
+            help="labelbox | vertex | coco (default: detected from the content).",
         ),
         model_run: str | None = typer.Option(
             None, "--model-run", help="Which model run to read when export rows list several."
@@ -96,6 +98,7 @@ def register(app: typer.Typer) -> None:
                     "rows": len(files.ground_truth.samples),
                     "rows_rejected": len(files.ground_truth.rejections),
                     "rejections": summarize_rejections(files.ground_truth.rejections),
+                    "box_warnings": files.ground_truth.box_warnings,
                     "splits": [s.value for s in files.splits] if files.splits else "all",
                 },
                 "predictions": {"path": str(predictions), "format": files.prediction_format},
@@ -181,3 +184,17 @@ def _print_summary(console: Any, evaluation: Evaluation, metrics: dict[str, Any]
             console.print(f"  {reason}: {info['count']}{where}{example}", highlight=False)
     for reason, info in metrics["warnings"].items():
         console.print(f"[yellow]warning[/] {reason}: {info['count']}", highlight=False)
+    gt = metrics["inputs"]["ground_truth"]
+    if gt["rows_rejected"]:
+        reasons = ", ".join(f"{k}: {v['count']}" for k, v in gt["rejections"].items())
+        console.print(
+            f"[yellow]warning[/] {gt['rows_rejected']} ground-truth rows left out ({reasons})",
+            highlight=False,
+        )
+    if gt.get("box_warnings"):
+        codes = ", ".join(f"{k}: {v}" for k, v in gt["box_warnings"].items())
+        console.print(
+            f"[yellow]warning[/] ground-truth boxes dropped or clipped by the export reader "
+            f"({codes})",
+            highlight=False,
+        )

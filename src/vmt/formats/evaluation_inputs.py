@@ -10,7 +10,7 @@ every row otherwise.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
@@ -32,6 +32,9 @@ class GroundTruth:
     format: str
     categories: dict[int, str] | None = None
     """COCO category ids -> names (COCO ground truth only)."""
+    box_warnings: dict[str, int] = field(default_factory=dict)
+    """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only): it
+    applies ``vmt convert``'s rules, which drop boxes under 1% of the image side."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def read_ground_truth(
         return GroundTruth(doc.samples, doc.rejections, "coco", doc.categories)
     if fmt != "labelbox":
         raise InputError(f"unknown ground-truth format {fmt!r} (labelbox or coco)")
-    from vmt.formats.labelbox_export import ExportOptions, read_samples
+    from vmt.formats.labelbox_export import ConversionStats, ExportOptions, read_samples
 
     options = ExportOptions(
         model_run_id=model_run_id,
@@ -82,15 +85,16 @@ def read_ground_truth(
     )
     samples: list[Sample] = []
     rejections: list[Rejection] = []
+    stats = ConversionStats()
     try:
-        for item in read_samples(path, options):
+        for item in read_samples(path, options, stats):
             if isinstance(item, Sample):
                 samples.append(item)
             else:
                 rejections.append(item)
     except OSError as exc:
         raise InputError(f"cannot read ground truth {path}: {exc.strerror}") from exc
-    return GroundTruth(samples, rejections, "labelbox")
+    return GroundTruth(samples, rejections, "labelbox", box_warnings=dict(stats.warnings))
 
 
 def choose_rows(

@@ -124,3 +124,17 @@ def test_row_confusion_at_the_chosen_confidence_matches_the_row_counts(
         if row["metricName"] == "50pct_iou" and "featureName" not in row:
             i = next(j for j, s in enumerate(ev.data.rows) if s.data_row_id == row["dataRow"]["id"])
             assert row["metricValue"]["0.5"] == [0, 0, 0, int(ev.row_fn[i])]
+
+
+def test_nothing_at_all_still_gives_a_report_and_json(tmp_path: Path) -> None:
+    from vmt.domain import Sample, Split
+
+    ev = evaluate([Sample("r", "u", 10, 10, Split.TEST, ())], [])
+    doc = ev.to_json()
+    assert doc["map"] is None and doc["per_class"] == {}
+    assert doc["confusion_matrix"]["matrix"] == [[0]]
+    write_report_html(ev, tmp_path / "r.html")
+    assert "No errors at this threshold" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert [r["metricName"] for r in row_metric_rows(ev)][:4] == [
+        "error_score", "matched_boxes", "false_boxes", "missed_boxes",
+    ]  # fmt: skip
