@@ -21,7 +21,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     patience: int = 10
     """Stop after this many epochs without validation AP50 reaching its best again."""
-    input_size: int = 160
+    input_size: int = 128
     """Side of the square (letterboxed) network input; a multiple of 32."""
     device: str | None = None
     """``cpu`` or ``cuda``; None picks CUDA when present."""
