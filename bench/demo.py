@@ -82,16 +82,34 @@ def training_events(state_dir: Path) -> dict[str, Any]:
     store = RunStore(state_dir / "runs.sqlite")
     try:
         (run,) = store.list_runs()
-        events = store.events(run.run_id)
+        events = store.events(run.id)
         finished = [e.data for e in events if e.message == "local training finished"]
         epochs = [e.data for e in events if e.message == "local training epoch"]
         return {
-            "run_id": run.run_id,
+            "run_id": run.id,
             "finished": finished[-1] if finished else {},
             "epochs": epochs,
+            "span": run.updated - run.created,
         }
     finally:
         store.close()
+
+
+def run_demo(command: list[str], env: dict[str, str]) -> dict[str, float]:
+    load_before = os.getloadavg()[0]
+    started = time.monotonic()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.monotonic() - started
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr)[-4000:]
+        sys.exit(f"vmt demo failed ({done.returncode}):\n{tail}")
+    return {
+        "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
 
 
 def main() -> None:
@@ -100,7 +118,12 @@ def main() -> None:
     parser.add_argument("--train-seconds", type=float, default=DEFAULT_TRAIN_SECONDS)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--out", type=Path, default=None, help="keep the demo folder here")
+    parser.add_argument(
+        "--analyse-only", action="store_true", help="report on the demo already in --out"
+    )
     args = parser.parse_args()
+    if args.analyse_only and args.out is None:
+        parser.error("--analyse-only needs --out")
 
     out = args.out or Path(tempfile.mkdtemp(prefix="vmt-bench-demo-"))
     env = dict(os.environ)
@@ -111,16 +134,17 @@ def main() -> None:
         sys.executable, "-m", "vmt", "demo", "--out", str(out), "--images", str(args.images),
         "--train-seconds", str(args.train_seconds), "--seed", str(args.seed),
     ]  # fmt: skip
-    load_before = os.getloadavg()[0]
-    started = time.monotonic()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    wall = time.monotonic() - started
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = usage.ru_utime + usage.ru_stime
-    if done.returncode != 0:
-        sys.exit(
-            f"vmt demo failed ({done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}"
-        )
+    timing_file = out / "bench-timing.json"
+    if not args.analyse_only:
+        timing = run_demo(command, env)
+        timing_file.write_bytes(orjson.dumps(timing))
+    timing = orjson.loads(timing_file.read_bytes()) if timing_file.exists() else {}
+    training = training_events(out / "state")
+    # without a timing file (a demo not run by this script): the run's own span, CPU unknown
+    wall = timing.get("wall", training["span"])
+    cpu = timing.get("cpu", float("nan"))
+    load_before = timing.get("load_before", float("nan"))
+    load_after = timing.get("load_after", float("nan"))
 
     export = out / "dataset" / "export.ndjson"
     samples = [s for s in read_samples(export, ExportOptions()) if isinstance(s, Sample)]
@@ -132,7 +156,6 @@ def main() -> None:
     summary: Any = metrics  # the headline figures (map, map_50, map_75) are top-level keys
     coco_map, coco_ap50 = pycocotools_ap(test, test_predictions)
     per_class = {name: round(c["ap_50"], 3) for name, c in summary["per_class"].items()}
-    training = training_events(out / "state")
     finished = training["finished"]
     val_curve = [round(e["val_ap50"], 3) for e in training["epochs"] if e["val_ap50"] is not None]
 
@@ -151,7 +174,7 @@ def main() -> None:
         f"  target ratio: AP50 {ap50:.3f} / {TARGET_AP50} = {ap50 / TARGET_AP50:.3f}; "
         f"training budget {args.train_seconds:g} s of {MAX_TRAIN_SECONDS:g} s allowed",
         f"  demo wall {wall:.0f} s, CPU {cpu:.0f} s (= {cpu / 2:.0f} s on two idle cores); "
-        f"load average {load_before:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+        f"load average {load_before:.1f} -> {load_after:.1f} on {os.cpu_count()} cores",
         f"  results in {out}",
     ]
     print("\n".join(report))
