@@ -2,18 +2,21 @@ from pathlib import Path
 
 import typer
 
-DEFAULT_IMAGES = 600
-
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for dataset and results."),
-        images: int = typer.Option(
-            DEFAULT_IMAGES, "--images", min=10, help="Synthetic images to generate."
+        images: int | None = typer.Option(
+            None,
+            "--images",
+            min=10,
+            help="Synthetic images to generate (default: vmt.synthetic.DEFAULT_IMAGES, 600).",
         ),
         train_seconds: float | None = typer.Option(
-            None, "--train-seconds", help="Training time budget (default: VMT_TRAIN_SECONDS)."
+            None,
+            "--train-seconds",
+            help="Training time budget in seconds (default: VMT_TRAIN_SECONDS, else 270).",
         ),
         seed: int | None = typer.Option(None, "--seed", help="Random seed (default: VMT_SEED)."),
     ) -> None:
@@ -22,9 +25,10 @@ def register(app: typer.Typer) -> None:
         from vmt.config import load_settings
         from vmt.pipeline.run_config import files_run_config
         from vmt.pipeline.runner import Runner
-        from vmt.synthetic import generate_dataset
+        from vmt.synthetic import DEFAULT_IMAGES, generate_dataset
 
         settings = load_settings()
+        images = DEFAULT_IMAGES if images is None else images
         seed_value = settings.seed if seed is None else seed
         out = out.resolve()
         with RichRunDisplay() as display:
