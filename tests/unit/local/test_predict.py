@@ -29,10 +29,3 @@ def test_boxes_entirely_in_the_padding_are_dropped() -> None:
         torch.tensor([[0.0, 0.0, 20.0, 10.0]]), torch.tensor([0.9]), torch.tensor([0])
     )
     assert to_prediction("row-1", found, letterbox, ["circle"]).detections == ()
-
-
-def test_the_settings_default_budget_is_the_trainers() -> None:
-    from vmt.backends.local import DEFAULT_TRAIN_SECONDS
-    from vmt.config import Settings
-
-    assert Settings().train_seconds == DEFAULT_TRAIN_SECONDS
