@@ -11,6 +11,11 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
+# Before any test imports torch: OpenMP threads that sleep instead of spinning while waiting.
+# On a busy machine spinning threads make every torch op many times slower (see
+# vmt.backends.local.trainer.passive_openmp_threads); subprocesses inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 _SECRET_VARS = (
     "LABELBOX_API_KEY",
     "GOOGLE_APPLICATION_CREDENTIALS",

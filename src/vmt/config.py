@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     api_token: SecretStr | None = None
 
     # --- local trainer ---------------------------------------------------------------------
-    train_seconds: float = Field(default=240.0, gt=0)
+    train_seconds: float = Field(default=270.0, gt=0)
     seed: int = 0
     local_epochs: int | None = Field(default=None, ge=1)
     """Fixed epoch count (reproducible runs); unset: as many as fit in ``train_seconds``."""

@@ -6,6 +6,8 @@ import orjson
 import pytest
 from PIL import Image
 
+from vmt.domain import Sample, Split
+from vmt.formats.labelbox_export import ExportOptions, read_samples
 from vmt.synthetic import CLASSES, generate_dataset
 
 
@@ -84,6 +86,27 @@ def test_splits_are_80_10_10_and_content_is_varied(dataset: Path) -> None:
         o["name"] for r in rows for o in _run(r)["labels"][0]["annotations"]["objects"]
     )
     assert set(labels) == set(CLASSES)
+
+
+def test_the_export_reader_takes_every_row_as_written(dataset: Path) -> None:
+    items = list(read_samples(dataset, ExportOptions()))
+    assert all(isinstance(item, Sample) for item in items)
+    rows = _rows(dataset)
+    for sample, row in zip(items, rows, strict=True):
+        assert isinstance(sample, Sample)
+        run = _run(row)
+        assert sample.data_row_id == row["data_row"]["id"]
+        assert sample.image_uri == row["data_row"]["row_data"]
+        assert sample.split is Split.parse(run["split"])
+        assert (sample.width, sample.height) == (
+            row["media_attributes"]["width"],
+            row["media_attributes"]["height"],
+        )
+        objects = run["labels"][0]["annotations"]["objects"]
+        assert [b.label for b in sample.boxes] == [o["name"] for o in objects]
+        for box, obj in zip(sample.boxes, objects, strict=True):
+            ltwh = tuple(obj["bounding_box"][k] for k in ("left", "top", "width", "height"))
+            assert box.to_ltwh() == pytest.approx(ltwh)
 
 
 def test_rejects_an_empty_dataset(tmp_path: Path) -> None:

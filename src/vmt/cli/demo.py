@@ -8,10 +8,19 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for dataset and results."),
         images: int | None = typer.Option(
+<<<<<<< HEAD
             None, "--images", min=10, help="Synthetic images to generate (default 600)."
+=======
+            None,
+            "--images",
+            min=10,
+            help="Synthetic images to generate (default: vmt.synthetic.DEFAULT_IMAGES, 600).",
+>>>>>>> detector
         ),
         train_seconds: float | None = typer.Option(
-            None, "--train-seconds", help="Training time budget (default: VMT_TRAIN_SECONDS)."
+            None,
+            "--train-seconds",
+            help="Training time budget in seconds (default: VMT_TRAIN_SECONDS, else 270).",
         ),
         seed: int | None = typer.Option(None, "--seed", help="Random seed (default: VMT_SEED)."),
     ) -> None:
@@ -23,6 +32,7 @@ def register(app: typer.Typer) -> None:
         from vmt.synthetic import DEFAULT_IMAGES, generate_dataset
 
         settings = load_settings()
+        images = DEFAULT_IMAGES if images is None else images
         seed_value = settings.seed if seed is None else seed
         images = DEFAULT_IMAGES if images is None else images
         out = out.resolve()

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import orjson
-
-from vmt.domain import Box, Sample, Split
+from vmt.domain import Sample
 from vmt.errors import RunCancelled
+from vmt.formats.labelbox_export import ExportOptions, read_samples
 
 
 @dataclass
@@ -44,34 +43,7 @@ class RecordingContext:
 
 
 def samples_from_export(path: Path) -> list[Sample]:
-    """The synthetic export as Samples (a test stand-in for vmt.formats.labelbox_export)."""
-    samples = []
-    for line_no, line in enumerate(path.read_bytes().splitlines(), start=1):
-        row = orjson.loads(line)
-        (model,) = row["experiments"].values()
-        (run,) = model["runs"].values()
-        boxes = tuple(
-            Box.from_ltwh(
-                obj["name"],
-                obj["bounding_box"]["left"],
-                obj["bounding_box"]["top"],
-                obj["bounding_box"]["width"],
-                obj["bounding_box"]["height"],
-            )
-            for obj in run["labels"][0]["annotations"]["objects"]
-        )
-        media = row["media_attributes"]
-        samples.append(
-            Sample(
-                data_row_id=row["data_row"]["id"],
-                image_uri=row["data_row"]["row_data"],
-                width=media["width"],
-                height=media["height"],
-                split=Split.parse(run["split"]),
-                boxes=boxes,
-                mime_type=media["mime_type"],
-                global_key=row["data_row"]["global_key"],
-                line=line_no,
-            )
-        )
-    return samples
+    """Every row of an export as a Sample (the test fails on any rejection)."""
+    items = list(read_samples(path, ExportOptions()))
+    assert all(isinstance(item, Sample) for item in items), items
+    return [item for item in items if isinstance(item, Sample)]

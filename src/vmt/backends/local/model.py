@@ -18,7 +18,7 @@ class DetectorConfig:
     """Shape of the network and of its input; saved with every checkpoint."""
 
     num_classes: int
-    input_size: int = 160
+    input_size: int = 128
     widths: tuple[int, ...] = (16, 24, 64, 128, 192)
     """Channels at strides 2, 4, 8, 16, 32."""
     neck_width: int = 32

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-DEFAULT_TRAIN_SECONDS = 240.0
+DEFAULT_TRAIN_SECONDS = 270.0
 """Training budget `vmt demo` uses by default (the synthetic demo reaches its target in it)."""
 
 
@@ -17,11 +17,11 @@ class TrainConfig:
     """Fixed number of epochs; None plans them from the measured speed and ``train_seconds``."""
     max_epochs: int = 80
     batch_size: int = 16
-    learning_rate: float = 3e-3
+    learning_rate: float = 6e-3
     weight_decay: float = 1e-4
     patience: int = 10
     """Stop after this many epochs without validation AP50 reaching its best again."""
-    input_size: int = 160
+    input_size: int = 128
     """Side of the square (letterboxed) network input; a multiple of 32."""
     device: str | None = None
     """``cpu`` or ``cuda``; None picks CUDA when present."""
