@@ -28,10 +28,11 @@ DEFAULT_SEED = 0
 EXPORT_NAME = "export.ndjson"
 MODEL_ID = "synthetic-shapes-model"
 
-_SIZE_RANGE = (192, 320)
+_SIZE_RANGE = (160, 320)
 """Image width and height are each drawn from this range (inclusive)."""
-_OBJECT_FRACTION = (0.14, 0.38)
-"""Object size as a fraction of the image's shorter side."""
+_OBJECT_FRACTION = (0.12, 0.30)
+"""Object size as a fraction of the image's longer side (what a letterboxed model sees),
+at most 90% of its shorter side."""
 _MAX_OBJECTS = 4
 _MAX_OVERLAP_IOU = 0.05
 
@@ -257,7 +258,7 @@ def _place_shape(
 ) -> _Shape | None:
     label = CLASSES[int(rng.integers(0, len(CLASSES)))]
     for _ in range(25):
-        size = rng.uniform(*_OBJECT_FRACTION) * min(width, height)
+        size = min(rng.uniform(*_OBJECT_FRACTION) * max(width, height), 0.9 * min(width, height))
         cx = rng.uniform(size / 2, width - size / 2)
         cy = rng.uniform(size / 2, height - size / 2)
         if label == "circle":

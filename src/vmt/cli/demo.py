@@ -2,15 +2,13 @@ from pathlib import Path
 
 import typer
 
-DEFAULT_IMAGES = 600
-
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for dataset and results."),
-        images: int = typer.Option(
-            DEFAULT_IMAGES, "--images", min=10, help="Synthetic images to generate."
+        images: int | None = typer.Option(
+            None, "--images", min=10, help="Synthetic images to generate (default 600)."
         ),
         train_seconds: float | None = typer.Option(
             None, "--train-seconds", help="Training time budget (default: VMT_TRAIN_SECONDS)."
@@ -22,10 +20,11 @@ def register(app: typer.Typer) -> None:
         from vmt.config import load_settings
         from vmt.pipeline.run_config import files_run_config
         from vmt.pipeline.runner import Runner
-        from vmt.synthetic import generate_dataset
+        from vmt.synthetic import DEFAULT_IMAGES, generate_dataset
 
         settings = load_settings()
         seed_value = settings.seed if seed is None else seed
+        images = DEFAULT_IMAGES if images is None else images
         out = out.resolve()
         with RichRunDisplay() as display:
             display.note(f"generating {images} synthetic images in {out / 'dataset'}")
