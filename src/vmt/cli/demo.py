@@ -8,14 +8,10 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("demo-out"), "--out", help="Folder for dataset and results."),
         images: int | None = typer.Option(
-<<<<<<< HEAD
-            None, "--images", min=10, help="Synthetic images to generate (default 600)."
-=======
             None,
             "--images",
             min=10,
             help="Synthetic images to generate (default: vmt.synthetic.DEFAULT_IMAGES, 600).",
->>>>>>> detector
         ),
         train_seconds: float | None = typer.Option(
             None,
@@ -34,7 +30,6 @@ def register(app: typer.Typer) -> None:
         settings = load_settings()
         images = DEFAULT_IMAGES if images is None else images
         seed_value = settings.seed if seed is None else seed
-        images = DEFAULT_IMAGES if images is None else images
         out = out.resolve()
         with RichRunDisplay() as display:
             display.note(f"generating {images} synthetic images in {out / 'dataset'}")
