@@ -538,3 +538,27 @@ def test_report_json_shape() -> None:
     assert report["examples"]["box_clipped"][0]["line"] == 3
     assert report["examples"]["box_clipped"][0]["data_row_id"] == "b"
     orjson.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("ltwh", "expected", "warning"),
+    [
+        # under 1% is kept when small boxes are wanted (ground truth for evaluation)
+        ((100, 100, 9.99, 50), (100, 100, 109.99, 150), None),
+        ((100.0, 100.0, 2.0, 1.0), (100, 100, 102, 101), None),
+        # clipping and degenerate boxes still follow the usual rules
+        ((-95, 0, 100, 100), (0, 0, 5, 100), "box_clipped"),
+        ((10, 10, 0, 10), None, "box_degenerate"),
+    ],
+)
+def test_small_boxes_are_kept_when_asked(
+    ltwh: tuple[float, float, float, float],
+    expected: tuple[float, float, float, float] | None,
+    warning: str | None,
+) -> None:
+    anchor = box_object("anchor", 500, 250, 100, 100)
+    row = model_run_row(objects=[box_object("car", *ltwh), anchor], width=1000, height=500)
+    sample, stats = only_sample(row, drop_small_boxes=False)
+    kept = [(b.x0, b.y0, b.x1, b.y1) for b in sample.boxes if b.label == "car"]
+    assert kept == ([expected] if expected else [])
+    assert stats.warnings == ({warning: 1} if warning else {})

@@ -202,14 +202,19 @@ def near_edges(draw: st.DrawFn) -> tuple[tuple[float, float, float, float], int,
 @_settings
 @given(
     case=st.tuples(st.tuples(edgy, edgy, edgy, edgy), sides, sides) | near_edges(),
+    drop_small=st.booleans(),
 )
 def test_box_fast_path_agrees_with_the_reference_rules(
-    case: tuple[tuple[float, float, float, float], int, int],
+    case: tuple[tuple[float, float, float, float], int, int], drop_small: bool
 ) -> None:
     geometry, width, height = case
     obj = box_object("car", *geometry)
     fast_stats, slow_stats = ConversionStats(), ConversionStats()
-    fast = read_boxes([obj], "bounding_box", "name", width, height, 1, "id", fast_stats)
-    slow = read_box(obj, "bounding_box", "name", width, height, 1, "id", slow_stats)
+    fast = read_boxes(
+        [obj], "bounding_box", "name", width, height, 1, "id", fast_stats, drop_small=drop_small
+    )
+    slow = read_box(
+        obj, "bounding_box", "name", width, height, 1, "id", slow_stats, drop_small=drop_small
+    )
     assert fast == ([slow] if slow is not None else [])
     assert fast_stats.warnings == slow_stats.warnings

@@ -82,6 +82,7 @@ def read_ground_truth(
         require_dimensions=False,
         require_boxes=False,
         keep_unassigned=True,
+        drop_small_boxes=False,
     )
     samples: list[Sample] = []
     rejections: list[Rejection] = []

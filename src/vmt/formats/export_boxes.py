@@ -10,7 +10,7 @@ dropped; exactly 1% is kept), ``box_clipped`` (changed by clipping, kept),
 
 from __future__ import annotations
 
-from math import isfinite
+from math import inf, isfinite
 from typing import Any
 
 from vmt.formats.conversion_stats import ConversionStats, PixelBox, clip_text
@@ -38,6 +38,8 @@ def read_boxes(
     line: int,
     data_row_id: str,
     stats: ConversionStats,
+    *,
+    drop_small: bool = True,
 ) -> list[PixelBox]:
     """The row's boxes, clipped and filtered, in input order (plain tuples, no objects).
 
@@ -48,6 +50,8 @@ def read_boxes(
     boxes: list[PixelBox] = []
     append = boxes.append
     sized = width is not None and height is not None
+    # With drop_small off, any positive side passes the fast path's size test (x * inf >= w).
+    min_side = _MIN_SIDE_PERCENT if drop_small else inf
     for o in objects:
         try:
             geometry = o[box_key]
@@ -75,12 +79,14 @@ def read_boxes(
                     and top >= 0.0
                     and x1 <= width  # type: ignore[operator]
                     and y1 <= height  # type: ignore[operator]
-                    and (x1 - left) * _MIN_SIDE_PERCENT >= width  # type: ignore[operator]
-                    and (y1 - top) * _MIN_SIDE_PERCENT >= height  # type: ignore[operator]
+                    and (x1 - left) * min_side >= width  # type: ignore[operator]
+                    and (y1 - top) * min_side >= height  # type: ignore[operator]
                 ):
                     append((name, left, top, x1, y1))
                     continue
-        box = read_box(o, box_key, name_key, width, height, line, data_row_id, stats)
+        box = read_box(
+            o, box_key, name_key, width, height, line, data_row_id, stats, drop_small=drop_small
+        )
         if box is not None:
             append(box)
     return boxes
@@ -95,6 +101,8 @@ def read_box(
     line: int,
     data_row_id: str,
     stats: ConversionStats,
+    *,
+    drop_small: bool = True,
 ) -> PixelBox | None:
     """Every box rule for one object: the box to keep, or None (with its warning)."""
     geometry = o.get(box_key) if type(o) is dict else None
@@ -135,7 +143,7 @@ def read_box(
         detail = f"{name}: {cw}x{ch} px after clipping to {width}x{height}"
         stats.warn("box_degenerate", line, data_row_id, detail)
         return None
-    if cw * _MIN_SIDE_PERCENT < width or ch * _MIN_SIDE_PERCENT < height:
+    if drop_small and (cw * _MIN_SIDE_PERCENT < width or ch * _MIN_SIDE_PERCENT < height):
         detail = f"{name}: {cw}x{ch} px is under 1% of {width}x{height}"
         stats.warn("box_too_small", line, data_row_id, detail)
         return None

@@ -75,6 +75,9 @@ class ExportOptions:
     """False: keep rows with no boxes (rows to predict on or to evaluate)."""
     keep_unassigned: bool = False
     """True: with ``unassigned="skip"``, yield unassigned rows as Split.UNASSIGNED instead."""
+    drop_small_boxes: bool = True
+    """False: keep boxes under 1% of the image side (ground truth for evaluation keeps every
+    object; only Vertex training needs them gone)."""
 
     def __post_init__(self) -> None:
         if self.unassigned not in UNASSIGNED_POLICIES:
@@ -332,7 +335,17 @@ class _RowReader:
             if count > MAX_BOXES_PER_IMAGE:
                 detail = f"{count} boxes (Vertex allows {MAX_BOXES_PER_IMAGE})"
                 return self._reject("too_many_boxes", line, data_row_id, detail)
-        boxes = read_boxes(objects, box_key, name_key, width, height, line, data_row_id, self.stats)
+        boxes = read_boxes(
+            objects,
+            box_key,
+            name_key,
+            width,
+            height,
+            line,
+            data_row_id,
+            self.stats,
+            drop_small=self.options.drop_small_boxes,
+        )
         if not boxes and self.require_boxes:
             return self._reject("no_boxes", line, data_row_id, "no usable box")
         return _new_row(
