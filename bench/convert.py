@@ -1,7 +1,7 @@
 """Benchmark of `vmt convert` (issue 2): rows/s against its baselines, and peak memory.
 
     .venv/bin/python bench/convert.py                   # everything (1M-row RSS part included)
-    .venv/bin/python bench/convert.py --skip-cli        # in-process parts only
+    .venv/bin/python bench/convert.py --parts inprocess # only part 1 (also: cli, rss)
 
 1. In process, on a synthetic model-run export (--rows, default 100k rows, 1-12 boxes each):
    the convert core (`convert_export`: parse, check, clip, write the Vertex file) against
@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import subprocess
@@ -156,16 +157,33 @@ def best_rate(fn: Callable[[], int], repeat: int) -> float:
     return rows / best
 
 
+_MEASURE = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(json.dumps([time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
+                  usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)]))
+"""
+
+
 def run_child(command: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(command, env=_env(), stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
-    elapsed = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise SystemExit(f"{command} exited {child.returncode}")
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process.
+
+    Measured by a small launcher process: a child forked straight from this (large) process
+    would report this process's RSS as its own peak.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", _MEASURE, *command],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall, cpu, peak, code = json.loads(result.stdout)
+    if code != 0:
+        raise SystemExit(f"{command} exited {code}: {result.stderr[-500:]}")
+    return wall, cpu, peak
 
 
 def _env() -> dict[str, str]:
@@ -190,63 +208,80 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--cli-rows", type=int, default=500_000)
     parser.add_argument("--rss-rows", default="100000,1000000")
-    parser.add_argument("--skip-cli", action="store_true", help="in-process parts only")
+    parser.add_argument("--parts", default="inprocess,cli,rss", help="which parts to run")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
 
+    parts = set(args.parts.split(","))
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
-        export = generate_export(work / f"export-{args.rows}.ndjson", args.rows)
-        size_mb = export.stat().st_size / 1e6
-        print(f"synthetic export: {args.rows} rows, {size_mb:.0f} MB, 1-12 boxes per row")
-        parse_rate = best_rate(lambda: parse_only(export), args.repeat)
-        parser_rate = best_rate(lambda: parser_only(export), args.repeat)
-        core_rate = best_rate(lambda: convert_core(export, work / "out.jsonl"), args.repeat)
-        sdk_rate = best_rate(lambda: sdk_objects(export, args.sdk_rows), 1)
-        print(f"in process, rows per CPU second (best of {args.repeat}):")
-        print(f"  orjson parse only        {parse_rate:>9,.0f} rows/s   1.00x")
-        ratio = parser_rate / parse_rate
-        print(f"  parser, every row check  {parser_rate:>9,.0f} rows/s   {ratio:.2f}x")
-        print(
-            f"  convert core (to file)   {core_rate:>9,.0f} rows/s   {core_rate / parse_rate:.2f}x"
-        )
-        print(
-            f"  labelbox.types objects   {sdk_rate:>9,.0f} rows/s   {sdk_rate / parse_rate:.3f}x"
-            f"  (first {args.sdk_rows} rows; convert core is {core_rate / sdk_rate:.0f}x faster)"
-        )
-        if args.skip_cli:
-            return
+        if "inprocess" in parts:
+            in_process(work, rows=args.rows, sdk_rows=args.sdk_rows, repeat=args.repeat)
+        if "cli" in parts:
+            command_vs_parse_script(work, rows=args.cli_rows)
+        if "rss" in parts:
+            peak_rss(work, [int(n) for n in args.rss_rows.split(",")])
 
+
+def in_process(work: Path, *, rows: int, sdk_rows: int, repeat: int) -> None:
+    export = generate_export(work / f"export-{rows}.ndjson", rows)
+    size_mb = export.stat().st_size / 1e6
+    print(f"synthetic export: {rows:,} rows, {size_mb:.0f} MB, 1-12 boxes per row")
+    parse_rate = best_rate(lambda: parse_only(export), repeat)
+    parser_rate = best_rate(lambda: parser_only(export), repeat)
+    core_rate = best_rate(lambda: convert_core(export, work / "out.jsonl"), repeat)
+    sdk_objects(export, 50)  # warm-up: the SDK's pydantic models build validators on first use
+    sdk_rate = best_rate(lambda: sdk_objects(export, sdk_rows), 1)
+    print(f"in process, rows per CPU second (best of {repeat}):")
+    print(f"  orjson parse only        {parse_rate:>9,.0f} rows/s   1.00x")
+    print(
+        f"  parser, every row check  {parser_rate:>9,.0f} rows/s   {parser_rate / parse_rate:.2f}x"
+    )
+    print(f"  convert core (to file)   {core_rate:>9,.0f} rows/s   {core_rate / parse_rate:.2f}x")
+    print(
+        f"  labelbox.types objects   {sdk_rate:>9,.0f} rows/s   {sdk_rate / parse_rate:.3f}x"
+        f"  (first {sdk_rows:,} rows; the convert core is {core_rate / sdk_rate:.0f}x faster)"
+    )
+    export.unlink()
+
+
+def command_vs_parse_script(work: Path, *, rows: int) -> None:
+    export = generate_export(work / "export-cli.ndjson", rows)
+    size_mb = export.stat().st_size / 1e6
+    script = work / "parse_only.py"
+    script.write_text(_PARSE_ONLY_SCRIPT)
+    parse_wall, parse_cpu, _ = run_child([sys.executable, str(script), str(export)])
+    vmt_wall, vmt_cpu, _ = run_child(_vmt_convert(export, work))
+    print(f"subprocesses, {rows:,} rows ({size_mb:.0f} MB):")
+    for name, wall, cpu in (
+        ("parse-only script", parse_wall, parse_cpu),
+        ("vmt convert", vmt_wall, vmt_cpu),
+    ):
+        print(
+            f"  {name:18s} wall {wall:6.1f} s   CPU {cpu:6.1f} s   "
+            f"{rows / cpu:>9,.0f} rows per CPU s   {parse_cpu / cpu:.2f}x"
+        )
+    export.unlink()
+
+
+def peak_rss(work: Path, sizes: list[int]) -> None:
+    print("peak RSS (getrusage of the child):")
+    script = work / "parse_only.py"
+    script.write_text(_PARSE_ONLY_SCRIPT)
+    for rows in sizes:
+        export = generate_export(work / f"export-rss-{rows}.ndjson", rows)
+        size_gb = export.stat().st_size / 1e9
+        _, _, parse_peak = run_child([sys.executable, str(script), str(export)])
+        wall, cpu, peak = run_child(_vmt_convert(export, work))
+        print(
+            f"  {rows:>9,} rows ({size_gb:.1f} GB): vmt convert {peak} MiB, parse-only script "
+            f"{parse_peak} MiB   (vmt convert: wall {wall:.0f} s, CPU {cpu:.0f} s)"
+        )
         export.unlink()
-        cli_export = generate_export(work / "export-cli.ndjson", args.cli_rows)
-        cli_size_mb = cli_export.stat().st_size / 1e6
-        out = work / "out.jsonl"
-        vmt = [sys.executable, "-m", "vmt", "convert", str(cli_export), "-o", str(out)]
-        script = work / "parse_only.py"
-        script.write_text(_PARSE_ONLY_SCRIPT)
-        parse_wall, parse_cpu, _ = run_child([sys.executable, str(script), str(cli_export)])
-        vmt_wall, vmt_cpu, _ = run_child(vmt)
-        print(f"subprocesses, {args.cli_rows:,} rows ({cli_size_mb:.0f} MB):")
-        for name, wall, cpu in (
-            ("parse-only script", parse_wall, parse_cpu),
-            ("vmt convert", vmt_wall, vmt_cpu),
-        ):
-            print(
-                f"  {name:18s} wall {wall:6.1f} s   CPU {cpu:6.1f} s   "
-                f"{args.cli_rows / cpu:>9,.0f} rows per CPU s   {parse_cpu / cpu:.2f}x"
-            )
-        cli_export.unlink()
 
-        print("peak RSS of vmt convert (getrusage of the child):")
-        for rows in (int(n) for n in args.rss_rows.split(",")):
-            rss_export = generate_export(work / f"export-rss-{rows}.ndjson", rows)
-            wall, cpu, peak = run_child(
-                [sys.executable, "-m", "vmt", "convert", str(rss_export), "-o", str(out)]
-            )
-            size_gb = rss_export.stat().st_size / 1e9
-            times = f"wall {wall:.0f} s, CPU {cpu:.0f} s"
-            print(f"  {rows:>9,} rows ({size_gb:.1f} GB): peak RSS {peak} MiB   ({times})")
-            rss_export.unlink()
+
+def _vmt_convert(export: Path, work: Path) -> list[str]:
+    return [sys.executable, "-m", "vmt", "convert", str(export), "-o", str(work / "out.jsonl")]
 
 
 if __name__ == "__main__":

@@ -50,6 +50,10 @@ class NoopRuns:
     ) -> None:
         self.runs.setdefault(run_id, {"run_id": run_id, "state": "pending"})
 
+    def run_state(self, run_id: str) -> str | None:
+        run = self.runs.get(run_id)
+        return str(run["state"]) if run is not None else None
+
     def get_run(self, run_id: str) -> Mapping[str, Any] | None:
         return self.runs.get(run_id)
 
@@ -94,23 +98,91 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def phase(url: str, *, rate: float, seconds: float, make: Any, client: Any) -> dict[str, Any]:
-    total = int(rate * seconds)
+class RawHttpPool:
+    """A minimal HTTP/1.1 keep-alive client over asyncio streams: prebuilt request bytes in,
+    status code out. Much cheaper per request than a full client, so on a small machine the
+    load generator takes as little CPU from the server as it can."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.idle: list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.opened = 0
+
+    async def request(self, raw: bytes) -> int:
+        # The server closes keep-alive connections idle for 5 s (uvicorn's default): drop
+        # those older than 2 s, and resend once on a fresh connection if a reused one was
+        # closed before any byte of the answer (the request was then not processed).
+        while self.idle:
+            used, reader, writer = self.idle.pop()
+            if time.monotonic() - used < 2.0:
+                status_line = await self._send(reader, writer, raw)
+                if status_line:
+                    return await self._finish(reader, writer, status_line)
+            writer.close()
+        reader, writer = await asyncio.open_connection(self.host, self.port)
+        self.opened += 1
+        status_line = await self._send(reader, writer, raw)
+        if not status_line:
+            writer.close()
+            raise ConnectionError("connection closed before the response")
+        return await self._finish(reader, writer, status_line)
+
+    @staticmethod
+    async def _send(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+    ) -> bytes:
+        try:
+            writer.write(raw)
+            return await reader.readline()
+        except ConnectionResetError:
+            return b""
+
+    async def _finish(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, status_line: bytes
+    ) -> int:
+        length = 0
+        keep_alive = True
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"connection" and value.strip().lower() == b"close":
+                keep_alive = False
+        await reader.readexactly(length)
+        if keep_alive:
+            self.idle.append((time.monotonic(), reader, writer))
+        else:
+            writer.close()
+        return int(status_line.split()[1])
+
+    def close(self) -> None:
+        for _, _, writer in self.idle:
+            writer.close()
+        self.idle.clear()
+
+
+def raw_request(method: str, path: str, port: int, body: bytes, headers: dict[str, str]) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+async def phase(
+    pool: RawHttpPool, requests: list[tuple[bytes, tuple[int, ...]]], *, rate: float
+) -> dict[str, Any]:
+    """Send ``requests`` open-loop at ``rate``; latency counted from each one's due time."""
     latencies: list[float] = []
     errors: dict[str, int] = {}
     statuses: dict[int, int] = {}
-    start = time.perf_counter() + 0.2
+    tasks: list[asyncio.Task[None]] = []
 
-    async def one(index: int) -> None:
-        due = start + index / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        method, path, body, headers, expected = make(index)
+    async def one(index: int, due: float, raw: bytes, expected: tuple[int, ...]) -> None:
         try:
-            response = await client.request(method, url + path, content=body, headers=headers)
-            status = response.status_code
-        except Exception as exc:  # noqa: BLE001 - every failure is counted, by kind
+            status = await pool.request(raw)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
             return
         latencies.append((time.perf_counter() - due) * 1000)
@@ -118,11 +190,18 @@ async def phase(url: str, *, rate: float, seconds: float, make: Any, client: Any
         if status not in expected:
             errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
 
-    await asyncio.gather(*(one(i) for i in range(total)))
+    start = time.perf_counter() + 0.1
+    for index, (raw, expected) in enumerate(requests):
+        due = start + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, due, raw, expected)))
+    await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - start
     return {
-        "requests": total,
-        "achieved_rate": round(total / elapsed, 1),
+        "requests": len(requests),
+        "achieved_rate": round(len(requests) / elapsed, 1),
         "p50_ms": round(percentile(latencies, 50), 2),
         "p99_ms": round(percentile(latencies, 99), 2),
         "max_ms": round(max(latencies), 2),
@@ -132,19 +211,16 @@ async def phase(url: str, *, rate: float, seconds: float, make: Any, client: Any
     }
 
 
-async def run_bench(url: str, rate: float, seconds: float) -> dict[str, Any]:
-    import httpx
-
+async def run_bench(port: int, rate: float, seconds: float) -> dict[str, Any]:
     sys.path.insert(0, str(SRC))
     from vmt.service.signature import sign
 
     secret = SECRET.encode()
     prefix = f"bench-{int(time.time())}"
-
-    def healthz(index: int) -> tuple[str, str, bytes, dict[str, str], tuple[int, ...]]:
-        return "GET", "/healthz", b"", {}, (200,)
-
-    def delivery(index: int) -> tuple[str, str, bytes, dict[str, str], tuple[int, ...]]:
+    total = int(rate * seconds)
+    healthz = [(raw_request("GET", "/healthz", port, b"", {}), (200,)) for _ in range(total)]
+    deliveries = []
+    for index in range(total):
         body = json.dumps(
             {
                 "modelId": "bench-model",
@@ -157,18 +233,20 @@ async def run_bench(url: str, rate: float, seconds: float) -> dict[str, Any]:
             "Content-Type": "application/json",
             "X-Labelbox-Id": f"delivery-{index}",
         }
-        return "POST", "/model_run", body, headers, (200, 202)
+        deliveries.append((raw_request("POST", "/model_run", port, body, headers), (200, 202)))
 
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
-        for _ in range(20):  # warm-up: connections, imports, SQLite pages
-            await client.get(url + "/healthz")
-        baseline = await phase(url, rate=rate, seconds=seconds, make=healthz, client=client)
-        webhook = await phase(url, rate=rate, seconds=seconds, make=delivery, client=client)
+    pool = RawHttpPool("127.0.0.1", port)
+    try:
+        for raw, _ in healthz[:50]:  # warm-up: connections, imports, SQLite pages
+            await pool.request(raw)
+        baseline = await phase(pool, healthz, rate=rate)
+        webhook = await phase(pool, deliveries, rate=rate)
+    finally:
+        pool.close()
     # Each modelRunId was delivered twice, possibly overlapping: exactly one 202 per pair.
     codes = webhook.pop("statuses")
     baseline.pop("statuses")
-    pairs = webhook["requests"] // 2
+    pairs = total // 2
     wrong = sum(
         1 for pair in range(pairs) if [codes.get(2 * pair), codes.get(2 * pair + 1)].count(202) != 1
     )
@@ -211,7 +289,7 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not start")
                 time.sleep(0.1)
-            results = asyncio.run(run_bench(url, args.rate, args.seconds))
+            results = asyncio.run(run_bench(port, args.rate, args.seconds))
         finally:
             server.terminate()
             server.wait(15)

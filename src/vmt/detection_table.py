@@ -137,6 +137,10 @@ class DetectionTableBuilder:
         self.warnings: list[Rejection] = []
         """Detections kept, with a remark."""
 
+    @property
+    def known(self) -> KnownRows | None:
+        return self._known
+
     def resolve_row(
         self, line: int | None, data_row_id: str | None, global_key: str | None = None
     ) -> str | None:
@@ -194,6 +198,35 @@ class DetectionTableBuilder:
         self._x1.append(x1)
         self._y1.append(y1)
         self._score.append(score)
+        return True
+
+    def extend(
+        self,
+        data_row_ids: list[str],
+        labels: list[str],
+        x0: list[float],
+        y0: list[float],
+        x1: list[float],
+        y1: list[float],
+        scores: list[float],
+    ) -> None:
+        """Add many detections already checked (resolved rows, known classes), in order."""
+        rows, names = self._row_index, self._label_index
+        self._row.extend([rows.setdefault(r, len(rows)) for r in data_row_ids])
+        self._label.extend([names.setdefault(n, len(names)) for n in labels])
+        self._x0.extend(x0)
+        self._y0.extend(y0)
+        self._x1.extend(x1)
+        self._y1.extend(y1)
+        self._score.extend(scores)
+
+    def known_class(self, line: int | None, data_row_id: str, label: str) -> bool:
+        """``False`` (with a rejection) when ``label`` is not a known class."""
+        known = self._known
+        if known is not None and known.classes is not None and label not in known.classes:
+            detail = f"class {label!r} is not in the ground truth"
+            self.reject(UNKNOWN_CLASS, line, data_row_id, detail)
+            return False
         return True
 
     def add_empty_row(self, data_row_id: str) -> None:

@@ -154,6 +154,7 @@ def _rows(dataset: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in dataset.read_bytes().splitlines()]
 
 
+@pytest.mark.slow
 def test_bad_rows_are_reported_and_the_run_completes(
     dataset: Path, env: dict[str, str], tmp_path: Path, image_server: str
 ) -> None:
@@ -251,3 +252,22 @@ def test_a_run_whose_every_row_is_bad_fails_and_runs_show_says_why(
     assert "/nowhere/missing-0.png" in shown
     status = orjson.loads((tmp_path / "out" / "status.json").read_bytes())
     assert status["status"] == "FAILED" and len(status["error"]) <= 255
+
+
+@pytest.mark.slow
+def test_demo_generates_data_runs_the_loop_and_prints_the_metrics(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = tmp_path / "demo"
+    result = _vmt(
+        {**env, "VMT_LOCAL_EPOCHS": "1"},
+        "demo", "--out", str(out), "--images", "10", "--train-seconds", "1", "--seed", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Detection metrics (COCO)" in result.stdout
+    assert "AP50" in result.stdout and "test" in result.stdout
+    report = out / "results" / "report.html"
+    assert f"report:  {report}" in result.stdout
+    assert report.is_file() and (out / "results" / "metrics.json").is_file()
+    assert len(list((out / "dataset" / "images").glob("*.png"))) == 10
+    assert "complete" in _vmt(env, "runs").stdout

@@ -164,6 +164,22 @@ def test_dry_run_prints_the_cost_and_launches_nothing(
     )  # fmt: skip
     assert done.returncode == 1
     assert "max_cost_usd=69.3" in done.stderr
-    assert "dry run: stopped before launching training" in done.stderr.replace("\n", " ")
+    assert "dry run: stopped before launching training" in " ".join(done.stderr.split())
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 0
+
+
+def test_failed_vertex_training_fails_the_run_with_its_message(
+    world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    gcp, export, env = world
+    gcp.vertex.fail_training = "Internal error: the dataset has corrupted images"
+    out = tmp_path / "out"
+    done = _vmt(env, "run", "--export", str(export), "--out", str(out), "--trainer", "vertex")
+    assert done.returncode == 1
+    assert "the dataset has corrupted images" in " ".join(done.stderr.split())
+    [run] = _store(env).list_runs()
+    assert run.state.value == "failed"
+    assert run.error is not None and "the dataset has corrupted images" in run.error
+    status = json.loads((out / "status.json").read_text())
+    assert status["status"] == "FAILED"

@@ -45,6 +45,11 @@ class FakeRuns:
                 },
             )
 
+    def run_state(self, run_id: str) -> str | None:
+        with self._lock:
+            run = self.runs.get(run_id)
+            return str(run["state"]) if run is not None else None
+
     def get_run(self, run_id: str) -> Mapping[str, Any] | None:
         with self._lock:
             run = self.runs.get(run_id)

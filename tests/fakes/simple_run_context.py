@@ -38,7 +38,9 @@ class SimpleRunContext:
     def set_handle(self, key: str, value: str) -> None:
         handles = self.handles()
         handles[key] = value
-        self._handles_path.write_text(json.dumps(handles))
+        partial = self._handles_path.with_suffix(".partial")
+        partial.write_text(json.dumps(handles))
+        partial.replace(self._handles_path)  # atomic: a SIGKILL never leaves half a file
 
     def event(self, message: str, **data: object) -> None:
         self.events.append((message, dict(data)))

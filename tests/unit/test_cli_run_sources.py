@@ -1,6 +1,7 @@
 """`vmt run` takes exactly one source: --export FILE (with --out) or --model-run ID."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +25,17 @@ def test_run_needs_exactly_one_source(args: list[str], message: str) -> None:
 def test_run_help_offers_model_run() -> None:
     out = subprocess.run([*VMT, "run", "--help"], capture_output=True, text=True, env=cli_env())
     assert out.returncode == 0 and "--model-run" in out.stdout
+
+
+def test_a_model_run_without_an_api_key_fails_before_any_run_is_created(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    out = subprocess.run(
+        [*VMT, "run", "--model-run", "mr-1"],
+        capture_output=True,
+        text=True,
+        env=cli_env(VMT_STATE_DIR=str(state)),
+    )
+    assert out.returncode == 1
+    assert "missing setting(s): LABELBOX_API_KEY" in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (state / "runs.sqlite").exists()  # no run left behind to fail on resume

@@ -9,8 +9,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builders.labelbox_rows import model_run_row, project_row, v1_row
+from tests.builders.labelbox_rows import box_object, model_run_row, project_row, v1_row
 from vmt.domain import Rejection, Sample
+from vmt.formats.export_boxes import read_box, read_boxes
 from vmt.formats.labelbox_export import (
     REJECTION_CODES,
     WARNING_CODES,
@@ -206,16 +207,9 @@ def test_box_fast_path_agrees_with_the_reference_rules(
     case: tuple[tuple[float, float, float, float], int, int],
 ) -> None:
     geometry, width, height = case
-    from tests.builders.labelbox_rows import box_object
-    from vmt.formats.labelbox_export import _RowReader
-
     obj = box_object("car", *geometry)
     fast_stats, slow_stats = ConversionStats(), ConversionStats()
-    fast = _RowReader(ExportOptions(), fast_stats)._boxes(
-        [obj], "bounding_box", "name", width, height, 1, "id"
-    )
-    slow = _RowReader(ExportOptions(), slow_stats)._box(
-        obj, "bounding_box", "name", width, height, 1, "id"
-    )
+    fast = read_boxes([obj], "bounding_box", "name", width, height, 1, "id", fast_stats)
+    slow = read_box(obj, "bounding_box", "name", width, height, 1, "id", slow_stats)
     assert fast == ([slow] if slow is not None else [])
     assert fast_stats.warnings == slow_stats.warnings

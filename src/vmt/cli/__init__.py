@@ -34,6 +34,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "models",
     "serve",
     "convert",
+    "evaluate",
 )
 
 _state = {"debug": False}

@@ -25,7 +25,7 @@ class UnassignedPolicy(StrEnum):
     auto = "auto"
 
 
-_CHUNK_BYTES = 1 << 22
+_CHUNK_BYTES = 1 << 20
 
 
 def register(app: typer.Typer) -> None:

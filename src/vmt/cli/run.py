@@ -55,7 +55,9 @@ def register(app: typer.Typer) -> None:
             options["seed"] = seed
         if dry_run:
             options["vertex_dry_run"] = True
+        settings = load_settings()
         if model_run is not None:
+            settings.require("labelbox_api_key")  # before a run is created that cannot start
             config = labelbox_run_config(
                 model_run_id=model_run, trainer=trainer, trainer_options=options
             )
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
                 trainer_options=options,
             )
         with RichRunDisplay() as display:
-            runner = Runner(load_settings(), observer=display)
+            runner = Runner(settings, observer=display)
             run_id = runner.create_run(config)
             display.note(f"run {run_id} (resume with: vmt resume {run_id})")
             record = runner.advance(run_id)

@@ -8,9 +8,7 @@ stably, so ties keep their input order exactly as pycocotools' mergesort does.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +16,7 @@ import numpy.typing as npt
 
 from vmt.detection_table import DetectionTable
 from vmt.domain import Box, Prediction, Sample
+from vmt.gc_pause import gc_paused
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -120,22 +119,6 @@ def columns_from_arrays(
         score=sc,
         rank=rank,
     )
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many small objects.
-
-    Hundreds of thousands of short-lived tuples otherwise trigger repeated full collections
-    over every object alive (the samples themselves), which costs more than the work.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def build_input(samples: Iterable[Sample], predictions: Iterable[Prediction]) -> EvaluationInput:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from vmt.domain import Prediction, Rejection, Sample
+from vmt.domain import Prediction, Sample
 from vmt.errors import InputError
 from vmt.evaluation.coco_metrics import (
     AREA_RANGES,
@@ -44,7 +44,6 @@ def evaluate(
     *,
     iou: float = 0.5,
     confidence: float | None = None,
-    rejections: Iterable[Rejection] = (),
 ) -> Evaluation:
     """COCO metrics (as pycocotools), confidence sweep, PR curves, confusion, per-row errors.
 
@@ -57,8 +56,7 @@ def evaluate(
     if confidence is not None and not 0.0 <= confidence <= 1.0:
         raise InputError(f"--confidence must be in [0, 1], got {confidence}")
     data = build_input(samples, predictions)
-    evaluation = _evaluate_columns(data, iou=iou, confidence=confidence)
-    return evaluation.with_rejections(rejections)
+    return _evaluate_columns(data, iou=iou, confidence=confidence)
 
 
 def _evaluate_columns(data: EvaluationInput, *, iou: float, confidence: float | None) -> Evaluation:

@@ -40,46 +40,82 @@ def row_metric_rows(evaluation: Evaluation, *, namespace: str = "") -> Iterator[
     """The metric rows of every evaluated data row, ready for ``model_run.add_predictions``."""
     ev = evaluation
     gt, dt = ev.data.gt, ev.data.dt
-    n_rows = len(ev.data.rows)
-    rows = np.arange(n_rows + 1)
-    g_bounds = np.searchsorted(gt.image, rows)
-    d_bounds = np.searchsorted(dt.image, rows)
+    n_classes = max(len(ev.classes), 1)
     thresholds = np.asarray(CONFUSION_THRESHOLDS)
+    keys = [f"{t:.1f}" for t in CONFUSION_THRESHOLDS]
     metric_name = f"{round(ev.iou * 100)}pct_iou"
     base = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-metrics:{namespace}")
+
+    # counts per (row, class) pair present in the ground truth or the predictions
+    gt_pair = gt.image * n_classes + gt.label
+    dt_pair = dt.image * n_classes + dt.label
+    pairs = np.union1d(gt_pair, dt_pair)
+    pair_tp, pair_fp, pair_gt = _counts(
+        pairs, gt_pair, dt_pair, dt.score, ev.det_true_positive, ev.det_false_positive, thresholds
+    )
+    rows = np.arange(len(ev.data.rows))
+    row_tp, row_fp, row_gt = _counts(
+        rows, gt.image, dt.image, dt.score, ev.det_true_positive, ev.det_false_positive, thresholds
+    )
+    # plain lists: indexing them per row is far cheaper than numpy rows
+    tp_pairs, fp_pairs, gt_pairs = pair_tp.tolist(), pair_fp.tolist(), pair_gt.tolist()
+    tp_rows, fp_rows, gt_rows = row_tp.tolist(), row_fp.tolist(), row_gt.tolist()
+    pair_row = pairs // n_classes
+    bounds = np.searchsorted(pair_row, np.arange(len(ev.data.rows) + 1))
+    busy = np.bincount(np.searchsorted(pairs, gt_pair), minlength=pairs.size) + np.bincount(
+        np.searchsorted(pairs, dt_pair), minlength=pairs.size
+    )
     for i, sample in enumerate(ev.data.rows):
-        row_id = sample.data_row_id
-        g = slice(int(g_bounds[i]), int(g_bounds[i + 1]))
-        d = slice(int(d_bounds[i]), int(d_bounds[i + 1]))
-        make = _RowMetrics(base, row_id)
+        make = _RowMetrics(base, sample.data_row_id)
         tp, fp, fn = int(ev.row_tp[i]), int(ev.row_fp[i]), int(ev.row_fn[i])
-        out = [
-            make("error_score", None, float(fp + fn), "ARITHMETIC_MEAN"),
-            make("matched_boxes", None, float(tp), "SUM"),
-            make("false_boxes", None, float(fp), "SUM"),
-            make("missed_boxes", None, float(fn), "SUM"),
-        ]
+        yield make("error_score", None, float(fp + fn), "ARITHMETIC_MEAN")
+        yield make("matched_boxes", None, float(tp), "SUM")
+        yield make("false_boxes", None, float(fp), "SUM")
+        yield make("missed_boxes", None, float(fn), "SUM")
+        n_out = 4
         if tp + fp + fn:
-            out.append(make("row_f1", None, 2 * tp / (2 * tp + fp + fn), "ARITHMETIC_MEAN"))
-        g_label = gt.label[g]
-        d_label = dt.label[d]
-        d_score = dt.score[d]
-        d_tp = ev.det_true_positive[d]
-        d_fp = ev.det_false_positive[d]
-        everything = np.ones(d_label.shape[0], dtype=bool)
-        out.append(
-            make(metric_name, None, _confusion(thresholds, d_score, d_tp, d_fp,
-                                               everything, int(g_label.shape[0])),
-                 "CONFUSION_MATRIX")
-        )  # fmt: skip
-        present, counts = np.unique(np.r_[g_label, d_label], return_counts=True)
-        room = MAX_METRICS_PER_ROW - len(out)
-        busiest = present[np.lexsort((present, -counts))][:room]
-        for k in sorted(busiest.tolist()):
-            mask = d_label == k
-            value = _confusion(thresholds, d_score, d_tp, d_fp, mask, int((g_label == k).sum()))
-            out.append(make(metric_name, ev.classes[k], value, "CONFUSION_MATRIX"))
-        yield from out
+            yield make("row_f1", None, 2 * tp / (2 * tp + fp + fn), "ARITHMETIC_MEAN")
+            n_out += 1
+        value = _value(keys, tp_rows[i], fp_rows[i], gt_rows[i])
+        yield make(metric_name, None, value, "CONFUSION_MATRIX")
+        n_out += 1
+        lo, hi = int(bounds[i]), int(bounds[i + 1])
+        chosen = list(range(lo, hi))
+        room = MAX_METRICS_PER_ROW - n_out
+        if len(chosen) > room:  # keep the classes with the most boxes
+            chosen = sorted(sorted(chosen, key=lambda j: -int(busy[j]))[:room])
+        for j in chosen:
+            feature = ev.classes[int(pairs[j] % n_classes)]
+            value = _value(keys, tp_pairs[j], fp_pairs[j], gt_pairs[j])
+            yield make(metric_name, feature, value, "CONFUSION_MATRIX")
+
+
+def _counts(
+    groups: np.ndarray,
+    gt_group: np.ndarray,
+    dt_group: np.ndarray,
+    score: np.ndarray,
+    true_positive: np.ndarray,
+    false_positive: np.ndarray,
+    thresholds: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """TP and FP with ``score >= threshold`` (``[G, T]``) and ground truth (``[G]``) per group."""
+    n_groups, n_thr = groups.size, thresholds.size
+    index = np.searchsorted(groups, dt_group)
+    bucket = np.searchsorted(thresholds, score, side="right") - 1
+    kept = bucket >= 0
+
+    def cumulative(mask: np.ndarray) -> np.ndarray:
+        sel = mask & kept
+        flat = np.bincount(index[sel] * n_thr + bucket[sel], minlength=n_groups * n_thr)
+        return np.cumsum(flat.reshape(n_groups, n_thr)[:, ::-1], axis=1)[:, ::-1]
+
+    n_gt = np.bincount(np.searchsorted(groups, gt_group), minlength=n_groups)
+    return cumulative(true_positive), cumulative(false_positive), n_gt
+
+
+def _value(keys: list[str], tp: list[int], fp: list[int], n_gt: int) -> dict[str, list[int]]:
+    return {key: [t, f, 0, n_gt - t] for key, t, f in zip(keys, tp, fp, strict=True)}
 
 
 class _RowMetrics:
@@ -100,19 +136,3 @@ class _RowMetrics:
         if feature is not None:
             row["featureName"] = feature
         return row
-
-
-def _confusion(
-    thresholds: np.ndarray,
-    score: np.ndarray,
-    tp: np.ndarray,
-    fp: np.ndarray,
-    mask: np.ndarray,
-    n_gt: int,
-) -> dict[str, list[int]]:
-    value: dict[str, list[int]] = {}
-    for t in thresholds:
-        kept = mask & (score >= t)
-        n_tp = int((kept & tp).sum())
-        value[f"{t:.1f}"] = [n_tp, int((kept & fp).sum()), 0, n_gt - n_tp]
-    return value

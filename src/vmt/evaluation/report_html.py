@@ -160,12 +160,7 @@ def _curves(ev: Evaluation) -> str:
     recall = [float(r) for r in RECALL_THRESHOLDS]
     pr = line_chart(
         [
-            Series(
-                f"{ev.classes[k]} (AP{round(ev.iou * 100)} {_num(_mean(ev.pr_precision[k]))})",
-                recall,
-                [float(p) for p in ev.pr_precision[k]],
-                color(i),
-            )
+            Series(ev.classes[k], recall, [float(p) for p in ev.pr_precision[k]], color(i))
             for i, k in enumerate(shown)
         ],
         title=f"Precision-recall at IoU {ev.iou:g} (101-point interpolated)",
@@ -206,10 +201,6 @@ def _curves(ev: Evaluation) -> str:
         + note
         + f"<div class='row'><div>{pr}</div><div>{sweep}</div><div>{per_class_f1}</div></div>"
     )
-
-
-def _mean(values: np.ndarray) -> float | None:
-    return float(values.mean()) if values[0] > -1 else None
 
 
 def _confusion(ev: Evaluation) -> str:
@@ -329,7 +320,7 @@ def _row_card(ev: Evaluation, i: int, image_path: ImagePath | None) -> str:
     for j in range(g0, g1):
         parts.append(
             _rect(gt.x[j], gt.y[j], gt.w[j], gt.h[j], "#2ca02c", stroke, False,
-                  ev.classes[gt.label[j]], font)
+                  ev.classes[gt.label[j]], font, below=True)
         )  # fmt: skip
     for d in kept:
         tp = bool(ev.det_true_positive[d])
@@ -358,13 +349,18 @@ def _rect(
     dashed: bool,
     label: str,
     font: float,
+    *,
+    below: bool = False,
 ) -> str:
+    """A box with its label above it (predictions) or inside its bottom edge (ground truth),
+    so the two labels of a matched pair do not overlap."""
     dash = f' stroke-dasharray="{stroke * 4:.1f} {stroke * 3:.1f}"' if dashed else ""
+    text_y = y + h - 2 * stroke if below else max(font, y - stroke)
     return (
         f'<rect x="{x:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h:.1f}" fill="none" '
         f'stroke="{stroke_color}" stroke-width="{stroke:.1f}"{dash}><title>{escape(label)}'
         f"</title></rect>"
-        f'<text x="{x + stroke:.1f}" y="{max(font, y - stroke):.1f}" font-size="{font:.1f}" '
+        f'<text x="{x + stroke:.1f}" y="{text_y:.1f}" font-size="{font:.1f}" '
         f'fill="{stroke_color}" font-family="system-ui, sans-serif" paint-order="stroke" '
         f'stroke="#fff" stroke-width="{stroke:.1f}">{escape(label)}</text>'
     )

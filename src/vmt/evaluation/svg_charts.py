@@ -161,7 +161,8 @@ def heatmap(
     """A count matrix, shaded by each row's share (rows sum to their ground-truth count)."""
     left, top = 130, 120
     n_rows, n_cols = len(row_labels), len(col_labels)
-    width, height = left + n_cols * cell + 20, top + n_rows * cell + 30
+    width = max(left + n_cols * cell + 20, round(len(title) * 8.6) + 24)
+    height = top + n_rows * cell + 30
     parts = [_open(width, height), _title(title, 8, 18)]
     parts.append(
         f'<text x="{left + n_cols * cell / 2}" y="38" font-size="12" text-anchor="middle" '

@@ -101,3 +101,8 @@ class ConversionStats:
         items = self.examples.setdefault(code, [])
         if len(items) < EXAMPLES_PER_CODE:
             items.append({"line": line, "data_row_id": data_row_id, "detail": detail})
+
+
+def clip_text(text: str, limit: int = 200) -> str:
+    """``text`` cut to ``limit`` characters for an example's detail."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -28,8 +28,9 @@ def vertex_prediction_files(path: Path) -> list[Path]:
     return [path]
 
 
-def _first_record(path: Path) -> tuple[str, Any]:
-    """(first non-blank character, the first line parsed as JSON or None)."""
+def _peek(path: Path) -> tuple[str, Any, Any]:
+    """(first non-blank character, the first line parsed as JSON (None if it does not parse),
+    the first of the first 20 lines that parses as a JSON object (None if none does))."""
     try:
         with path.open("rb") as handle:
             head = handle.read(_PEEK)
@@ -38,22 +39,32 @@ def _first_record(path: Path) -> tuple[str, Any]:
     text = head.lstrip()
     if not text:
         raise InputError(f"{path} is empty")
-    first = chr(text[0])
-    line = text.split(b"\n", 1)[0]
-    try:
-        return first, orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return first, None
+    first_line: Any = None
+    first_object: Any = None
+    for n, line in enumerate(text.split(b"\n", 20)[:20]):
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if n == 0:
+            first_line = record
+        if isinstance(record, dict):
+            first_object = record
+            break
+    return chr(text[0]), first_line, first_object
+
+
+def _is_export_row(record: Any) -> bool:
+    return isinstance(record, dict) and ("data_row" in record or "DataRow ID" in record)
 
 
 def ground_truth_format(path: Path) -> str:
-    first, record = _first_record(path)
-    if isinstance(record, dict):
-        if "data_row" in record or "DataRow ID" in record:
-            return "labelbox"
-        if "images" in record:
-            return "coco"
-    if first == "{" and record is None:
+    first, first_line, first_object = _peek(path)
+    if _is_export_row(first_line) or (first_line is None and _is_export_row(first_object)):
+        return "labelbox"  # (a broken first line does not hide an export)
+    if isinstance(first_line, dict) and "images" in first_line:
+        return "coco"
+    if first == "{" and first_line is None:
         return "coco"  # a pretty-printed JSON document, not NDJSON
     raise InputError(
         f"cannot tell the format of ground truth {path} (expected a Labelbox export NDJSON or "
@@ -66,7 +77,7 @@ def prediction_format(path: Path) -> str:
         if vertex_prediction_files(path):
             return "vertex"
         raise InputError(f"no prediction*.jsonl files under {path}")
-    first, record = _first_record(path)
+    first, _, record = _peek(path)
     if first == "[":
         return "coco"
     if isinstance(record, dict):

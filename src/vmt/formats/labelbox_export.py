@@ -10,7 +10,7 @@ and ends up either as a row (`Sample`, or `ExportRow` in the convert hot path) o
     missing_dimensions, unassigned_split, too_many_boxes, no_boxes
 
 (``vmt convert`` adds ``not_in_gcs`` after them, see `vmt.formats.labelbox_to_vertex`).
-Boxes are clipped to the image; boxes dropped or changed are counted as warnings.
+The box rules (clip, drop, warn) live in `vmt.formats.export_boxes`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from math import isfinite
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import orjson
 
 from vmt.domain import Box, Rejection, Sample, Split
-from vmt.formats.conversion_stats import ConversionStats, PixelBox
+from vmt.formats.conversion_stats import ConversionStats, PixelBox, clip_text
+from vmt.formats.export_boxes import WARNING_CODES, read_boxes
 from vmt.formats.seen_ids import SeenIds
 from vmt.formats.vertex import MAX_BOXES_PER_IMAGE
 
@@ -56,20 +56,7 @@ REJECTION_CODES = (
 )
 """Every row rejection code, in the order the checks run."""
 
-WARNING_CODES = (
-    "box_invalid",
-    "box_degenerate",
-    "box_too_small",
-    "box_clipped",
-    "unsupported_annotation",
-)
-"""Per-object warnings: a box with unusable geometry or no name, a box empty or under 1% of
-the image side after clipping (dropped), a box clipped to the image (kept), a non-box object."""
-
 UNASSIGNED_POLICIES = ("skip", "training", "validation", "test", "auto")
-
-_MIN_SIDE_PERCENT = 100.0
-"""A clipped box is kept when ``side * 100 >= image side`` (exactly 1% is kept)."""
 
 _READ_BUFFER = 1 << 20
 
@@ -179,7 +166,7 @@ def parse_export_rows(
         try:
             obj = loads(raw)
         except orjson.JSONDecodeError as exc:
-            yield stats.reject("malformed_json", line, None, _clip(str(exc)))
+            yield stats.reject("malformed_json", line, None, clip_text(str(exc)))
             continue
         yield read(obj, line)
 
@@ -345,7 +332,7 @@ class _RowReader:
             if count > MAX_BOXES_PER_IMAGE:
                 detail = f"{count} boxes (Vertex allows {MAX_BOXES_PER_IMAGE})"
                 return self._reject("too_many_boxes", line, data_row_id, detail)
-        boxes = self._boxes(objects, box_key, name_key, width, height, line, data_row_id)
+        boxes = read_boxes(objects, box_key, name_key, width, height, line, data_row_id, self.stats)
         if not boxes and self.require_boxes:
             return self._reject("no_boxes", line, data_row_id, "no usable box")
         return _new_row(
@@ -362,128 +349,6 @@ class _RowReader:
                 boxes,
             ),
         )
-
-    def _boxes(
-        self,
-        objects: list[Any],
-        box_key: str,
-        name_key: str,
-        width: int | None,
-        height: int | None,
-        line: int,
-        data_row_id: str,
-    ) -> list[PixelBox]:
-        """The row's boxes, clipped and filtered, in input order (plain tuples, no objects).
-
-        The hot loop of the converter: a box with float geometry that lies inside the image
-        and is at least 1% of each side is taken as is; everything else goes through `_box`,
-        the reference implementation of every box rule (tests pin that both agree).
-        """
-        boxes: list[PixelBox] = []
-        append = boxes.append
-        sized = width is not None and height is not None
-        for o in objects:
-            try:
-                geometry = o[box_key]
-                left = geometry["left"]
-                top = geometry["top"]
-                w = geometry["width"]
-                h = geometry["height"]
-                name = o[name_key]
-            except (KeyError, TypeError, IndexError):
-                pass
-            else:
-                if (
-                    sized
-                    and type(left) is float
-                    and type(top) is float
-                    and type(w) is float
-                    and type(h) is float
-                    and type(name) is str
-                    and name
-                ):
-                    x1 = left + w
-                    y1 = top + h
-                    if (
-                        left >= 0.0
-                        and top >= 0.0
-                        and x1 <= width  # type: ignore[operator]
-                        and y1 <= height  # type: ignore[operator]
-                        and (x1 - left) * _MIN_SIDE_PERCENT >= width  # type: ignore[operator]
-                        and (y1 - top) * _MIN_SIDE_PERCENT >= height  # type: ignore[operator]
-                    ):
-                        append((name, left, top, x1, y1))
-                        continue
-            box = self._box(o, box_key, name_key, width, height, line, data_row_id)
-            if box is not None:
-                append(box)
-        return boxes
-
-    def _box(
-        self,
-        o: Any,
-        box_key: str,
-        name_key: str,
-        width: int | None,
-        height: int | None,
-        line: int,
-        data_row_id: str,
-    ) -> PixelBox | None:
-        """Every box rule for one object: the box to keep, or None (with its warning)."""
-        geometry = o.get(box_key) if type(o) is dict else None
-        if geometry is None:
-            self._warn_unsupported(o, line, data_row_id)
-            return None
-        try:
-            left = geometry["left"]
-            top = geometry["top"]
-            w = geometry["width"]
-            h = geometry["height"]
-        except (KeyError, TypeError, IndexError):
-            detail = f"{box_key} is not left/top/width/height: {_clip(repr(geometry))}"
-            self.stats.warn("box_invalid", line, data_row_id, detail)
-            return None
-        name = o.get(name_key)
-        if type(name) is not str or not name:
-            name = o.get("value")
-        if not (_numbers(left, top, w, h) and type(name) is str and name):
-            detail = f"unusable box or name: {_clip(repr(o))}"
-            self.stats.warn("box_invalid", line, data_row_id, detail)
-            return None
-        x1 = left + w
-        y1 = top + h
-        if width is None or height is None:
-            # No image size: nothing to clip against; only empty boxes are dropped.
-            if not (x1 > left and y1 > top and isfinite(x1) and isfinite(y1)):
-                self.stats.warn("box_degenerate", line, data_row_id, f"{name}: {w}x{h}")
-                return None
-            return (name, left, top, x1, y1)
-        cx0 = 0 if left < 0 else left
-        cy0 = 0 if top < 0 else top
-        cx1 = width if x1 > width else x1
-        cy1 = height if y1 > height else y1
-        cw = cx1 - cx0
-        ch = cy1 - cy0
-        if not (cw > 0 and ch > 0):
-            detail = f"{name}: {cw}x{ch} px after clipping to {width}x{height}"
-            self.stats.warn("box_degenerate", line, data_row_id, detail)
-            return None
-        if cw * _MIN_SIDE_PERCENT < width or ch * _MIN_SIDE_PERCENT < height:
-            detail = f"{name}: {cw}x{ch} px is under 1% of {width}x{height}"
-            self.stats.warn("box_too_small", line, data_row_id, detail)
-            return None
-        if cx0 != left or cy0 != top or cx1 != x1 or cy1 != y1:
-            detail = f"{name}: ({left}, {top}, {x1}, {y1}) clipped to {width}x{height}"
-            self.stats.warn("box_clipped", line, data_row_id, detail)
-        return (name, cx0, cy0, cx1, cy1)
-
-    def _warn_unsupported(self, o: Any, line: int, data_row_id: str) -> None:
-        kind = o.get("annotation_kind") if type(o) is dict else None
-        if kind is None and type(o) is dict:
-            kind = "object with keys " + ", ".join(sorted(str(k) for k in o)[:6])
-        elif kind is None:
-            kind = f"non-object {type(o).__name__}"
-        self.stats.warn("unsupported_annotation", line, data_row_id, f"ignored {_clip(str(kind))}")
 
     def _reject(self, reason: str, line: int, data_row_id: str | None, detail: str) -> Rejection:
         return self.stats.reject(reason, line, data_row_id, detail)
@@ -511,11 +376,3 @@ def _dimension(value: Any) -> int | None:
     if type(value) is float and value > 0 and value.is_integer():
         return int(value)
     return None
-
-
-def _numbers(*values: Any) -> bool:
-    return all(type(v) is float or type(v) is int for v in values)
-
-
-def _clip(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -90,66 +90,132 @@ def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsR
         handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read predictions {path}: {exc.strerror}") from exc
+    evaluated = known.evaluated if known is not None else None
+    classes = known.classes if known is not None else None
+    columns: _Columns = ([], [], [], [], [], [], [])
+    rows, names, x0s, y0s, x1s, y1s, scores = columns
     loads = orjson.loads
+    isfinite = math.isfinite
     with handle:
         for line_no, raw in enumerate(handle, 1):
-            if not raw.strip():
-                continue
             try:
                 row = loads(raw)
-            except orjson.JSONDecodeError as exc:
-                builder.reject("malformed_json", line_no, None, f"not JSON ({exc.msg})")
+                ref = row["dataRow"]
+                row_id = ref["id"]
+                name = row["name"]
+                bbox = row["bbox"]
+                left, top, width, height = bbox["left"], bbox["top"], bbox["width"], bbox["height"]
+                score = row["confidence"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                _slow_path(builder, columns, line_no, raw)
                 continue
-            if type(row) is not dict:
-                builder.reject("malformed_row", line_no, None, "not a JSON object")
-                continue
-            _read_row(builder, line_no, row)
+            # The common row: every field a float/str, a known row and class. Anything else
+            # (ints, globalKey, odd values, rows to reject) takes the slow path, in order.
+            if (
+                type(left) is float
+                and type(top) is float
+                and type(width) is float
+                and type(height) is float
+                and type(score) is float
+                and type(row_id) is str
+                and type(name) is str
+                and width >= 0.0
+                and height >= 0.0
+                and 0.0 <= score <= 1.0
+                and name
+                and isfinite(left + top + width + height)
+                and (evaluated is None or row_id in evaluated)
+                and (classes is None or name in classes)
+            ):
+                rows.append(row_id)
+                names.append(name)
+                x0s.append(left)
+                y0s.append(top)
+                x1s.append(left + width)
+                y1s.append(top + height)
+                scores.append(score)
+            else:
+                _slow_path(builder, columns, line_no, raw)
+    builder.extend(*columns)
     return builder.result()
 
 
-def _read_row(builder: DetectionTableBuilder, line_no: int, row: dict[str, Any]) -> None:
+_Columns = tuple[
+    list[str], list[str], list[float], list[float], list[float], list[float], list[float]
+]
+
+
+def _slow_path(builder: DetectionTableBuilder, columns: _Columns, line_no: int, raw: bytes) -> None:
+    if not raw.strip():
+        return
+    try:
+        row = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        builder.reject("malformed_json", line_no, None, f"not JSON ({exc.msg})")
+        return
+    if type(row) is not dict:
+        builder.reject("malformed_row", line_no, None, "not a JSON object")
+        return
+    parsed = _read_row(builder, line_no, row)
+    if parsed is not None:
+        rows, names, x0s, y0s, x1s, y1s, scores = columns
+        row_id, name, x0, y0, x1, y1, score = parsed
+        rows.append(row_id)
+        names.append(name)
+        x0s.append(x0)
+        y0s.append(y0)
+        x1s.append(x1)
+        y1s.append(y1)
+        scores.append(score)
+
+
+def _read_row(
+    builder: DetectionTableBuilder, line_no: int, row: dict[str, Any]
+) -> tuple[str, str, float, float, float, float, float] | None:
+    """Every check, one reason per rejected row; the detection if it is usable."""
     ref = row.get("dataRow")
     if type(ref) is not dict:
         builder.reject("missing_data_row", line_no, None, "no dataRow object")
-        return
+        return None
     row_id = ref.get("id")
     key = ref.get("globalKey")
     if (row_id is not None and type(row_id) is not str) or (
         key is not None and type(key) is not str
     ):
         builder.reject("missing_data_row", line_no, None, "dataRow id/globalKey is not a string")
-        return
+        return None
     bbox = row.get("bbox")
     if bbox is None:
         kind = next((k for k in _NOT_BOX_KEYS if k in row), "no bbox")
         builder.reject("not_a_box", line_no, row_id, f"not a box prediction ({kind})")
-        return
+        return None
     data_row_id = builder.resolve_row(line_no, row_id, key)
     if data_row_id is None:
-        return
+        return None
     name = row.get("name")
     if type(name) is not str or not name:
         detail = "schemaId without name" if "schemaId" in row else "no class name"
         builder.reject("missing_name", line_no, data_row_id, detail)
-        return
+        return None
     if type(bbox) is not dict:
         builder.reject("invalid_box", line_no, data_row_id, "bbox is not an object")
-        return
-    values = [_number(bbox.get(k)) for k in _BOX_KEYS]
-    top, left, height, width = values
+        return None
+    top, left, height, width = (_number(bbox.get(k)) for k in _BOX_KEYS)
     if top is None or left is None or height is None or width is None:
         detail = "bbox needs numeric top/left/height/width"
         builder.reject("invalid_box", line_no, data_row_id, detail)
-        return
+        return None
     if height < 0 or width < 0:
         builder.reject("invalid_box", line_no, data_row_id, "bbox has a negative width or height")
-        return
+        return None
     if "confidence" in row:
         score = _number(row["confidence"])
         if score is None or not 0.0 <= score <= 1.0:
             builder.reject("invalid_confidence", line_no, data_row_id, "confidence not in [0, 1]")
-            return
+            return None
     else:
         score = 1.0
         builder.warn("missing_confidence", line_no, data_row_id, "no confidence: read as 1.0")
-    builder.add(line_no, data_row_id, name, (left, top, left + width, top + height), score)
+    if not builder.known_class(line_no, data_row_id, name):
+        return None
+    return data_row_id, name, left, top, left + width, top + height, score

@@ -50,6 +50,7 @@ class DeliveryStore:
         self.stale_claim_seconds = stale_claim_seconds
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._serial = threading.RLock()
         self._all: list[sqlite3.Connection] = []
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
@@ -58,18 +59,21 @@ class DeliveryStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, kept open: closing the last connection of a WAL database
-        checkpoints it (an fsync per request)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
-            with self._lock:
-                self._all.append(db)
-        yield db
+        """This thread's connection, kept open (closing the last connection of a WAL database
+        checkpoints it: an fsync per request), used under this store's lock: the threads of
+        one process queue on it instead of in SQLite's busy handler, which sleeps up to
+        100 ms between tries. Other processes still meet the busy timeout."""
+        with self._serial:
+            db: sqlite3.Connection | None = getattr(self._local, "db", None)
+            if db is None:
+                db = sqlite3.connect(
+                    self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+                )
+                db.execute("PRAGMA synchronous=NORMAL")
+                self._local.db = db
+                with self._lock:
+                    self._all.append(db)
+            yield db
 
     def close(self) -> None:
         """Close every connection (threads that use the store afterwards reopen one)."""

@@ -12,7 +12,7 @@ from typing import Any
 from vmt.config import Settings
 from vmt.errors import BackendError, NotFoundError, RunConflictError
 from vmt.model_types import model_type as find_model_type
-from vmt.pipeline.run_config import BackendSpec, RunConfig
+from vmt.pipeline.run_config import labelbox_run_config
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunRecord, RunState, UnknownRunError, new_run_id
 
@@ -20,17 +20,6 @@ log = logging.getLogger("vmt")
 
 _UNFINISHED = (RunState.PENDING, RunState.RUNNING)
 _RECENT_EVENTS = 50
-
-
-def labelbox_run_config(*, model_run_id: str, model_type: str, model_id: str | None) -> RunConfig:
-    """Export from, train for, and report to the Labelbox model run ``model_run_id``."""
-    options: dict[str, Any] = {"model_run_id": model_run_id}
-    return RunConfig(
-        source=BackendSpec(kind="labelbox", options=options),
-        trainer=BackendSpec(kind=find_model_type(model_type).trainer),
-        sink=BackendSpec(kind="labelbox", options=options),
-        label=model_run_id if model_id is None else f"{model_run_id} (model {model_id})",
-    )
 
 
 def _iso(ts: float | None) -> str | None:
@@ -62,10 +51,16 @@ class PipelineRunService:
             return  # created before (a claim taken over after a crash)
         except UnknownRunError:
             pass
-        config = labelbox_run_config(
-            model_run_id=model_run_id, model_type=model_type, model_id=model_id
-        )
+        trainer = find_model_type(model_type).trainer
+        config = labelbox_run_config(model_run_id=model_run_id, trainer=trainer)
         self.store.create_run(config, run_id=run_id)
+        log.info("run %s: created for model run %s (model %s)", run_id, model_run_id, model_id)
+
+    def run_state(self, run_id: str) -> str | None:
+        try:
+            return self.store.get_run(run_id).state.value
+        except UnknownRunError:
+            return None
 
     def get_run(self, run_id: str) -> Mapping[str, Any] | None:
         try:

@@ -24,6 +24,10 @@ class RunService(Protocol):
         run already exists, do nothing."""
         ...
 
+    def run_state(self, run_id: str) -> str | None:
+        """Just the run's state (cheap: answered on every webhook delivery); None if unknown."""
+        ...
+
     def get_run(self, run_id: str) -> Mapping[str, Any] | None:
         """The run's stages, timings, handles, errors and metrics summary; None if unknown."""
         ...

@@ -191,15 +191,17 @@ def webhook_router(
                 run_id, model_run_id=model_run_id, model_type=model_type, model_id=model_id
             )
 
-        run_id, created = await run_in_threadpool(
-            lambda: deliveries.create_or_get(
+        def create_or_get() -> tuple[str, bool, str]:
+            run_id, created = deliveries.create_or_get(
                 model_run_id=model_run_id,
                 model_type=model_type,
                 model_id=model_id,
                 new_run_id=runs.new_run_id,
                 start=start,
             )
-        )
+            return run_id, created, runs.run_state(run_id) or "unknown"
+
+        run_id, created, status = await run_in_threadpool(create_or_get)
         if created:
             log.info(
                 "model run %s: created run %s (%s, delivery %s)",
@@ -210,8 +212,6 @@ def webhook_router(
             )
             if worker is not None:
                 worker.submit(run_id)
-        view = await run_in_threadpool(runs.get_run, run_id)
-        status = str(view.get("state", "unknown")) if view is not None else "unknown"
         return JSONResponse(
             {"run_id": run_id, "model_run_id": model_run_id, "status": status},
             status_code=202 if created else 200,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,9 @@ from tests.integration.labelbox.conftest import FAST_BACKOFF, FileRunContext, se
 from vmt.backends.labelbox import LabelboxSink, LabelboxSource
 from vmt.backends.labelbox.sink import FAILURES_FILE
 from vmt.config import load_settings
+from vmt.domain import Box, Detection, Prediction, Sample, Split
 from vmt.errors import AuthError, BackendError, ConfigError, NotFoundError
+from vmt.evaluation import evaluate, row_metric_rows
 from vmt.pipeline.protocols import RunStatus
 
 MR = "mr-sink"
@@ -54,24 +57,29 @@ def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _row_metric_rows(run_id: str) -> list[dict[str, Any]]:
+    """Per-row metrics as the pipeline makes them: the real evaluation of two data rows."""
+    car = Box.from_ltwh("car", 10.0, 20.0, 100.0, 50.0)
+    person = Box.from_ltwh("person", 200.0, 100.0, 40.0, 120.0)
+    samples = [
+        Sample("dr-000000", "a.png", 640, 480, Split.VALIDATION, (car, person)),
+        Sample("dr-000001", "b.png", 640, 480, Split.TEST, (car,)),
+    ]
+    predictions = [
+        Prediction("dr-000000", (Detection(car, 0.9),)),
+        Prediction("dr-000001", (Detection(car, 0.8), Detection(person, 0.4))),
+    ]
+    return list(row_metric_rows(evaluate(samples, predictions), namespace=run_id))
+
+
 def _results(ctx: FileRunContext, predictions: list[dict[str, Any]]) -> dict[str, Path | None]:
     metrics = ctx.workdir / "metrics.json"
     metrics.write_text(json.dumps({"map": 0.5, "ap50": 0.7}))
-    row_metrics = [
-        {
-            "uuid": str(uuid.UUID(int=10_000 + i)),
-            "dataRow": {"id": f"dr-{i:06d}"},
-            "metricName": "ap50",
-            "metricValue": 0.5,
-            "aggregation": "ARITHMETIC_MEAN",
-        }
-        for i in range(12)
-    ]
     (ctx.workdir / "report").mkdir(exist_ok=True)
     return {
         "predictions": _write(ctx.workdir / "predictions.ndjson", predictions),
         "metrics": metrics,
-        "row_metrics": _write(ctx.workdir / "row_metrics.ndjson", row_metrics),
+        "row_metrics": _write(ctx.workdir / "row_metrics.ndjson", _row_metric_rows(ctx.run_id)),
         "report": ctx.workdir / "report" / "index.html",
     }
 
@@ -127,10 +135,12 @@ def test_a_successful_run_reports_each_status_with_metadata(
     assert final["mAP"] == 0.5 and final["AP50"] == 0.7 and final["report"] == "/r/index.html"
     assert final["labelbox_predictions_rows"] == 25
     assert final["labelbox_predictions_imports"] == 3
-    assert final["labelbox_metrics_rows"] == 12
+    sent_metrics = _row_metric_rows(ctx.run_id)
+    assert final["labelbox_metrics_rows"] == len(sent_metrics)
     assert final["labelbox_predictions_failed_rows"] == 0
     assert all("errorMessage" not in s for s in statuses)
-    assert len(fake_labelbox.metrics(MR)) == 12
+    assert fake_labelbox.metrics(MR) == sent_metrics  # unchanged, confusion matrices included
+    assert {m["aggregation"] for m in sent_metrics} >= {"CONFUSION_MATRIX", "SUM"}
 
 
 def test_prediction_rows_carry_confidence_and_pixel_boxes_and_are_chunked(
@@ -153,7 +163,8 @@ def test_prediction_rows_carry_confidence_and_pixel_boxes_and_are_chunked(
     assert received == sent  # unchanged: uuid, dataRow id, name, pixel bbox, confidence
     assert all(0 <= r["confidence"] <= 1 and r["bbox"]["height"] == 50.5 for r in received)
     metrics = [i.name for i in fake_labelbox.imports_for(MR) if "-metrics-" in i.name]
-    assert sorted(metrics) == ["vmt-run-1-metrics-0", "vmt-run-1-metrics-1"]
+    chunks = math.ceil(len(_row_metric_rows(ctx.run_id)) / 10)
+    assert sorted(metrics) == sorted(f"vmt-run-1-metrics-{k}" for k in range(chunks))
 
 
 def test_unknown_classes_are_left_out_and_row_failures_collected(
@@ -185,6 +196,22 @@ def test_unknown_classes_are_left_out_and_row_failures_collected(
     assert final["labelbox_classes_left_out"] == "truck"
     assert final["labelbox_predictions_failed_rows"] == 1
     assert final["labelbox_import_errors"] == str(failures_file)
+
+
+def test_a_model_that_predicted_nothing_still_gets_its_metrics_and_says_so(
+    fake_labelbox: FakeLabelbox, ctx: FileRunContext
+) -> None:
+    _setup(fake_labelbox)
+    sink = LabelboxSink(settings_for(fake_labelbox), MR, backoff=FAST_BACKOFF)
+    _publish(sink, ctx, _results(ctx, []))
+    sink.report_status(ctx, RunStatus.COMPLETE, metadata={})
+
+    assert [i.name for i in fake_labelbox.imports_for(MR)] == ["vmt-run-1-metrics-0"]
+    assert fake_labelbox.operations().count(CREATE) == 1  # no empty prediction import
+    assert "no predictions to upload: the model predicted no boxes on any row" in ctx.messages()
+    final = fake_labelbox.statuses(MR)[-1]["metadata"]
+    assert final["labelbox_predictions_rows"] == final["labelbox_predictions_imports"] == 0
+    assert final["labelbox_metrics_rows"] == len(fake_labelbox.metrics(MR)) > 0
 
 
 def test_a_failed_run_gets_one_short_line_without_the_key(
@@ -225,7 +252,7 @@ def test_a_publish_that_died_half_way_is_retried_without_duplicate_imports(
     _publish(LabelboxSink(settings, MR, backoff=FAST_BACKOFF), restarted, results)
 
     names = [i.name for i in fake_labelbox.imports_for(MR)]
-    assert len(names) == len(set(names)) == 5 + 3
+    assert len(names) == len(set(names)) == 5 + math.ceil(len(_row_metric_rows(ctx.run_id)) / 5)
     assert sorted(r["uuid"] for r in fake_labelbox.predictions(MR)) == sorted(
         str(uuid.UUID(int=i)) for i in range(23)
     )
@@ -285,8 +312,15 @@ def test_an_unknown_model_run_is_not_found(
     fake_labelbox: FakeLabelbox, ctx: FileRunContext
 ) -> None:
     source = LabelboxSource(settings_for(fake_labelbox), "mr-missing", backoff=FAST_BACKOFF)
-    with pytest.raises(NotFoundError, match="mr-missing"):
+    with pytest.raises(NotFoundError) as raised:
         source.export(ctx, ctx.workdir / "export.ndjson")
+    # what is missing comes first (the runner's failure message may cut the end off)
+    assert str(raised.value).startswith(
+        "Labelbox has no model run mr-missing that LABELBOX_API_KEY can see: check the model run id"
+    )
+    sink = LabelboxSink(settings_for(fake_labelbox), "mr-missing", backoff=FAST_BACKOFF)
+    with pytest.raises(NotFoundError, match=r"^Labelbox has no model run mr-missing "):
+        sink.report_status(ctx, RunStatus.EXPORTING_DATA, metadata={})
 
 
 def test_a_missing_api_key_is_a_config_error(
@@ -304,6 +338,7 @@ from pathlib import Path
 from tests.integration.labelbox.conftest import FAST_BACKOFF, FileRunContext
 from vmt.backends.labelbox import LabelboxSink
 from vmt.config import load_settings
+from vmt.domain import Box, Detection, Prediction, Sample, Split
 
 args = json.loads(sys.argv[1])
 ctx = FileRunContext(args["run_id"], Path(args["workdir"]))
@@ -359,7 +394,7 @@ def test_a_publish_process_killed_mid_upload_is_retried_without_duplicates(
     _publish(LabelboxSink(load_settings(**settings), MR, backoff=FAST_BACKOFF), restarted, results)
 
     names = [i.name for i in fake_labelbox.imports_for(MR)]
-    assert len(names) == len(set(names)) == 5 + 3
+    assert len(names) == len(set(names)) == 5 + math.ceil(len(_row_metric_rows(ctx.run_id)) / 5)
     assert fake_labelbox.operations().count(CREATE) == len(names)
     assert restarted.messages().count("labelbox import already exists: not uploaded again") == 1
     assert sorted(r["uuid"] for r in fake_labelbox.predictions(MR)) == sorted(

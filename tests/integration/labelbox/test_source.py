@@ -45,6 +45,9 @@ def test_export_writes_every_row_and_records_the_task(
     assert ctx.progress_calls[-1] == (25, 25, "rows exported")
     assert not dest.with_name(dest.name + ".partial").exists()
     assert source.feature_schema_ids() == {"car": "fs-car"}
+    # the event names the task, not a file name that may be the caller's temporary one
+    written = [data for message, data in ctx.events if message == "labelbox export written"]
+    assert written == [{"rows": 25, "task_id": task_id}]
 
 
 def test_a_restarted_export_reattaches_instead_of_exporting_again(

@@ -187,6 +187,7 @@ def make_runner(
     wait_for_release: bool = False,
     observer: RunObserver | None = None,
     lease_seconds: float = 30.0,
+    image_base: Path | None = None,
 ) -> Runner:
     export = export_lines() if lines is None else lines
 
@@ -195,6 +196,7 @@ def make_runner(
             source=FakeSource(calls, export),
             trainer=FakeTrainer(calls, wait_for_release=wait_for_release),
             sink=FakeSink(calls),
+            image_base=image_base,
         )
 
     return Runner(

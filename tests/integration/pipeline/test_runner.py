@@ -303,3 +303,15 @@ def test_unknown_backend_kind_is_refused_at_creation(store: RunStore) -> None:
     )
     with pytest.raises(VmtError, match="unknown source 'ftp'"):
         runner.create_run(config)
+
+
+def test_relative_image_paths_are_taken_from_the_images_folder(store: RunStore) -> None:
+    lines = [
+        orjson.dumps(export_row(0, "training", image="sub/a.png")),
+        orjson.dumps(export_row(1, "test", image="https://host/b.png")),
+    ]
+    runner = make_runner(store, Calls(), lines=lines, image_base=Path("/pictures"))
+    run_id = runner.create_run(FAKE_CONFIG)
+    assert runner.advance(run_id).state is RunState.COMPLETE
+    samples = artifacts.SampleFile(store.run_dir(run_id) / artifacts.SAMPLES_FILE)
+    assert [s.image_uri for s in samples] == ["/pictures/sub/a.png", "https://host/b.png"]

@@ -53,7 +53,7 @@ def test_no_generated_request_gets_a_server_error(service: Service) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=40,
+            max_examples=25,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from vmt.backends.labelbox.sdk_errors import is_retryable, translate
 from vmt.config import Settings
+from vmt.errors import NotFoundError
 from vmt.retry import Backoff, retry_call
 
 T = TypeVar("T")
@@ -86,9 +87,16 @@ class LabelboxConnection:
 
     def model_run(self) -> Any:
         if self._model_run is None:
-            self._model_run = self.call(
-                lambda: self.client.get_model_run(self.model_run_id), "model run look-up"
-            )
+            try:
+                self._model_run = self.call(
+                    lambda: self.client.get_model_run(self.model_run_id), "model run look-up"
+                )
+            except NotFoundError as exc:
+                raise NotFoundError(
+                    f"Labelbox has no model run {self.model_run_id} that LABELBOX_API_KEY can "
+                    "see: check the model run id and that the key belongs to its workspace",
+                    run_id=exc.run_id,
+                ) from exc
         return self._model_run
 
     def feature_schema_ids(self) -> dict[str, str]:

@@ -81,13 +81,16 @@ class LabelboxSink:
     ) -> None:
         known = self.connection.feature_schema_ids()
         left_out: Counter[str] = Counter()
+        total = count_lines(predictions)
+        if total == 0:  # Labelbox will show no boxes: say why in the run, not only a 0
+            ctx.event("no predictions to upload: the model predicted no boxes on any row")
         summaries = [
             upload_rows(
                 self.connection,
                 ctx,
                 kind="predictions",
                 rows=_known_class_rows(predictions, known, left_out, key="name"),
-                total=count_lines(predictions),
+                total=total,
             )
         ]
         if left_out:

@@ -74,7 +74,8 @@ class LabelboxSource:
             partial.unlink()
         else:
             partial.replace(dest)
-        ctx.event("labelbox export written", rows=total or 0, path=str(dest))
+        # no path: ``dest`` may be the caller's temporary name (the export stage renames it)
+        ctx.event("labelbox export written", rows=total or 0, task_id=str(task.uid))
 
     # ------------------------------------------------------------------ the export task
     def _attach_or_start(self, ctx: RunContext) -> Any:

@@ -67,7 +67,8 @@ class VertexBatchPrediction:
             lambda: self.clients.job.get_batch_prediction_job(name=job),
             lambda current: int(current.state) in _TERMINAL,
             describe="poll Vertex batch prediction",
-            **({"sleep": self.sleep} if self.sleep is not None else {}),
+            delay_handle="vertex.batch_poll_delay",
+            sleep=self.sleep,
         )
         state = int(done.state)
         ctx.event("vertex batch prediction finished", state=done.state.name, job=job)

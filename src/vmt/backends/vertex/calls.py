@@ -75,11 +75,21 @@ def poll_until_done(
     *,
     describe: str,
     on_poll: Callable[[T], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
+    delay_handle: str | None = None,
 ) -> T:
     """Fetch until ``is_done``; the delay starts at ``vertex_poll_seconds`` and grows by half
-    each time up to ``vertex_poll_max_seconds``. Checks for cancellation between polls."""
+    each time up to ``vertex_poll_max_seconds``. Checks for cancellation between polls.
+
+    With ``delay_handle`` the current delay is kept as a run handle, so a restarted process
+    polls at once and then carries on with the delay it had reached (no burst of fast polls
+    on a job that has been running for hours)."""
     delay = settings.vertex_poll_seconds
+    pause = sleep or time.sleep
+    stored = ctx.get_handle(delay_handle) if delay_handle else None
+    saved = float(stored) if stored else None
+    if saved is not None:
+        delay = min(max(saved, delay), settings.vertex_poll_max_seconds)
     while True:
         ctx.check_cancelled()
         current = vertex_call(fetch, describe=describe)
@@ -87,5 +97,8 @@ def poll_until_done(
             on_poll(current)
         if is_done(current):
             return current
-        sleep(delay)
+        pause(delay)
         delay = min(delay * 1.5, settings.vertex_poll_max_seconds)
+        if delay_handle and delay != saved:
+            ctx.set_handle(delay_handle, f"{delay:g}")
+            saved = delay

@@ -134,7 +134,7 @@ class VertexTraining:
             lambda: self.clients.dataset.get_operation(request={"name": name}),
             lambda op: bool(op.done),
             describe="poll Vertex import",
-            **self._sleep(),
+            sleep=self.sleep,
         )
         if done.HasField("error") and done.error.code:
             raise BackendError(f"Vertex dataset import failed: {done.error.message}")
@@ -251,7 +251,8 @@ class VertexTraining:
             lambda current: int(current.state) in _TERMINAL,
             describe="poll Vertex training",
             on_poll=on_poll,
-            **self._sleep(),
+            delay_handle="vertex.training_poll_delay",
+            sleep=self.sleep,
         )
         metadata = _as_dict(done.training_task_metadata)
         cost = metadata.get("costMilliNodeHours")
@@ -295,9 +296,6 @@ class VertexTraining:
             log.info("training pipeline %s already finished", pipeline)
             return
         ctx.event("vertex training cancel requested", training_pipeline=pipeline)
-
-    def _sleep(self) -> dict[str, Callable[[float], None]]:
-        return {"sleep": self.sleep} if self.sleep is not None else {}
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -1,0 +1,227 @@
+"""Read what ``vmt evaluate`` compares: ground truth and predictions, in any supported format.
+
+Ground truth: a Labelbox export (any form ``vmt convert`` reads; rows without boxes or splits are
+kept) or COCO JSON. Predictions: Labelbox prediction NDJSON, Vertex batch-prediction JSONL (or
+its output folder) or COCO results. Formats are detected from content unless named. Only rows of
+the chosen splits are evaluated: by default validation and test when the file has splits at all,
+every row otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlparse
+
+from vmt.detection_table import KnownRows, PredictionsRead
+from vmt.domain import Rejection, Sample, Split
+from vmt.errors import InputError
+from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predictions
+from vmt.gc_pause import gc_paused
+
+DEFAULT_SPLITS = (Split.VALIDATION, Split.TEST)
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    samples: list[Sample]
+    """Every row read, whatever its split."""
+    rejections: list[Rejection]
+    format: str
+    categories: dict[int, str] | None = None
+    """COCO category ids -> names (COCO ground truth only)."""
+    box_warnings: dict[str, int] = field(default_factory=dict)
+    """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only): it
+    applies ``vmt convert``'s rules, which drop boxes under 1% of the image side."""
+
+
+@dataclass(frozen=True)
+class EvaluationFiles:
+    ground_truth: GroundTruth
+    evaluated: list[Sample]
+    """The rows of the chosen splits, in file order."""
+    splits: tuple[Split, ...] | None
+    """The chosen splits; None: every row."""
+    predictions: PredictionsRead
+    prediction_format: str
+
+
+def parse_splits(text: str | None) -> tuple[Split, ...] | None:
+    """``"validation,test"`` -> splits; ``"all"`` -> None (every row); None -> the default."""
+    if text is None:
+        return DEFAULT_SPLITS
+    if text.strip().lower() == "all":
+        return None
+    out: list[Split] = []
+    for part in text.split(","):
+        split = Split.parse(part)
+        if split is Split.UNASSIGNED and part.strip().lower() != "unassigned":
+            raise InputError(
+                f"unknown split {part.strip()!r} in --splits (use training, validation, test, "
+                "unassigned or all)"
+            )
+        out.append(split)
+    return tuple(dict.fromkeys(out))
+
+
+def read_ground_truth(
+    path: Path, *, fmt: str | None = None, model_run_id: str | None = None
+) -> GroundTruth:
+    fmt = fmt or detect_format.ground_truth_format(path)
+    if fmt == "coco":
+        doc = coco.read_ground_truth(path)
+        return GroundTruth(doc.samples, doc.rejections, "coco", doc.categories)
+    if fmt != "labelbox":
+        raise InputError(f"unknown ground-truth format {fmt!r} (labelbox or coco)")
+    from vmt.formats.labelbox_export import ConversionStats, ExportOptions, read_samples
+
+    options = ExportOptions(
+        model_run_id=model_run_id,
+        require_dimensions=False,
+        require_boxes=False,
+        keep_unassigned=True,
+    )
+    samples: list[Sample] = []
+    rejections: list[Rejection] = []
+    stats = ConversionStats()
+    try:
+        for item in read_samples(path, options, stats):
+            if isinstance(item, Sample):
+                samples.append(item)
+            else:
+                rejections.append(item)
+    except OSError as exc:
+        raise InputError(f"cannot read ground truth {path}: {exc.strerror}") from exc
+    return GroundTruth(samples, rejections, "labelbox", box_warnings=dict(stats.warnings))
+
+
+def choose_rows(
+    samples: Sequence[Sample], splits: tuple[Split, ...] | None, *, explicit: bool
+) -> tuple[list[Sample], tuple[Split, ...] | None]:
+    """The rows to evaluate. With the default splits and a file without any split, every row."""
+    if splits is None:
+        return list(samples), None
+    if not explicit and all(s.split is Split.UNASSIGNED for s in samples):
+        return list(samples), None
+    chosen = set(splits)
+    rows = [s for s in samples if s.split in chosen]
+    if not rows:
+        names = ",".join(s.value for s in splits)
+        raise InputError(f"no ground-truth rows in splits {names}; choose others with --splits")
+    return rows, splits
+
+
+def read_evaluation_files(
+    ground_truth: Path,
+    predictions: Path,
+    *,
+    gt_format: str | None = None,
+    pred_format: str | None = None,
+    splits: str | None = None,
+    model_run_id: str | None = None,
+) -> EvaluationFiles:
+    """Ground truth, the rows to evaluate and the predictions, with everything left out."""
+    with gc_paused():
+        return _read_evaluation_files(
+            ground_truth,
+            predictions,
+            gt_format=gt_format,
+            pred_format=pred_format,
+            splits=splits,
+            model_run_id=model_run_id,
+        )
+
+
+def _read_evaluation_files(
+    ground_truth: Path,
+    predictions: Path,
+    *,
+    gt_format: str | None = None,
+    pred_format: str | None = None,
+    splits: str | None = None,
+    model_run_id: str | None = None,
+) -> EvaluationFiles:
+    gt = read_ground_truth(ground_truth, fmt=gt_format, model_run_id=model_run_id)
+    if not gt.samples:
+        raise InputError(f"no usable rows in ground truth {ground_truth}")
+    evaluated, chosen = choose_rows(gt.samples, parse_splits(splits), explicit=splits is not None)
+    classes = (
+        set(gt.categories.values())
+        if gt.categories is not None
+        else {b.label for s in gt.samples for b in s.boxes}
+    )
+    known = KnownRows.from_samples(gt.samples, {s.data_row_id for s in evaluated}, classes or None)
+    fmt = pred_format or detect_format.prediction_format(predictions)
+    if fmt == "labelbox":
+        read = labelbox_predictions.read_predictions(predictions, known)
+    elif fmt == "vertex":
+        read = vertex_predictions.read_predictions(
+            detect_format.vertex_prediction_files(predictions),
+            sample_for_uri=sample_finder(gt.samples),
+            known=known,
+        )
+    elif fmt == "coco":
+        if gt.categories is None:
+            raise InputError(
+                "COCO results name classes by category id: they need COCO ground truth"
+            )
+        read = coco.read_results(predictions, categories=gt.categories, known=known)
+    else:
+        raise InputError(f"unknown prediction format {fmt!r} (labelbox, vertex or coco)")
+    return EvaluationFiles(gt, evaluated, chosen, read, fmt)
+
+
+def _file_name(uri: str) -> str:
+    return PurePosixPath(unquote(urlparse(uri).path) if "://" in uri else uri).name
+
+
+def sample_finder(samples: Sequence[Sample]) -> Callable[[str], Sample | None]:
+    """Image URI -> row: the exact URI, else the file name (of the URI, the global key, or
+    ``<data row id>.<ext>``), as staged copies keep one of them."""
+    by_uri = {s.image_uri: s for s in samples if s.image_uri}
+    by_name: dict[str, Sample] = {}
+    for s in samples:
+        for key in (_file_name(s.image_uri), s.global_key, s.data_row_id):
+            if key:
+                by_name.setdefault(key, s)
+
+    def find(uri: str) -> Sample | None:
+        hit = by_uri.get(uri)
+        if hit is not None:
+            return hit
+        name = _file_name(uri)
+        return by_name.get(name) or by_name.get(PurePosixPath(name).stem)
+
+    return find
+
+
+def image_finder(
+    samples: Sequence[Sample], images_dir: Path | None
+) -> Callable[[str], Path | None]:
+    """data row id -> a local image for the report: under ``images_dir`` by global key, file
+    name of ``row_data`` or ``<data row id>.<ext>``; else ``row_data`` itself when local."""
+    by_id = {s.data_row_id: s for s in samples}
+
+    def find(data_row_id: str) -> Path | None:
+        sample = by_id.get(data_row_id)
+        if sample is None:
+            return None
+        if images_dir is not None:
+            names = [n for n in (sample.global_key, _file_name(sample.image_uri)) if n]
+            names += [data_row_id + suffix for suffix in _IMAGE_SUFFIXES]
+            for name in names:
+                candidate = images_dir / name
+                if candidate.is_file():
+                    return candidate
+        uri = sample.image_uri
+        if uri.startswith("file://"):
+            local = Path(unquote(urlparse(uri).path))
+        elif "://" in uri or not uri:
+            return None
+        else:
+            local = Path(uri)
+        return local if local.is_file() else None
+
+    return find

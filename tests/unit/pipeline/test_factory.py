@@ -1,0 +1,48 @@
+from pathlib import Path
+
+import pytest
+
+from vmt.backends.factory import build_backends, build_sink, build_source, build_trainer
+from vmt.backends.files import FileSource, FolderSink
+from vmt.config import Settings
+from vmt.errors import ConfigError
+from vmt.pipeline.run_config import BackendSpec, RunConfig, files_run_config
+
+
+def test_files_run_builds_its_backends_from_the_stored_json() -> None:
+    config = files_run_config(
+        export="/data/export.ndjson",
+        out_dir="/out",
+        trainer="local",
+        trainer_options={"train_seconds": 7.5, "seed": 3},
+    )
+    backends = build_backends(RunConfig.from_json(config.to_json()), Settings())
+    assert isinstance(backends.source, FileSource)
+    assert backends.source.export_path == Path("/data/export.ndjson")
+    assert isinstance(backends.sink, FolderSink) and backends.sink.out_dir == Path("/out")
+    assert backends.image_base == Path("/data")  # relative row_data: the export's folder
+    assert backends.trainer.name == "local"
+    assert backends.trainer.config.train_seconds == 7.5  # type: ignore[attr-defined]
+    assert backends.trainer.config.seed == 3  # type: ignore[attr-defined]
+
+
+def test_images_dir_is_where_relative_paths_point() -> None:
+    spec = BackendSpec(kind="files", options={"export_path": "/a/e.ndjson", "images_dir": "/img"})
+    _, base = build_source(spec, Settings())
+    assert base == Path("/img")
+
+
+@pytest.mark.parametrize(
+    ("build", "spec", "message"),
+    [
+        (build_trainer, BackendSpec(kind="tpu"), "unknown trainer 'tpu' (known: local, vertex)"),
+        (build_sink, BackendSpec(kind="s3"), "unknown sink 's3' (known: folder, labelbox)"),
+        (build_sink, BackendSpec(kind="folder"), "folder backend: option 'out_dir' is missing"),
+    ],
+)
+def test_unknown_kinds_and_missing_options_are_config_errors(
+    build: object, spec: BackendSpec, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        build(spec, Settings())  # type: ignore[operator]
+    assert str(err.value) == message
