@@ -38,7 +38,7 @@ test: lint
 	$(BIN)/pytest -q
 
 test-slow: $(STAMP)
-	$(BIN)/pytest -q -m slow
+	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]  # 5: no test carries the marker
 
 bench: $(STAMP)
 	$(BIN)/python bench/convert.py

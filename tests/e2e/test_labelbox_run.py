@@ -8,7 +8,7 @@ loads everything back. The fake then holds the status sequence, the predictions 
 metrics; the API key appears in none of the output, events or run files.
 
 The default test trains for 3 s, which usually leaves every score under the detector's 0.05
-threshold (no boxes: the run must say so); the slow one trains 40 epochs so that boxes come out
+threshold (no boxes: the run must say so); the second one trains 40 epochs so that boxes come out
 and checks them as Labelbox received them.
 """
 
@@ -208,7 +208,6 @@ def test_a_model_run_completes_end_to_end_and_labelbox_holds_the_results(
     )
 
 
-@pytest.mark.slow
 def test_a_trained_model_s_predictions_reach_labelbox_with_confidence_and_pixel_boxes(
     tmp_path: Path, fake_labelbox: FakeLabelbox, served: Served
 ) -> None:

@@ -69,7 +69,6 @@ def _wait_for(predicate: Any, *, timeout: float, what: str) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.mark.slow
 def test_sigkill_during_training_then_concurrent_resumes(
     dataset: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -154,7 +153,6 @@ def _rows(dataset: Path) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in dataset.read_bytes().splitlines()]
 
 
-@pytest.mark.slow
 def test_bad_rows_are_reported_and_the_run_completes(
     dataset: Path, env: dict[str, str], tmp_path: Path, image_server: str
 ) -> None:
@@ -254,7 +252,6 @@ def test_a_run_whose_every_row_is_bad_fails_and_runs_show_says_why(
     assert status["status"] == "FAILED" and len(status["error"]) <= 255
 
 
-@pytest.mark.slow
 def test_demo_generates_data_runs_the_loop_and_prints_the_metrics(
     env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -156,7 +156,6 @@ def assert_published(
     assert view["metrics"], "no metrics summary on the run"
 
 
-@pytest.mark.slow  # ~25-45 s on the shared 2-core machine (torch, training)
 def test_local_trainer_run_completes_through_fake_labelbox(
     tmp_path: Path, fake_labelbox: FakeLabelbox
 ) -> None:
