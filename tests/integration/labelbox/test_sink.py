@@ -400,3 +400,24 @@ def test_a_publish_process_killed_mid_upload_is_retried_without_duplicates(
     assert sorted(r["uuid"] for r in fake_labelbox.predictions(MR)) == sorted(
         str(uuid.UUID(int=i)) for i in range(23)
     )
+
+
+def test_metric_rows_of_classes_missing_from_the_ontology_are_left_out_and_reported(
+    fake_labelbox: FakeLabelbox, ctx: FileRunContext
+) -> None:
+    _setup(fake_labelbox)
+    results = _results(ctx, [_prediction(0)])
+    rows = _row_metric_rows(ctx.run_id)
+    per_class = next(r for r in rows if r.get("featureName") == "car")
+    truck = {**per_class, "uuid": str(uuid.uuid4()), "featureName": "truck"}  # not in ontology
+    _write(results["row_metrics"], [*rows, truck])  # type: ignore[arg-type]
+    sink = LabelboxSink(settings_for(fake_labelbox), MR, backoff=FAST_BACKOFF)
+    _publish(sink, ctx, results)
+    sink.report_status(ctx, RunStatus.COMPLETE, metadata={})
+
+    received = fake_labelbox.metrics(MR)
+    assert len(received) == len(rows)
+    assert all(r.get("featureName") != "truck" for r in received)
+    left_out = [d for m, d in ctx.events if m.startswith("per-class metric rows of classes")]
+    assert left_out == [{"classes": {"truck": 1}}]
+    assert fake_labelbox.statuses(MR)[-1]["metadata"]["labelbox_metric_rows_left_out"] == 1

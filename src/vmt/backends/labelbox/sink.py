@@ -98,19 +98,27 @@ class LabelboxSink:
                 "predicted classes missing from the model's ontology were left out",
                 classes=dict(left_out),
             )
+        metrics_left_out: Counter[str] = Counter()
         if row_metrics is not None and row_metrics.exists():
             summaries.append(
                 upload_rows(
                     self.connection,
                     ctx,
                     kind="metrics",
-                    rows=_known_class_rows(row_metrics, known, Counter(), key="featureName"),
+                    rows=_known_class_rows(row_metrics, known, metrics_left_out, key="featureName"),
                     total=count_lines(row_metrics),
                 )
+            )
+        if metrics_left_out:
+            ctx.event(
+                "per-class metric rows of classes missing from the model's ontology were left out",
+                classes=dict(metrics_left_out),
             )
         failures_path = (report.parent if report is not None else ctx.workdir) / FAILURES_FILE
         _concatenate([f for s in summaries for f in s.failure_files], failures_path)
         summary = _summary_metadata(summaries, left_out, failures_path)
+        if metrics_left_out:
+            summary["labelbox_metric_rows_left_out"] = sum(metrics_left_out.values())
         ctx.set_handle(PUBLISH_SUMMARY_HANDLE, json.dumps(summary))
         ctx.event("labelbox publish done", **summary)
 
