@@ -16,7 +16,12 @@ import orjson
 
 from vmt.backends.gcs import run_prefix, upload_file
 from vmt.backends.image_source import GcsPath
-from vmt.backends.vertex.calls import label_filter, poll_until_done, run_labels, vertex_call
+from vmt.backends.vertex.calls import (
+    find_by_run_label,
+    poll_until_done,
+    run_labels,
+    vertex_call,
+)
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.domain import Prediction, Sample
@@ -86,17 +91,14 @@ class VertexBatchPrediction:
         job = ctx.get_handle(H_BATCH_JOB)
         if job is not None:
             return job
-        found = vertex_call(
-            lambda: list(
-                self.clients.job.list_batch_prediction_jobs(
-                    request={"parent": self.clients.parent, "filter": label_filter(ctx.run_id)}
-                )
-            ),
-            describe="list Vertex batch prediction jobs",
+        job = find_by_run_label(
+            ctx,
+            lambda request: self.clients.job.list_batch_prediction_jobs(request=request),
+            parent=self.clients.parent,
+            handle=H_BATCH_JOB,
+            what="batch prediction job",
         )
-        if found:
-            job = str(found[0].name)
-            ctx.set_handle(H_BATCH_JOB, job)
+        if job is not None:
             ctx.event("vertex batch prediction re-attached", job=job)
             return job
         from google.cloud import aiplatform_v1

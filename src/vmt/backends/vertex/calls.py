@@ -7,8 +7,8 @@ import hashlib
 import logging
 import re
 import time
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from vmt.backends.gcs import is_transient
 from vmt.config import Settings
@@ -41,6 +41,28 @@ def run_labels(run_id: str) -> dict[str, str]:
 
 def label_filter(run_id: str) -> str:
     return f'labels.{RUN_LABEL}="{run_label_value(run_id)}"'
+
+
+def find_by_run_label(
+    ctx: RunContext,
+    list_resources: Callable[[dict[str, str]], Iterable[Any]],
+    *,
+    parent: str,
+    handle: str,
+    what: str,
+) -> str | None:
+    """The resource of this run found by its run-id label, recorded as ``handle``; None if
+    there is none. How a run re-attaches after a crash between "create" and "persist"."""
+    found = vertex_call(
+        lambda: list(list_resources({"parent": parent, "filter": label_filter(ctx.run_id)})),
+        describe=f"list Vertex {what}s",
+    )
+    if not found:
+        return None
+    name = str(found[0].name)
+    log.info("found %s %s of run %s by its label", what, name, ctx.run_id)
+    ctx.set_handle(handle, name)
+    return name
 
 
 def vertex_call(fn: Callable[[], T], *, describe: str, backoff: Backoff | None = None) -> T:

@@ -14,7 +14,12 @@ from typing import Any
 
 from google.protobuf import json_format
 
-from vmt.backends.vertex.calls import label_filter, poll_until_done, run_labels, vertex_call
+from vmt.backends.vertex.calls import (
+    find_by_run_label,
+    poll_until_done,
+    run_labels,
+    vertex_call,
+)
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.errors import BackendError, RunCancelled
@@ -74,20 +79,15 @@ class VertexTraining:
         return dataset
 
     def _find_dataset(self, ctx: RunContext) -> str | None:
-        found = vertex_call(
-            lambda: list(
-                self.clients.dataset.list_datasets(
-                    request={"parent": self.clients.parent, "filter": label_filter(ctx.run_id)}
-                )
-            ),
-            describe="list Vertex datasets",
+        name = find_by_run_label(
+            ctx,
+            lambda request: self.clients.dataset.list_datasets(request=request),
+            parent=self.clients.parent,
+            handle=H_DATASET,
+            what="dataset",
         )
-        if not found:
-            return None
-        name = str(found[0].name)
-        log.info("found dataset %s of run %s by its label", name, ctx.run_id)
-        ctx.set_handle(H_DATASET, name)
-        ctx.event("vertex dataset re-attached", dataset=name)
+        if name is not None:
+            ctx.event("vertex dataset re-attached", dataset=name)
         return name
 
     def _create_dataset(self, ctx: RunContext) -> str:
@@ -173,20 +173,15 @@ class VertexTraining:
         name = ctx.get_handle(H_PIPELINE)
         if name is not None:
             return name
-        found = vertex_call(
-            lambda: list(
-                self.clients.pipeline.list_training_pipelines(
-                    request={"parent": self.clients.parent, "filter": label_filter(ctx.run_id)}
-                )
-            ),
-            describe="list Vertex training pipelines",
+        name = find_by_run_label(
+            ctx,
+            lambda request: self.clients.pipeline.list_training_pipelines(request=request),
+            parent=self.clients.parent,
+            handle=H_PIPELINE,
+            what="training pipeline",
         )
-        if not found:
-            return None
-        name = str(found[0].name)
-        log.info("found training pipeline %s of run %s by its label", name, ctx.run_id)
-        ctx.set_handle(H_PIPELINE, name)
-        ctx.event("vertex training re-attached", training_pipeline=name)
+        if name is not None:
+            ctx.event("vertex training re-attached", training_pipeline=name)
         return name
 
     def launch(self, ctx: RunContext, dataset: str) -> str:
