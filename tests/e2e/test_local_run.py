@@ -110,7 +110,9 @@ def test_sigkill_during_training_then_concurrent_resumes(
         # training continued from its last checkpoint, not from scratch
         (resumed,) = _events(store, run_id, "local training resumed")
         assert resumed["after_epoch"] >= 1
-        assert resumed["after_epoch"] <= epochs_before
+        # each epoch's checkpoint is durable before its event is recorded, so a kill between the
+        # two leaves the checkpoint (what resume uses) one epoch ahead of the events, never behind
+        assert epochs_before <= resumed["after_epoch"] <= epochs_before + 1
         # export and prepare ran once: the resume found them done
         for stage in (Stage.EXPORT, Stage.PREPARE):
             assert store.stage(run_id, stage).attempts == 1
