@@ -88,9 +88,6 @@ class VertexBatchPrediction:
         yield from self._read_outputs(ctx, directory, by_uri, sizes)
 
     def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
-        job = ctx.get_handle(H_BATCH_JOB)
-        if job is not None:
-            return job
         job = find_by_run_label(
             ctx,
             lambda request: self.clients.job.list_batch_prediction_jobs(request=request),
@@ -99,7 +96,6 @@ class VertexBatchPrediction:
             what="batch prediction job",
         )
         if job is not None:
-            ctx.event("vertex batch prediction re-attached", job=job)
             return job
         from google.cloud import aiplatform_v1
 

@@ -51,8 +51,12 @@ def find_by_run_label(
     handle: str,
     what: str,
 ) -> str | None:
-    """The resource of this run found by its run-id label, recorded as ``handle``; None if
-    there is none. How a run re-attaches after a crash between "create" and "persist"."""
+    """The run's resource: the one recorded as ``handle``, else the one carrying the run-id
+    label (then recorded), else None. How a run re-attaches after a crash between "create"
+    and "persist" instead of creating a second one."""
+    recorded = ctx.get_handle(handle)
+    if recorded is not None:
+        return recorded
     found = vertex_call(
         lambda: list(list_resources({"parent": parent, "filter": label_filter(ctx.run_id)})),
         describe=f"list Vertex {what}s",
@@ -62,6 +66,7 @@ def find_by_run_label(
     name = str(found[0].name)
     log.info("found %s %s of run %s by its label", what, name, ctx.run_id)
     ctx.set_handle(handle, name)
+    ctx.event(f"vertex {what} re-attached", resource=name)
     return name
 
 

@@ -71,24 +71,18 @@ class VertexTraining:
 
     def ensure_dataset(self, ctx: RunContext, import_uri: str) -> str:
         """The run's image dataset, created and imported from ``import_uri`` once."""
-        dataset = ctx.get_handle(H_DATASET) or self._find_dataset(ctx)
-        if dataset is None:
-            dataset = self._create_dataset(ctx)
-        if ctx.get_handle(H_IMPORTED) != "1":
-            self._import(ctx, dataset, import_uri)
-        return dataset
-
-    def _find_dataset(self, ctx: RunContext) -> str | None:
-        name = find_by_run_label(
+        dataset = find_by_run_label(
             ctx,
             lambda request: self.clients.dataset.list_datasets(request=request),
             parent=self.clients.parent,
             handle=H_DATASET,
             what="dataset",
         )
-        if name is not None:
-            ctx.event("vertex dataset re-attached", dataset=name)
-        return name
+        if dataset is None:
+            dataset = self._create_dataset(ctx)
+        if ctx.get_handle(H_IMPORTED) != "1":
+            self._import(ctx, dataset, import_uri)
+        return dataset
 
     def _create_dataset(self, ctx: RunContext) -> str:
         from google.cloud import aiplatform_v1
@@ -170,19 +164,13 @@ class VertexTraining:
         )
 
     def find_pipeline(self, ctx: RunContext) -> str | None:
-        name = ctx.get_handle(H_PIPELINE)
-        if name is not None:
-            return name
-        name = find_by_run_label(
+        return find_by_run_label(
             ctx,
             lambda request: self.clients.pipeline.list_training_pipelines(request=request),
             parent=self.clients.parent,
             handle=H_PIPELINE,
             what="training pipeline",
         )
-        if name is not None:
-            ctx.event("vertex training re-attached", training_pipeline=name)
-        return name
 
     def launch(self, ctx: RunContext, dataset: str) -> str:
         """Create the training pipeline (never twice for a run) and return its name."""
