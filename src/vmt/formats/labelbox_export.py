@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -36,6 +36,8 @@ __all__ = [
     "ConversionStats",
     "ExportOptions",
     "ExportRow",
+    "IdSet",
+    "RowReader",
     "auto_split",
     "parse_export_rows",
     "parse_lines",
@@ -157,7 +159,7 @@ def parse_export_rows(
 ) -> Iterator[ExportRow | Rejection]:
     """The parser itself: rows that passed every check (not yet counted as written) or
     rejections (already counted). Blank lines are skipped and not counted."""
-    reader = _RowReader(options, stats)
+    reader = RowReader(options, stats)
     read = reader.read
     loads = orjson.loads
     line = 0
@@ -174,18 +176,35 @@ def parse_export_rows(
         yield read(obj, line)
 
 
-class _RowReader:
+class IdSet(Protocol):
+    def add(self, key: str) -> bool:
+        """Remember ``key``; True if it was new, False if it had been seen."""
+        ...
+
+
+class RowReader:
     """The checks after JSON parsing, in order. Holds the ids seen so far."""
 
-    def __init__(self, options: ExportOptions, stats: ConversionStats) -> None:
+    def __init__(
+        self, options: ExportOptions, stats: ConversionStats, seen: IdSet | None = None
+    ) -> None:
         self.options = options
         self.stats = stats
-        self.seen = SeenIds()
+        self.seen: IdSet = SeenIds() if seen is None else seen
         self.model_run_id = options.model_run_id
         self.require_dimensions = options.require_dimensions
         self.require_boxes = options.require_boxes
         self.splits: dict[str, Split] = {}
         """`Split.parse` of the split spellings met so far (a handful)."""
+
+    def read_line(self, raw: bytes, line: int) -> ExportRow | Rejection:
+        """One non-blank line, counted as read: `parse_export_rows` for a single line."""
+        self.stats.rows_read += 1
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return self.stats.reject("malformed_json", line, None, clip_text(str(exc)))
+        return self.read(obj, line)
 
     def read(self, obj: Any, line: int) -> ExportRow | Rejection:
         if type(obj) is not dict:

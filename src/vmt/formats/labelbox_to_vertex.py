@@ -27,13 +27,24 @@ def convert_export(
     """Write one Vertex import line per usable export row to ``out``, in input order."""
     stats = ConversionStats() if stats is None else stats
     options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
-    write = out.write
-    encode = encode_import_line
-    record = stats.record_written
-    prefix = image_uri_prefix or None
+    write = RowWriter(out, stats, image_uri_prefix).write
     for row in parse_export_rows(lines, options, stats):
-        if type(row) is not ExportRow:
-            continue  # a Rejection, already counted
+        if type(row) is ExportRow:
+            write(row)
+    return stats
+
+
+class RowWriter:
+    """The last step for a row that passed the parser: its image URI (or ``not_in_gcs``),
+    its import line written to ``out``, and its counts."""
+
+    def __init__(self, out: BinaryIO, stats: ConversionStats, image_uri_prefix: str | None):
+        self._write = out.write
+        self._stats = stats
+        self._prefix = image_uri_prefix or None
+
+    def write(self, row: ExportRow) -> None:
+        prefix = self._prefix
         if prefix is None and row.row_data is not None and row.row_data.startswith("gs://"):
             uri: str | None = row.row_data
         else:
@@ -42,12 +53,11 @@ def convert_export(
             detail = (
                 f"row_data is not a gs:// URI ({_scheme(row.row_data)}); pass --image-uri-prefix"
             )
-            stats.reject("not_in_gcs", row.line, row.data_row_id, detail)
-            continue
+            self._stats.reject("not_in_gcs", row.line, row.data_row_id, detail)
+            return
         assert row.width is not None and row.height is not None  # require_dimensions
-        write(encode(uri, row.width, row.height, row.split, row.boxes))
-        record(row.split, row.boxes)
-    return stats
+        self._write(encode_import_line(uri, row.width, row.height, row.split, row.boxes))
+        self._stats.record_written(row.split, row.boxes)
 
 
 def _scheme(row_data: str | None) -> str:

@@ -1,0 +1,276 @@
+"""``vmt convert``'s fast path: the export read in chunks of bytes, decided by a numba kernel.
+
+The kernel (`vmt.formats.export_kernel.scan_rows`) decides the usual rows without building
+Python objects and hands every other line to the reference (`labelbox_export.RowReader` and
+`labelbox_to_vertex.RowWriter`, the code behind `convert_export`), in file order, sharing one
+table of data row ids and one `ConversionStats`. The output and the report are byte for byte
+those of `convert_export` (tests run both on the same files). Memory stays flat: one chunk of
+input, one batch of output, hash tables of ids (8 bytes per slot, at most half full) and classes.
+
+numba compiles the kernel once per machine (cached on disk), which costs seconds: the CLI takes
+this path for large files only (`FAST_PATH_MIN_BYTES`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import BinaryIO
+
+import numpy as np
+import orjson
+
+from vmt.domain import Split
+from vmt.formats import export_scan as scan
+from vmt.formats.conversion_stats import ConversionStats
+from vmt.formats.export_boxes import WARNING_CODES
+from vmt.formats.export_kernel import assemble, scan_rows
+from vmt.formats.image_header import EXTENSIONS
+from vmt.formats.json_scan import table_add, table_rehash
+from vmt.formats.labelbox_export import (
+    REJECTION_CODES,
+    UNASSIGNED_POLICIES,
+    ExportOptions,
+    ExportRow,
+    RowReader,
+)
+from vmt.formats.labelbox_to_vertex import RowWriter
+
+FAST_PATH_MIN_BYTES = 64 << 20
+"""Below this, the one-off compile of the kernel costs more than it saves."""
+
+CHUNK_BYTES = 8 << 20
+_ROWS_PER_BATCH = 8192
+_BOXES_PER_BATCH = 16 * _ROWS_PER_BATCH
+_SPLITS = (Split.TRAINING, Split.VALIDATION, Split.TEST)
+
+
+class HashedIds:
+    """The data row ids seen so far, as 64-bit hashes of their UTF-8 bytes (shared by the
+    kernel and the reference, so a duplicate is found whichever path saw the first one)."""
+
+    def __init__(self, ctx: np.ndarray, slots: int = 1 << 16) -> None:
+        self.keys = np.zeros(slots, dtype=np.uint64)
+        self._ctx = ctx
+
+    def add(self, key: str) -> bool:
+        self.reserve(1)
+        added = bool(table_add(self.keys, np.frombuffer(key.encode("utf-8"), dtype=np.uint8)))
+        self._ctx[scan.NSEEN] += added
+        return added
+
+    def reserve(self, more: int) -> None:
+        """Grow (double) until ``more`` ids fit with the table at most half full."""
+        while 2 * (int(self._ctx[scan.NSEEN]) + more) > self.keys.shape[0]:
+            keys = np.zeros(2 * self.keys.shape[0], dtype=np.uint64)
+            table_rehash(self.keys, self.keys.view(np.int64), keys, keys.view(np.int64))
+            self.keys = keys
+
+
+class _Classes:
+    """Class names by id, and per split the images and boxes of each (kernel-counted rows)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self.names: list[str] = []
+        self.keys = np.zeros(2 * capacity, dtype=np.uint64)
+        self.ids = np.zeros(2 * capacity, dtype=np.int64)
+        self.spans = np.zeros((capacity, 2), dtype=np.int64)
+        self.images = np.zeros((3, capacity), dtype=np.int64)
+        self.boxes = np.zeros((3, capacity), dtype=np.int64)
+        self.stamps = np.zeros(capacity, dtype=np.int64)
+
+    def grow(self) -> None:
+        capacity = 2 * self.spans.shape[0]
+        keys = np.zeros(2 * capacity, dtype=np.uint64)
+        ids = np.zeros(2 * capacity, dtype=np.int64)
+        table_rehash(self.keys, self.ids, keys, ids)
+        self.keys, self.ids = keys, ids
+        self.spans = _grown(self.spans, capacity)
+        self.images = _grown(self.images.T, capacity).T.copy()
+        self.boxes = _grown(self.boxes.T, capacity).T.copy()
+        self.stamps = _grown(self.stamps, capacity)
+
+    def take_names(self, data: bytes, count: int) -> None:
+        """Read the names of the classes the kernel met for the first time in ``data``."""
+        for k in range(len(self.names), count):
+            start, length = self.spans[k]
+            self.names.append(data[start : start + length].decode("utf-8"))
+
+
+def _grown(array: np.ndarray, rows: int) -> np.ndarray:
+    bigger = np.zeros((rows, *array.shape[1:]), dtype=array.dtype)
+    bigger[: array.shape[0]] = array
+    return bigger
+
+
+def convert_stream(
+    source: BinaryIO,
+    out: BinaryIO,
+    *,
+    model_run_id: str | None = None,
+    unassigned: str = "skip",
+    image_uri_prefix: str | None = None,
+    stats: ConversionStats | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> ConversionStats:
+    """`labelbox_to_vertex.convert_export` on a binary stream, with the numba kernel.
+
+    ``progress`` is called with the number of bytes consumed after each chunk.
+    """
+    stats = ConversionStats() if stats is None else stats
+    options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
+    converter = _Converter(out, stats, options, image_uri_prefix or None)
+    carry = b""
+    consumed = 0
+    while True:
+        block = source.read(chunk_bytes)
+        data = carry + block if carry else block
+        if block:
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # a line longer than a chunk: read on
+                carry = data
+                continue
+        else:
+            cut = len(data)
+        carry = data[cut:]
+        converter.feed(data, cut)
+        consumed += cut
+        if progress is not None:
+            progress(consumed)
+        if not block:
+            break
+    converter.finish()
+    return stats
+
+
+class _Converter:
+    def __init__(
+        self, out: BinaryIO, stats: ConversionStats, options: ExportOptions, prefix: str | None
+    ) -> None:
+        self.out = out
+        self.stats = stats
+        self.ctx = np.zeros(scan.CTX_SIZE, dtype=np.int64)
+        self.seen = HashedIds(self.ctx)
+        self.reader = RowReader(options, stats, seen=self.seen)
+        self.writer = RowWriter(out, stats, prefix)
+        self.classes = _Classes()
+        self.params = np.zeros(3, dtype=np.int64)
+        self.params[scan.HAS_PREFIX] = prefix is not None
+        self.params[scan.POLICY] = UNASSIGNED_POLICIES.index(options.unassigned)
+        self.params[scan.HAS_WANTED] = options.model_run_id is not None
+        self.wanted = np.frombuffer((options.model_run_id or "").encode(), dtype=np.uint8)
+        self.codes = REJECTION_CODES + WARNING_CODES
+        self.full = np.zeros(len(self.codes), dtype=np.bool_)
+        self.counters = np.zeros(scan.COUNTERS_SIZE, dtype=np.int64)
+        mimes = list(EXTENSIONS)
+        self.mimes, self.mime_offsets = _packed([m.encode() for m in mimes])
+        self.exts, self.ext_offsets = _packed([EXTENSIONS[m].encode() for m in mimes])
+        self.prefix = np.frombuffer(orjson.dumps(prefix or "")[1:-1], dtype=np.uint8)
+        self.rows = np.zeros((_ROWS_PER_BATCH, scan.ROW_COLUMNS), dtype=np.int64)
+        self.names = np.zeros((_BOXES_PER_BATCH, 2), dtype=np.int64)
+        self.coords = np.zeros(4 * _BOXES_PER_BATCH, dtype=np.float64)
+        self.out_buffer = np.zeros(1 << 20, dtype=np.uint8)
+
+    def feed(self, data: bytes, end: int) -> None:
+        """Convert the lines of ``data[:end]`` (whole lines), in order."""
+        buf = np.frombuffer(data, dtype=np.uint8)
+        ctx = self.ctx
+        ctx[scan.POS] = 0
+        self._update_full()
+        classes = self.classes
+        while True:
+            status = scan_rows(
+                buf,
+                end,
+                ctx,
+                self.params,
+                self.wanted,
+                self.full,
+                self.mimes,
+                self.mime_offsets,
+                self.seen.keys,
+                classes.keys,
+                classes.ids,
+                classes.spans,
+                classes.images,
+                classes.boxes,
+                classes.stamps,
+                self.counters,
+                self.rows,
+                self.names,
+                self.coords,
+            )
+            classes.take_names(data, int(ctx[scan.NCLASSES]))
+            if status == scan.END:
+                break
+            if status == scan.GROW:
+                self.seen.reserve(1)
+                if ctx[scan.NCLASSES] + scan.MAX_BOXES > classes.spans.shape[0]:
+                    classes.grow()
+                continue
+            self._flush(buf)
+            if status == scan.FALLBACK:
+                line = data[ctx[scan.STOP_START] : ctx[scan.STOP_END]]
+                row = self.reader.read_line(line, int(ctx[scan.STOP_LINE]))
+                if type(row) is ExportRow:
+                    self.writer.write(row)
+                self._update_full()
+        self._flush(buf)
+        self._count()
+
+    def finish(self) -> None:
+        classes = self.classes
+        for index, split in enumerate(_SPLITS):
+            images = classes.images[index]
+            boxes = classes.boxes[index]
+            for cls in np.flatnonzero(images):
+                self.stats.add_class_counts(
+                    split, classes.names[cls], int(images[cls]), int(boxes[cls])
+                )
+
+    def _flush(self, buf: np.ndarray) -> None:
+        ctx = self.ctx
+        nrows = int(ctx[scan.NROWS])
+        if nrows == 0:
+            return
+        nboxes = int(ctx[scan.NBOXES])
+        text = orjson.dumps(self.coords[: 4 * nboxes], option=orjson.OPT_SERIALIZE_NUMPY)
+        need = int(ctx[scan.OUT_BYTES]) + nrows * (self.prefix.shape[0] + 16)
+        if need > self.out_buffer.shape[0]:
+            self.out_buffer = np.zeros(need, dtype=np.uint8)
+        size = assemble(
+            buf,
+            self.rows,
+            nrows,
+            self.names,
+            np.frombuffer(text, dtype=np.uint8),
+            self.prefix,
+            self.exts,
+            self.ext_offsets,
+            self.out_buffer,
+        )
+        self.out.write(self.out_buffer[:size].data)
+        ctx[scan.NROWS] = ctx[scan.NBOXES] = ctx[scan.OUT_BYTES] = 0
+
+    def _count(self) -> None:
+        """Move the kernel's counters into the stats (so progress shows them)."""
+        counters = self.counters
+        stats = self.stats
+        stats.rows_read += int(counters[scan.READ])
+        stats.rows_written += int(counters[scan.WRITTEN])
+        stats.boxes_written += int(counters[scan.BOXES])
+        for k, code in enumerate(REJECTION_CODES):
+            stats.add_counts(code, int(counters[scan.REJECTED + k]), warning=False)
+        for k, code in enumerate(WARNING_CODES):
+            stats.add_counts(code, int(counters[scan.WARNED + k]), warning=True)
+        counters[:] = 0
+
+    def _update_full(self) -> None:
+        for k, code in enumerate(self.codes):
+            self.full[k] = self.stats.examples_full(code)
+
+
+def _packed(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(items) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(item) for item in items])
+    return np.frombuffer(b"".join(items), dtype=np.uint8).copy(), offsets
