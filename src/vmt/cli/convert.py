@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from vmt.formats.conversion_stats import ConversionStats
 
 
+class Engine(StrEnum):
+    auto = "auto"
+    fast = "fast"
+    python = "python"
+
+
 class UnassignedPolicy(StrEnum):
     skip = "skip"
     training = "training"
@@ -26,6 +32,9 @@ class UnassignedPolicy(StrEnum):
 
 
 _CHUNK_BYTES = 1 << 20
+_FAST_PATH_MIN_BYTES = 64 << 20
+"""Files at least this large take the numba fast path (`vmt.formats.convert_stream`): below
+it, the kernel's one-off compile (seconds, then cached) costs more than it saves."""
 
 
 def register(app: typer.Typer) -> None:
@@ -68,6 +77,12 @@ def register(app: typer.Typer) -> None:
             "--strict",
             help="Fail (exit 1) when a class has < 10 training images or a Vertex limit is broken.",
         ),
+        engine: Engine = typer.Option(
+            Engine.auto,
+            "--engine",
+            hidden=True,
+            help="fast: the numba kernel; python: the reference path; auto: fast for large files.",
+        ),
     ) -> None:
         """Convert a Labelbox export into a Vertex AI import file, streaming (constant memory).
 
@@ -91,6 +106,7 @@ def register(app: typer.Typer) -> None:
             unassigned=unassigned.value,
             report=report,
             strict=strict,
+            engine=engine.value,
         )
 
 
@@ -103,6 +119,7 @@ def _convert(
     unassigned: str,
     report: Path | None,
     strict: bool,
+    engine: str = "auto",
 ) -> None:
     import orjson
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
@@ -112,6 +129,10 @@ def _convert(
     from vmt.formats.conversion_stats import ConversionStats
     from vmt.formats.labelbox_to_vertex import convert_export
     from vmt.formats.vertex import limit_problems
+
+    size = export.stat().st_size
+    if engine == "auto":
+        engine = "fast" if size >= _FAST_PATH_MIN_BYTES else "python"
 
     stats = ConversionStats()
     partial = output.with_name(output.name + ".partial")
@@ -128,19 +149,32 @@ def _convert(
             export.open("rb") as source,
             partial.open("wb", buffering=1 << 20) as sink,
         ):
-            task = progress.add_task("convert", total=export.stat().st_size, rows=0)
+            task = progress.add_task("convert", total=size, rows=0)
 
             def advance(position: int) -> None:
                 progress.update(task, completed=position, rows=stats.rows_read)
 
-            convert_export(
-                _lines(source, advance),
-                sink,
-                model_run_id=model_run_id,
-                unassigned=unassigned,
-                image_uri_prefix=image_uri_prefix,
-                stats=stats,
-            )
+            if engine == "fast":
+                from vmt.formats.convert_stream import convert_stream
+
+                convert_stream(
+                    source,
+                    sink,
+                    model_run_id=model_run_id,
+                    unassigned=unassigned,
+                    image_uri_prefix=image_uri_prefix,
+                    stats=stats,
+                    progress=advance,
+                )
+            else:
+                convert_export(
+                    _lines(source, advance),
+                    sink,
+                    model_run_id=model_run_id,
+                    unassigned=unassigned,
+                    image_uri_prefix=image_uri_prefix,
+                    stats=stats,
+                )
         if report is not None:
             report.write_bytes(orjson.dumps(stats.to_json(), option=orjson.OPT_INDENT_2))
         problems = limit_problems(

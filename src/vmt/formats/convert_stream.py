@@ -7,14 +7,14 @@ table of data row ids and one `ConversionStats`. The output and the report are b
 those of `convert_export` (tests run both on the same files). Memory stays flat: one chunk of
 input, one batch of output, hash tables of ids (8 bytes per slot, at most half full) and classes.
 
-numba compiles the kernel once per machine (cached on disk), which costs seconds: the CLI takes
-this path for large files only (`FAST_PATH_MIN_BYTES`).
+numba compiles the kernel once per install (cached on disk), which costs seconds: the CLI takes
+this path for large files only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 import orjson
@@ -35,13 +35,14 @@ from vmt.formats.labelbox_export import (
 )
 from vmt.formats.labelbox_to_vertex import RowWriter
 
-FAST_PATH_MIN_BYTES = 64 << 20
-"""Below this, the one-off compile of the kernel costs more than it saves."""
-
 CHUNK_BYTES = 8 << 20
 _ROWS_PER_BATCH = 8192
 _BOXES_PER_BATCH = 16 * _ROWS_PER_BATCH
 _SPLITS = (Split.TRAINING, Split.VALIDATION, Split.TEST)
+
+
+class Readable(Protocol):
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
 class HashedIds:
@@ -89,7 +90,7 @@ class _Classes:
         self.boxes = _grown(self.boxes.T, capacity).T.copy()
         self.stamps = _grown(self.stamps, capacity)
 
-    def take_names(self, data: bytes, count: int) -> None:
+    def take_names(self, data: bytearray, count: int) -> None:
         """Read the names of the classes the kernel met for the first time in ``data``."""
         for k in range(len(self.names), count):
             start, length = self.spans[k]
@@ -103,7 +104,7 @@ def _grown(array: np.ndarray, rows: int) -> np.ndarray:
 
 
 def convert_stream(
-    source: BinaryIO,
+    source: Readable,
     out: BinaryIO,
     *,
     model_run_id: str | None = None,
@@ -111,33 +112,36 @@ def convert_stream(
     image_uri_prefix: str | None = None,
     stats: ConversionStats | None = None,
     progress: Callable[[int], None] | None = None,
+    on_fallback: Callable[[int], None] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> ConversionStats:
     """`labelbox_to_vertex.convert_export` on a binary stream, with the numba kernel.
 
-    ``progress`` is called with the number of bytes consumed after each chunk.
+    ``progress`` is called with the number of bytes consumed after each chunk, ``on_fallback``
+    with the number of each line the reference decided.
     """
     stats = ConversionStats() if stats is None else stats
     options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
-    converter = _Converter(out, stats, options, image_uri_prefix or None)
-    carry = b""
+    converter = _Converter(out, stats, options, image_uri_prefix or None, on_fallback)
+    buffer = bytearray(chunk_bytes)
+    held = 0  # bytes of an unfinished line kept at the front of the buffer
     consumed = 0
     while True:
-        block = source.read(chunk_bytes)
-        data = carry + block if carry else block
-        if block:
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # a line longer than a chunk: read on
-                carry = data
-                continue
-        else:
-            cut = len(data)
-        carry = data[cut:]
-        converter.feed(data, cut)
+        if held == len(buffer):  # a line longer than the buffer: a bigger one
+            buffer = buffer + bytearray(len(buffer))
+        read = source.readinto(memoryview(buffer)[held:]) or 0
+        size = held + read
+        cut = buffer.rfind(b"\n", 0, size) + 1 if read else size
+        if read and cut == 0:
+            held = size
+            continue
+        converter.feed(buffer, cut)
         consumed += cut
         if progress is not None:
             progress(consumed)
-        if not block:
+        held = size - cut
+        buffer[:held] = buffer[cut:size]
+        if not read:
             break
     converter.finish()
     return stats
@@ -145,9 +149,15 @@ def convert_stream(
 
 class _Converter:
     def __init__(
-        self, out: BinaryIO, stats: ConversionStats, options: ExportOptions, prefix: str | None
+        self,
+        out: BinaryIO,
+        stats: ConversionStats,
+        options: ExportOptions,
+        prefix: str | None,
+        on_fallback: Callable[[int], None] | None = None,
     ) -> None:
         self.out = out
+        self.on_fallback = on_fallback
         self.stats = stats
         self.ctx = np.zeros(scan.CTX_SIZE, dtype=np.int64)
         self.seen = HashedIds(self.ctx)
@@ -171,7 +181,7 @@ class _Converter:
         self.coords = np.zeros(4 * _BOXES_PER_BATCH, dtype=np.float64)
         self.out_buffer = np.zeros(1 << 20, dtype=np.uint8)
 
-    def feed(self, data: bytes, end: int) -> None:
+    def feed(self, data: bytearray, end: int) -> None:
         """Convert the lines of ``data[:end]`` (whole lines), in order."""
         buf = np.frombuffer(data, dtype=np.uint8)
         ctx = self.ctx
@@ -210,8 +220,11 @@ class _Converter:
                 continue
             self._flush(buf)
             if status == scan.FALLBACK:
-                line = data[ctx[scan.STOP_START] : ctx[scan.STOP_END]]
-                row = self.reader.read_line(line, int(ctx[scan.STOP_LINE]))
+                line = bytes(data[ctx[scan.STOP_START] : ctx[scan.STOP_END]])
+                number = int(ctx[scan.STOP_LINE])
+                if self.on_fallback is not None:
+                    self.on_fallback(number)
+                row = self.reader.read_line(line, number)
                 if type(row) is ExportRow:
                     self.writer.write(row)
                 self._update_full()

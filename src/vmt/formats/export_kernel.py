@@ -430,8 +430,10 @@ _TEST = np.frombuffer(b'test"}}\n', dtype=np.uint8).copy()
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _put(out: Array, o: int, src: Array, start: int, length: int) -> int:
-    for k in range(length):
+    k = 0
+    while k < length:  # a plain loop: short copies, no vector set-up
         out[o + k] = src[start + k]
+        k += 1
     return o + length
 
 

@@ -222,7 +222,7 @@ def table_find(keys: Array, h: np.uint64) -> int:
     while True:
         found = keys[slot]
         if found == np.uint64(0) or found == h:
-            return slot
+            return int(slot)
         slot = (slot + 1) & mask
 
 
