@@ -36,7 +36,7 @@ from vmt.formats.labelbox_export import (
 from vmt.formats.labelbox_to_vertex import RowWriter
 
 CHUNK_BYTES = 8 << 20
-_ROWS_PER_BATCH = 8192
+_ROWS_PER_BATCH = 256
 _BOXES_PER_BATCH = 16 * _ROWS_PER_BATCH
 _SPLITS = (Split.TRAINING, Split.VALIDATION, Split.TEST)
 
@@ -123,18 +123,22 @@ def convert_stream(
     stats = ConversionStats() if stats is None else stats
     options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
     converter = _Converter(out, stats, options, image_uri_prefix or None, on_fallback)
-    buffer = bytearray(chunk_bytes)
+    buffer = bytearray(chunk_bytes + 1)  # + 1: room for a newline after the last line
     held = 0  # bytes of an unfinished line kept at the front of the buffer
     consumed = 0
     while True:
-        if held == len(buffer):  # a line longer than the buffer: a bigger one
+        if held == len(buffer) - 1:  # a line longer than the buffer: a bigger one
             buffer = buffer + bytearray(len(buffer))
-        read = source.readinto(memoryview(buffer)[held:]) or 0
+        read = source.readinto(memoryview(buffer)[held:-1]) or 0
         size = held + read
-        cut = buffer.rfind(b"\n", 0, size) + 1 if read else size
-        if read and cut == 0:
-            held = size
-            continue
+        if read:
+            cut = buffer.rfind(b"\n", 0, size) + 1
+            if cut == 0:
+                held = size
+                continue
+        else:
+            cut = size
+            buffer[size] = 10  # the kernel's scans stop at a newline
         converter.feed(buffer, cut)
         consumed += cut
         if progress is not None:

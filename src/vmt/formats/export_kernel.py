@@ -95,7 +95,7 @@ from vmt.formats.export_scan import (
     new_stack,
     read_line,
 )
-from vmt.formats.json_scan import Array, hash_bytes, table_find
+from vmt.formats.json_scan import Array, hash_bytes, newline_ended, table_find
 
 _GS = np.frombuffer(b"gs://", dtype=np.uint8).copy()
 _ROW_BYTES = 160
@@ -158,7 +158,12 @@ def scan_rows(
     names: Array,
     coords: Array,
 ) -> int:
-    """Decide the lines of ``buf[ctx[POS]:end]`` until one needs the reference (see module)."""
+    """Decide the lines of ``buf[ctx[POS]:end]`` until one needs the reference (see module).
+
+    ``buf[end - 1]`` or ``buf[end]`` must be a newline.
+    """
+    if not newline_ended(buf, end):
+        raise ValueError("scan_rows: the data must end with a newline")
     ftype = np.zeros(N_FIELDS, dtype=np.int64)
     fstart = np.zeros(N_FIELDS, dtype=np.int64)
     flen = np.zeros(N_FIELDS, dtype=np.int64)
@@ -275,7 +280,8 @@ def scan_rows(
                 else:
                     split = policy - 1
         # The boxes.
-        warned[:] = 0
+        for k in range(5):
+            warned[k] = 0
         kept = 0
         first_box = ctx[NBOXES]
         if decided and reject < 0:

@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 from vmt.formats.json_scan import (
+    _PLAIN_BYTE,
     ESCAPED,
     FLOAT,
     INT,
@@ -133,7 +134,21 @@ def _is_ascii(buf: Array, start: int, length: int) -> bool:
 def _key_field(role: int, buf: Array, s: int, n: int, wanted: Array, has_wanted: bool) -> int:
     if role == R_OTHER:
         return F_NONE
-    if role == R_ROOT:
+    if role == R_OBJECT:
+        if _eq(buf, s, n, K_NAME):
+            return F_NAME
+        if _eq(buf, s, n, K_BBOX):
+            return F_BBOX
+    elif role == R_BBOX:
+        if _eq(buf, s, n, K_LEFT):
+            return F_LEFT
+        if _eq(buf, s, n, K_TOP):
+            return F_TOP
+        if _eq(buf, s, n, K_WIDTH):
+            return F_BOX_W
+        if _eq(buf, s, n, K_HEIGHT):
+            return F_BOX_H
+    elif role == R_ROOT:
         if _eq(buf, s, n, K_DATA_ROW):
             return F_DATA_ROW
         if _eq(buf, s, n, K_MEDIA):
@@ -172,20 +187,6 @@ def _key_field(role: int, buf: Array, s: int, n: int, wanted: Array, has_wanted:
     elif role == R_ANNOTATIONS:
         if _eq(buf, s, n, K_OBJECTS):
             return F_OBJECTS
-    elif role == R_OBJECT:
-        if _eq(buf, s, n, K_NAME):
-            return F_NAME
-        if _eq(buf, s, n, K_BBOX):
-            return F_BBOX
-    elif role == R_BBOX:
-        if _eq(buf, s, n, K_LEFT):
-            return F_LEFT
-        if _eq(buf, s, n, K_TOP):
-            return F_TOP
-        if _eq(buf, s, n, K_WIDTH):
-            return F_BOX_W
-        if _eq(buf, s, n, K_HEIGHT):
-            return F_BOX_H
     return F_NONE
 
 
@@ -220,7 +221,7 @@ def _child_role(field: int, is_object: bool) -> int:
     return R_OTHER
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, inline="always")
 def read_line(
     buf: Array,
     i: int,
@@ -279,9 +280,16 @@ def read_line(
                 if c != 34:
                     return -1, 0
                 ks = i + 1
-                i, kind = scan_string(buf, ks, end)
-                if kind == UNSURE:
-                    return -1, 0
+                i = ks
+                while _PLAIN_BYTE[buf[i]]:
+                    i += 1
+                if buf[i] == 34 and i < end:
+                    i += 1
+                    kind = PLAIN
+                else:
+                    i, kind = scan_string(buf, ks, end)
+                    if kind == UNSURE:
+                        return -1, 0
                 if kind == ESCAPED:
                     if role != R_OTHER:
                         return -1, 0
@@ -341,9 +349,16 @@ def read_line(
                 continue
             if c == 34:
                 s = i + 1
-                i, kind = scan_string(buf, s, end)
-                if kind == UNSURE:
-                    return -1, 0
+                i = s
+                while _PLAIN_BYTE[buf[i]]:
+                    i += 1
+                if buf[i] == 34 and i < end:
+                    i += 1
+                    kind = PLAIN
+                else:
+                    i, kind = scan_string(buf, s, end)
+                    if kind == UNSURE:
+                        return -1, 0
                 kind = T_STR if kind == PLAIN else T_ESC
                 if field == F_NAME:
                     otype[box, 0] = kind

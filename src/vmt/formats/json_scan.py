@@ -59,10 +59,14 @@ def skip_ws(buf: Array, i: int, end: int) -> int:
 @nb.njit(cache=True, nogil=True)
 def scan_string(buf: Array, i: int, end: int) -> tuple[int, int]:
     """Scan a string whose opening quote is at ``i - 1``: (index after the closing quote,
-    PLAIN / ESCAPED / UNSURE)."""
+    PLAIN / ESCAPED / UNSURE).
+
+    ``buf`` must hold a newline at ``end - 1`` or ``end`` (see `newline_ended`): the inner loop
+    has no bounds test.
+    """
     kind = PLAIN
     while i < end:
-        while i < end and _PLAIN_BYTE[buf[i]]:
+        while _PLAIN_BYTE[buf[i]]:  # stops at the newline ending the data at the latest
             i += 1
         if i >= end:
             break
@@ -130,6 +134,12 @@ def scan_string(buf: Array, i: int, end: int) -> tuple[int, int]:
         else:
             return i, UNSURE
     return i, UNSURE
+
+
+@nb.njit(cache=True, nogil=True)
+def newline_ended(buf: Array, end: int) -> bool:
+    """The condition `scan_string` relies on."""
+    return (end > 0 and buf[end - 1] == 10) or (end < buf.shape[0] and buf[end] == 10)
 
 
 @nb.njit(cache=True, nogil=True)
