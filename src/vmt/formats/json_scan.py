@@ -139,7 +139,9 @@ def scan_string(buf: Array, i: int, end: int) -> tuple[int, int]:
 @nb.njit(cache=True, nogil=True)
 def newline_ended(buf: Array, end: int) -> bool:
     """The condition `scan_string` relies on."""
-    return (end > 0 and buf[end - 1] == 10) or (end < buf.shape[0] and buf[end] == 10)
+    if end > 0 and buf[end - 1] == 10:
+        return True
+    return bool(end < buf.shape[0] and buf[end] == 10)
 
 
 @nb.njit(cache=True, nogil=True)
