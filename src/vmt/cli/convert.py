@@ -80,8 +80,9 @@ def register(app: typer.Typer) -> None:
         engine: Engine = typer.Option(
             Engine.auto,
             "--engine",
-            hidden=True,
-            help="fast: the numba kernel; python: the reference path; auto: fast for large files.",
+            case_sensitive=False,
+            help="fast: the compiled (numba) kernel; python: the reference code path, no numba; "
+            "auto: fast for files of 64 MB and more. Same output and report either way.",
         ),
     ) -> None:
         """Convert a Labelbox export into a Vertex AI import file, streaming (constant memory).
