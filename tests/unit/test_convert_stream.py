@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests.builders.labelbox_rows import box_object, model_run_row, polygon_object
 from tests.unit.test_labelbox_export_properties import lines as arbitrary_lines
+from vmt.domain import Split
 from vmt.formats.conversion_stats import EXAMPLES_PER_CODE
 from vmt.formats.convert_stream import HashedIds, convert_stream
 from vmt.formats.labelbox_to_vertex import convert_export
@@ -41,10 +42,8 @@ def both(data: bytes, *, chunk_bytes: int = 1 << 16, **options: Any) -> list[int
     )
     assert got.getvalue() == expected.getvalue()
     assert fast.to_json() == reference.to_json()
-    for split in ("training", "validation", "test"):
-        from vmt.domain import Split
-
-        assert fast.boxes_per_class(Split(split)) == reference.boxes_per_class(Split(split))
+    for split in (Split.TRAINING, Split.VALIDATION, Split.TEST):
+        assert fast.boxes_per_class(split) == reference.boxes_per_class(split)
     return fallbacks
 
 

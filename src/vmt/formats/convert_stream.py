@@ -63,6 +63,7 @@ class HashedIds:
         """Grow (double) until ``more`` ids fit with the table at most half full."""
         while 2 * (int(self._ctx[scan.NSEEN]) + more) > self.keys.shape[0]:
             keys = np.zeros(2 * self.keys.shape[0], dtype=np.uint64)
+            # A set: no values; the keys' own memory stands in for them.
             table_rehash(self.keys, self.keys.view(np.int64), keys, keys.view(np.int64))
             self.keys = keys
 

@@ -114,6 +114,7 @@ def choose_rows(
     return rows, splits
 
 
+@gc_paused()
 def read_evaluation_files(
     ground_truth: Path,
     predictions: Path,
@@ -124,26 +125,6 @@ def read_evaluation_files(
     model_run_id: str | None = None,
 ) -> EvaluationFiles:
     """Ground truth, the rows to evaluate and the predictions, with everything left out."""
-    with gc_paused():
-        return _read_evaluation_files(
-            ground_truth,
-            predictions,
-            gt_format=gt_format,
-            pred_format=pred_format,
-            splits=splits,
-            model_run_id=model_run_id,
-        )
-
-
-def _read_evaluation_files(
-    ground_truth: Path,
-    predictions: Path,
-    *,
-    gt_format: str | None = None,
-    pred_format: str | None = None,
-    splits: str | None = None,
-    model_run_id: str | None = None,
-) -> EvaluationFiles:
     gt = read_ground_truth(ground_truth, fmt=gt_format, model_run_id=model_run_id)
     if not gt.samples:
         raise InputError(f"no usable rows in ground truth {ground_truth}")

@@ -71,8 +71,9 @@ T_ABSENT, T_STR, T_ESC, T_INT, T_FLOAT, T_NUMBER, T_NULL, T_OBJ, T_ARR, T_OTHER 
 (R_LABELS, R_LABEL0, R_ANNOTATIONS, R_OBJECTS, R_OBJECT, R_BBOX) = range(8, 14)
 (F_NONE, F_DATA_ROW, F_MEDIA, F_EXPERIMENTS, F_ID, F_ROW_DATA, F_MIME, F_WIDTH) = range(8)
 (F_HEIGHT, F_MODEL, F_RUNS, F_RUN, F_SPLIT, F_LABELS, F_LABEL0, F_ANNOTATIONS) = range(8, 16)
-(F_OBJECTS, F_OBJECT, F_NAME, F_BBOX, F_LEFT, F_TOP, F_BOX_W, F_BOX_H) = range(16, 24)
-F_OTHER_RUN = 24
+(F_OBJECTS, F_OBJECT, F_OTHER_RUN) = range(16, 19)
+(F_NAME, F_BBOX, F_LEFT, F_TOP, F_BOX_W, F_BOX_H) = range(19, 25)
+"""The fields of a box object, last: ``field - F_NAME`` is their column in ``otype``."""
 N_FIELDS = 25
 _REPEATABLE = (1 << F_NONE) | (1 << F_MODEL) | (1 << F_RUN) | (1 << F_OTHER_RUN)
 _REPEATABLE |= (1 << F_OBJECT) | (1 << F_LABEL0)
@@ -222,6 +223,15 @@ def _child_role(field: int, is_object: bool) -> int:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
+def _record_kind(field: int, kind: int, box: int, ftype: Array, otype: Array) -> None:
+    """Note the type of a field's value (a row field, or a field of box object ``box``)."""
+    if field >= F_NAME:
+        otype[box, field - F_NAME] = kind
+    elif field != F_NONE:
+        ftype[field] = kind
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
 def read_line(
     buf: Array,
     i: int,
@@ -333,12 +343,7 @@ def read_line(
                 if depth == _MAX_DEPTH:
                     return -1, 0
                 opens_object = c == 123
-                kind = T_OBJ if opens_object else T_ARR
-                if field >= F_NAME:
-                    if field != F_OTHER_RUN:
-                        otype[box, field - F_NAME] = kind
-                elif field != F_NONE:
-                    ftype[field] = kind
+                _record_kind(field, T_OBJ if opens_object else T_ARR, box, ftype, otype)
                 roles[depth] = _child_role(field, opens_object)
                 is_obj[depth] = opens_object
                 counts[depth] = 0
@@ -359,16 +364,11 @@ def read_line(
                     i, kind = scan_string(buf, s, end)
                     if kind == UNSURE:
                         return -1, 0
-                kind = T_STR if kind == PLAIN else T_ESC
+                _record_kind(field, T_STR if kind == PLAIN else T_ESC, box, ftype, otype)
                 if field == F_NAME:
-                    otype[box, 0] = kind
                     ostart[box] = s
                     olen[box] = i - 1 - s
-                elif field >= F_NAME:
-                    if field != F_OTHER_RUN:
-                        otype[box, field - F_NAME] = kind
-                elif field != F_NONE:
-                    ftype[field] = kind
+                elif field < F_NAME:
                     fstart[field] = s
                     flen[field] = i - 1 - s
             elif c == 45 or 48 <= c <= 57:
@@ -382,25 +382,17 @@ def read_line(
                     kind = T_FLOAT
                 else:
                     kind = T_NUMBER
-                if field >= F_NAME:
-                    if field != F_OTHER_RUN:
-                        otype[box, field - F_NAME] = kind
-                        if field >= F_LEFT:
-                            oval[box, field - F_LEFT] = float_value
-                elif field != F_NONE:
-                    ftype[field] = kind
+                _record_kind(field, kind, box, ftype, otype)
+                if field >= F_LEFT:
+                    oval[box, field - F_LEFT] = float_value
+                elif field < F_NAME:
                     fint[field] = int_value
             else:
                 after = literal_end(buf, i, end)
                 if after < 0:
                     return -1, 0
-                kind = T_NULL if c == 110 else T_OTHER
                 i = after
-                if field >= F_NAME:
-                    if field != F_OTHER_RUN:
-                        otype[box, field - F_NAME] = kind
-                elif field != F_NONE:
-                    ftype[field] = kind
+                _record_kind(field, T_NULL if c == 110 else T_OTHER, box, ftype, otype)
         # After a value (or a container just closed): a comma, or the end of containers.
         first = False
         while depth > 0:

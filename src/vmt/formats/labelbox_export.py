@@ -159,21 +159,10 @@ def parse_export_rows(
 ) -> Iterator[ExportRow | Rejection]:
     """The parser itself: rows that passed every check (not yet counted as written) or
     rejections (already counted). Blank lines are skipped and not counted."""
-    reader = RowReader(options, stats)
-    read = reader.read
-    loads = orjson.loads
-    line = 0
-    for raw in lines:
-        line += 1
-        if not raw or raw.isspace():
-            continue
-        stats.rows_read += 1
-        try:
-            obj = loads(raw)
-        except orjson.JSONDecodeError as exc:
-            yield stats.reject("malformed_json", line, None, clip_text(str(exc)))
-            continue
-        yield read(obj, line)
+    read_line = RowReader(options, stats).read_line
+    for line, raw in enumerate(lines, 1):
+        if raw and not raw.isspace():
+            yield read_line(raw, line)
 
 
 class IdSet(Protocol):

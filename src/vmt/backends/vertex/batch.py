@@ -21,6 +21,7 @@ from vmt.backends.vertex.calls import (
     poll_until_done,
     run_labels,
     vertex_call,
+    vertex_cancel,
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
@@ -182,18 +183,11 @@ class VertexBatchPrediction:
         job = ctx.get_handle(H_BATCH_JOB)
         if job is None:
             return
-        from google.api_core import exceptions as api_exceptions
-
-        try:
-            vertex_call(
-                lambda: self.clients.job.cancel_batch_prediction_job(name=job),
-                describe="cancel Vertex batch prediction",
-            )
-        except BackendError as exc:
-            if not isinstance(exc.__cause__, api_exceptions.FailedPrecondition):
-                raise
-            return
-        ctx.event("vertex batch prediction cancel requested", job=job)
+        if vertex_cancel(
+            lambda: self.clients.job.cancel_batch_prediction_job(name=job),
+            describe="cancel Vertex batch prediction",
+        ):
+            ctx.event("vertex batch prediction cancel requested", job=job)
 
     def save_model_evaluation(self, ctx: RunContext, model: str) -> Path | None:
         """Vertex's own evaluation of ``model`` -> ``ctx.workdir/vertex_evaluation.json``."""

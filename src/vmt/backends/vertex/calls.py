@@ -94,6 +94,20 @@ def vertex_call(fn: Callable[[], T], *, describe: str, backoff: Backoff | None =
         ) from exc
 
 
+def vertex_cancel(fn: Callable[[], object], *, describe: str) -> bool:
+    """Ask Vertex to cancel a job: True if asked, False if the job had already finished
+    (Vertex answers FailedPrecondition); any other failure raises as in `vertex_call`."""
+    from google.api_core import exceptions as api_exceptions
+
+    try:
+        vertex_call(fn, describe=describe)
+    except BackendError as exc:
+        if not isinstance(exc.__cause__, api_exceptions.FailedPrecondition):
+            raise
+        return False
+    return True
+
+
 def poll_until_done(
     ctx: RunContext,
     settings: Settings,

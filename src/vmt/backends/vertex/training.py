@@ -19,6 +19,7 @@ from vmt.backends.vertex.calls import (
     poll_until_done,
     run_labels,
     vertex_call,
+    vertex_cancel,
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
@@ -266,19 +267,13 @@ class VertexTraining:
         pipeline = ctx.get_handle(H_PIPELINE)
         if pipeline is None or ctx.get_handle(H_MODEL) is not None:
             return
-        from google.api_core import exceptions as api_exceptions
-
-        try:
-            vertex_call(
-                lambda: self.clients.pipeline.cancel_training_pipeline(name=pipeline),
-                describe="cancel Vertex training",
-            )
-        except BackendError as exc:
-            if not isinstance(exc.__cause__, api_exceptions.FailedPrecondition):
-                raise
+        if vertex_cancel(
+            lambda: self.clients.pipeline.cancel_training_pipeline(name=pipeline),
+            describe="cancel Vertex training",
+        ):
+            ctx.event("vertex training cancel requested", training_pipeline=pipeline)
+        else:
             log.info("training pipeline %s already finished", pipeline)
-            return
-        ctx.event("vertex training cancel requested", training_pipeline=pipeline)
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
