@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import tempfile
 from typing import Any
 
 import numpy as np
@@ -35,16 +36,23 @@ def both(data: bytes, *, chunk_bytes: int = 1 << 16, **options: Any) -> list[int
     """Convert ``data`` both ways; assert identical output and report; the fallback lines."""
     expected = io.BytesIO()
     reference = convert_export(io.BytesIO(data), expected, **options)
-    got = io.BytesIO()
-    fallbacks: list[int] = []
-    fast = convert_stream(
-        io.BytesIO(data), got, on_fallback=fallbacks.append, chunk_bytes=chunk_bytes, **options
-    )
-    assert got.getvalue() == expected.getvalue()
-    assert fast.to_json() == reference.to_json()
-    for split in (Split.TRAINING, Split.VALIDATION, Split.TEST):
-        assert fast.boxes_per_class(split) == reference.boxes_per_class(split)
-    return fallbacks
+    with tempfile.TemporaryFile() as file:  # a regular file is mapped, a stream is read
+        file.write(data)
+        file.seek(0)
+        runs = []
+        for source in (io.BytesIO(data), file):
+            got = io.BytesIO()
+            fallbacks: list[int] = []
+            fast = convert_stream(
+                source, got, on_fallback=fallbacks.append, chunk_bytes=chunk_bytes, **options
+            )
+            assert got.getvalue() == expected.getvalue()
+            assert fast.to_json() == reference.to_json()
+            for split in (Split.TRAINING, Split.VALIDATION, Split.TEST):
+                assert fast.boxes_per_class(split) == reference.boxes_per_class(split)
+            runs.append(fallbacks)
+    assert runs[0] == runs[1]
+    return runs[0]
 
 
 def line(row: Any) -> bytes:
@@ -244,8 +252,9 @@ def test_lines_longer_than_a_chunk_and_every_chunk_boundary() -> None:
     makers = list(UNUSUAL.values())
     data = b"".join(line(rng.choice(makers)(f"dr-{k}")) for k in range(60))
     data += b"".join(RAW_LINES.values())
-    for chunk in (7, 64, 333, 4096):
+    for chunk in (7, 64, 333, 4096, 70_000):  # windows of a mapped file start at 64 KiB
         both(data, chunk_bytes=chunk)
+        both(data.rstrip(b"\n"), chunk_bytes=chunk)
 
 
 def test_many_classes_grow_the_class_table() -> None:

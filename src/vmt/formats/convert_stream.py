@@ -13,6 +13,9 @@ this path for large files only.
 
 from __future__ import annotations
 
+import mmap
+import os
+import stat
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
@@ -37,6 +40,9 @@ from vmt.formats.labelbox_to_vertex import RowWriter
 
 CHUNK_BYTES = 8 << 20
 _ROWS_PER_BATCH = 256
+"""Rows assembled at a time, while their input is still in the CPU cache."""
+_WRITE_BYTES = 8 << 20
+"""Output is written in blocks of about this size (small writes cost the kernel far more)."""
 _BOXES_PER_BATCH = 16 * _ROWS_PER_BATCH
 _SPLITS = (Split.TRAINING, Split.VALIDATION, Split.TEST)
 
@@ -91,7 +97,7 @@ class _Classes:
         self.boxes = _grown(self.boxes.T, capacity).T.copy()
         self.stamps = _grown(self.stamps, capacity)
 
-    def take_names(self, data: bytearray, count: int) -> None:
+    def take_names(self, data: bytearray | mmap.mmap, count: int) -> None:
         """Read the names of the classes the kernel met for the first time in ``data``."""
         for k in range(len(self.names), count):
             start, length = self.spans[k]
@@ -124,6 +130,60 @@ def convert_stream(
     stats = ConversionStats() if stats is None else stats
     options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
     converter = _Converter(out, stats, options, image_uri_prefix or None, on_fallback)
+    fileno = _regular_file(source)
+    if fileno is not None:
+        _feed_mapped(converter, fileno, chunk_bytes, progress)
+    else:
+        _feed_read(converter, source, chunk_bytes, progress)
+    converter.finish()
+    return stats
+
+
+def _regular_file(source: Readable) -> int | None:
+    """The file descriptor of ``source`` if it is a regular file (it can be mapped)."""
+    try:
+        fileno: int = source.fileno()  # type: ignore[attr-defined]
+        return fileno if stat.S_ISREG(os.fstat(fileno).st_mode) else None
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _feed_mapped(
+    converter: _Converter,
+    fileno: int,
+    chunk_bytes: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Map the file a window at a time (no copy into our buffers; the pages of one window
+    only, so memory stays flat) and feed the whole lines of each window."""
+    size = os.fstat(fileno).st_size
+    start = 0  # the first line not yet fed
+    while start < size:
+        offset = start - start % mmap.ALLOCATIONGRANULARITY
+        length = min(size - offset, (start - offset) + chunk_bytes)
+        with mmap.mmap(fileno, length, offset=offset, access=mmap.ACCESS_READ) as window:
+            window.madvise(mmap.MADV_SEQUENTIAL)
+            end = window.rfind(b"\n", start - offset) + 1
+            if end == 0 and offset + length < size:  # a line longer than a window
+                chunk_bytes *= 2
+                continue
+            if end == 0:  # the last line, without a newline: a copy with one
+                tail = bytearray(window[start - offset :]) + b"\n"
+                converter.feed(tail, len(tail) - 1)
+                end = length
+            else:
+                converter.feed(window, end, start=start - offset)
+        start = offset + end
+        if progress is not None:
+            progress(start)
+
+
+def _feed_read(
+    converter: _Converter,
+    source: Readable,
+    chunk_bytes: int,
+    progress: Callable[[int], None] | None,
+) -> None:
     buffer = bytearray(chunk_bytes + 1)  # + 1: room for a newline after the last line
     held = 0  # bytes of an unfinished line kept at the front of the buffer
     consumed = 0
@@ -148,8 +208,6 @@ def convert_stream(
         buffer[:held] = buffer[cut:size]
         if not read:
             break
-    converter.finish()
-    return stats
 
 
 class _Converter:
@@ -184,13 +242,15 @@ class _Converter:
         self.rows = np.zeros((_ROWS_PER_BATCH, scan.ROW_COLUMNS), dtype=np.int64)
         self.names = np.zeros((_BOXES_PER_BATCH, 2), dtype=np.int64)
         self.coords = np.zeros(4 * _BOXES_PER_BATCH, dtype=np.float64)
-        self.out_buffer = np.zeros(1 << 20, dtype=np.uint8)
+        self.out_buffer = np.zeros(2 * _WRITE_BYTES, dtype=np.uint8)
+        self.pending = 0
+        """Bytes of ``out_buffer`` assembled but not yet written."""
 
-    def feed(self, data: bytearray, end: int) -> None:
-        """Convert the lines of ``data[:end]`` (whole lines), in order."""
+    def feed(self, data: bytearray | mmap.mmap, end: int, *, start: int = 0) -> None:
+        """Convert the lines of ``data[start:end]`` (whole lines), in order."""
         buf = np.frombuffer(data, dtype=np.uint8)
         ctx = self.ctx
-        ctx[scan.POS] = 0
+        ctx[scan.POS] = start
         self._update_full()
         classes = self.classes
         while True:
@@ -225,6 +285,7 @@ class _Converter:
                 continue
             self._flush(buf)
             if status == scan.FALLBACK:
+                self._write_pending()
                 line = bytes(data[ctx[scan.STOP_START] : ctx[scan.STOP_END]])
                 number = int(ctx[scan.STOP_LINE])
                 if self.on_fallback is not None:
@@ -237,6 +298,7 @@ class _Converter:
         self._count()
 
     def finish(self) -> None:
+        self._write_pending()
         classes = self.classes
         for index, split in enumerate(_SPLITS):
             images = classes.images[index]
@@ -254,8 +316,10 @@ class _Converter:
         nboxes = int(ctx[scan.NBOXES])
         text = orjson.dumps(self.coords[: 4 * nboxes], option=orjson.OPT_SERIALIZE_NUMPY)
         need = int(ctx[scan.OUT_BYTES]) + nrows * (self.prefix.shape[0] + 16)
-        if need > self.out_buffer.shape[0]:
-            self.out_buffer = np.zeros(need, dtype=np.uint8)
+        if self.pending + need > self.out_buffer.shape[0]:
+            self._write_pending()
+            if need > self.out_buffer.shape[0]:
+                self.out_buffer = np.zeros(need, dtype=np.uint8)
         size = assemble(
             buf,
             self.rows,
@@ -265,10 +329,17 @@ class _Converter:
             self.prefix,
             self.exts,
             self.ext_offsets,
-            self.out_buffer,
+            self.out_buffer[self.pending :],
         )
-        self.out.write(self.out_buffer[:size].data)
+        self.pending += size
         ctx[scan.NROWS] = ctx[scan.NBOXES] = ctx[scan.OUT_BYTES] = 0
+        if self.pending >= _WRITE_BYTES:
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self.pending:
+            self.out.write(self.out_buffer[: self.pending].data)
+            self.pending = 0
 
     def _count(self) -> None:
         """Move the kernel's counters into the stats (so progress shows them)."""
