@@ -11,7 +11,8 @@
    Labelbox SDK annotation objects (`labelbox.types.ObjectAnnotation` + `Rectangle`) for a
    sample of the rows (`--sdk-rows`).
 2. Subprocesses, on a --cli-rows file (default 500k): the whole `vmt convert` command against a
-   parse-only script, wall clock.
+   parse-only script, CPU seconds (user + system) of each child; --cli-repeat alternating runs
+   of each, the best (least CPU) and the median shown, and every run.
 3. Peak RSS (getrusage of the child) of `vmt convert` on --rss-rows files (default 100k and 1M).
 """
 
@@ -22,12 +23,14 @@ import io
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 
@@ -172,13 +175,24 @@ import json, os, subprocess, sys, time
 start = time.perf_counter()
 child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
 _, status, usage = os.wait4(child.pid, 0)
-print(json.dumps([time.perf_counter() - start, usage.ru_utime + usage.ru_stime,
+print(json.dumps([time.perf_counter() - start, usage.ru_utime, usage.ru_stime,
                   usage.ru_maxrss // 1024, os.waitstatus_to_exitcode(status)]))
 """
 
 
-def run_child(command: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one child process.
+class ChildRun(NamedTuple):
+    wall: float
+    user: float
+    system: float
+    peak_mib: int
+
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
+
+def run_child(command: list[str]) -> ChildRun:
+    """Wall seconds, CPU seconds (user, system) and peak RSS (MiB) of one child process.
 
     Measured by a small launcher process: a child forked straight from this (large) process
     would report this process's RSS as its own peak.
@@ -190,10 +204,10 @@ def run_child(command: list[str]) -> tuple[float, float, int]:
         text=True,
         check=True,
     )
-    wall, cpu, peak, code = json.loads(result.stdout)
+    wall, user, system, peak, code = json.loads(result.stdout)
     if code != 0:
         raise SystemExit(f"{command} exited {code}: {result.stderr[-500:]}")
-    return wall, cpu, peak
+    return ChildRun(wall, user, system, peak)
 
 
 def _env() -> dict[str, str]:
@@ -217,6 +231,7 @@ def main() -> None:
     parser.add_argument("--sdk-rows", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--cli-rows", type=int, default=500_000)
+    parser.add_argument("--cli-repeat", type=int, default=3)
     parser.add_argument("--rss-rows", default="100000,1000000")
     parser.add_argument("--parts", default="inprocess,cli,rss", help="which parts to run")
     parser.add_argument("--workdir", type=Path, default=None)
@@ -228,7 +243,7 @@ def main() -> None:
         if "inprocess" in parts:
             in_process(work, rows=args.rows, sdk_rows=args.sdk_rows, repeat=args.repeat)
         if "cli" in parts:
-            command_vs_parse_script(work, rows=args.cli_rows)
+            command_vs_parse_script(work, rows=args.cli_rows, repeat=args.cli_repeat)
         if "rss" in parts:
             peak_rss(work, [int(n) for n in args.rss_rows.split(",")])
 
@@ -262,7 +277,10 @@ def in_process(work: Path, *, rows: int, sdk_rows: int, repeat: int) -> None:
     export.unlink()
 
 
-def command_vs_parse_script(work: Path, *, rows: int) -> None:
+def command_vs_parse_script(work: Path, *, rows: int, repeat: int) -> None:
+    """Alternate the two commands ``repeat`` times. The system time of ``vmt convert`` varies
+    from run to run (it writes the output, ~0.4x the input: on a VM, page-cache pages the host
+    has reclaimed cost far more to touch again); best and median of each are shown."""
     warm = generate_export(work / "warm.ndjson", 10)
     with warm.open("rb") as source:  # the kernel compiled into numba's disk cache
         convert_stream(source, io.BytesIO())
@@ -270,16 +288,27 @@ def command_vs_parse_script(work: Path, *, rows: int) -> None:
     size_mb = export.stat().st_size / 1e6
     script = work / "parse_only.py"
     script.write_text(_PARSE_ONLY_SCRIPT)
-    parse_wall, parse_cpu, _ = run_child([sys.executable, str(script), str(export)])
-    vmt_wall, vmt_cpu, _ = run_child(_vmt_convert(export, work))
-    print(f"subprocesses, {rows:,} rows ({size_mb:.0f} MB):")
-    for name, wall, cpu in (
-        ("parse-only script", parse_wall, parse_cpu),
-        ("vmt convert", vmt_wall, vmt_cpu),
-    ):
+    parse_runs: list[ChildRun] = []
+    vmt_runs: list[ChildRun] = []
+    for _ in range(repeat):
+        parse_runs.append(run_child([sys.executable, str(script), str(export)]))
+        vmt_runs.append(run_child(_vmt_convert(export, work)))
+    parse_best = min(run.cpu for run in parse_runs)
+    parse_median = statistics.median(run.cpu for run in parse_runs)
+    print(f"subprocesses, {rows:,} rows ({size_mb:.0f} MB), {repeat} alternating runs each:")
+    for name, runs in (("parse-only script", parse_runs), ("vmt convert", vmt_runs)):
+        best = min(runs, key=lambda run: run.cpu)
+        median = statistics.median(run.cpu for run in runs)
         print(
-            f"  {name:18s} wall {wall:6.1f} s   CPU {cpu:6.1f} s   "
-            f"{rows / cpu:>9,.0f} rows per CPU s   {parse_cpu / cpu:.2f}x"
+            f"  {name:18s} best: CPU {best.cpu:5.2f} s (user {best.user:.2f} + system "
+            f"{best.system:.2f}), wall {best.wall:5.1f} s, {rows / best.cpu:>9,.0f} rows per CPU s"
+            f"   {parse_best / best.cpu:.2f}x;   median: CPU {median:5.2f} s   "
+            f"{parse_median / median:.2f}x"
+        )
+    for k, (parse, vmt) in enumerate(zip(parse_runs, vmt_runs, strict=True)):
+        print(
+            f"  run {k + 1}: parse-only {parse.cpu:.2f} s, vmt convert {vmt.cpu:.2f} s "
+            f"(user {vmt.user:.2f} + system {vmt.system:.2f})   {parse.cpu / vmt.cpu:.2f}x"
         )
     export.unlink()
 
@@ -291,8 +320,9 @@ def peak_rss(work: Path, sizes: list[int]) -> None:
     for rows in sizes:
         export = generate_export(work / f"export-rss-{rows}.ndjson", rows)
         size_gb = export.stat().st_size / 1e9
-        _, _, parse_peak = run_child([sys.executable, str(script), str(export)])
-        wall, cpu, peak = run_child(_vmt_convert(export, work))
+        parse_peak = run_child([sys.executable, str(script), str(export)]).peak_mib
+        wall, user, system, peak = run_child(_vmt_convert(export, work))
+        cpu = user + system
         print(
             f"  {rows:>9,} rows ({size_gb:.1f} GB): vmt convert {peak} MiB, parse-only script "
             f"{parse_peak} MiB   (vmt convert: wall {wall:.0f} s, CPU {cpu:.0f} s)"
