@@ -321,17 +321,16 @@ def peak_rss(work: Path, sizes: list[int]) -> None:
         export = generate_export(work / f"export-rss-{rows}.ndjson", rows)
         size_gb = export.stat().st_size / 1e9
         parse_peak = run_child([sys.executable, str(script), str(export)]).peak_mib
-        wall, user, system, peak = run_child(_vmt_convert(export, work))
-        cpu = user + system
+        run = run_child(_vmt_convert(export, work))
         print(
-            f"  {rows:>9,} rows ({size_gb:.1f} GB): vmt convert {peak} MiB, parse-only script "
-            f"{parse_peak} MiB   (vmt convert: wall {wall:.0f} s, CPU {cpu:.0f} s)"
+            f"  {rows:>9,} rows ({size_gb:.1f} GB): vmt convert {run.peak_mib} MiB, parse-only "
+            f"script {parse_peak} MiB   (vmt convert: wall {run.wall:.0f} s, CPU {run.cpu:.0f} s)"
         )
         export.unlink()
 
 
 def _vmt_convert(export: Path, work: Path) -> list[str]:
-    """The command, writing a new file (replacing a large one costs the kernel extra time)."""
+    """The command; the previous output is deleted first, so every run writes a new file."""
     (work / "out.jsonl").unlink(missing_ok=True)
     return [sys.executable, "-m", "vmt", "convert", str(export), "-o", str(work / "out.jsonl")]
 

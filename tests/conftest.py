@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.labelbox_server import FakeLabelbox
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 # Before any test imports torch: OpenMP threads that sleep instead of spinning while waiting.
@@ -34,6 +36,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     monkeypatch.setenv("VMT_CONFIG", str(tmp_path / "absent-vmt.toml"))
     monkeypatch.setenv("VMT_STATE_DIR", str(tmp_path / "state"))
     yield
+
+
+@pytest.fixture
+def fake_labelbox(tmp_path: Path) -> Iterator[FakeLabelbox]:
+    """The fake Labelbox API on a free loopback port, stopped after the test."""
+    fake = FakeLabelbox(tmp_path / "fake-labelbox").start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
 
 
 def cli_env(**extra: str) -> dict[str, str]:

@@ -52,15 +52,6 @@ class Served:
 
 
 @pytest.fixture
-def fake_labelbox(tmp_path: Path) -> Iterator[FakeLabelbox]:
-    fake = FakeLabelbox(tmp_path / "fake-labelbox").start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
-
-
-@pytest.fixture
 def served(tmp_path: Path, fake_labelbox: FakeLabelbox) -> Iterator[Served]:
     export = generate_dataset(tmp_path / "dataset", images=IMAGES, seed=11)
     requests: list[str] = []

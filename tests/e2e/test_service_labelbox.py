@@ -11,7 +11,6 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,15 +65,6 @@ def classes_of(rows: list[dict[str, Any]]) -> set[str]:
         for label in run["labels"]
         for obj in label["annotations"]["objects"]
     }
-
-
-@pytest.fixture
-def fake_labelbox(tmp_path: Path) -> Iterator[FakeLabelbox]:
-    fake = FakeLabelbox(tmp_path / "fake-labelbox").start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def service_settings(tmp_path: Path, endpoint: str, **overrides: Any) -> Settings:

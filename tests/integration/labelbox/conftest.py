@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,15 +68,6 @@ class FileRunContext:
 
 
 FAST_BACKOFF = Backoff(base=0.01, cap=0.05, deadline=20.0)
-
-
-@pytest.fixture
-def fake_labelbox(tmp_path: Path) -> Iterator[FakeLabelbox]:
-    fake = FakeLabelbox(tmp_path / "fake-labelbox").start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 def settings_for(fake: FakeLabelbox, **overrides: object) -> Settings:

@@ -42,8 +42,6 @@ class LabelboxSink:
         connection: LabelboxConnection | None = None,
     ) -> None:
         self.connection = connection or LabelboxConnection(settings, model_run_id, backoff=backoff)
-        self.settings = settings
-        self.model_run_id = model_run_id
 
     def report_status(
         self,
