@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-slow lint format bench bench-demo lock clean
+.PHONY: help install demo test test-slow test-faults lint format bench bench-demo lock clean
 
 help:
 	@echo "make demo       set up .venv and run the whole loop on a synthetic dataset"
 	@echo "make test       set up .venv; ruff, mypy and the default test suite"
 	@echo "make test-slow  the heavy suites (marker: slow)"
+	@echo "make test-faults the fault campaign at full size (marker: faults; figures in docs/reliability.md)"
 	@echo "make lint       ruff + mypy only"
 	@echo "make bench      the benchmarks under bench/ (figures go to docs/benchmarks.md)"
 
@@ -39,6 +40,9 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]  # 5: no test carries the marker
+
+test-faults: $(STAMP)
+	$(BIN)/pytest -q -m faults tests/faults
 
 bench: $(STAMP)
 	$(BIN)/python bench/convert.py
