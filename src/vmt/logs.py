@@ -2,12 +2,15 @@
 ``VMT_LOG_JSON=1`` (Cloud Run / Cloud Logging read ``severity`` and ``message``).
 
 Secrets are redacted as a last line of defence: any configured secret value that reaches a
-formatted record is replaced by ``***`` (code must never log them in the first place).
+formatted record (message, exception text or extra field) is replaced by ``***``, and the query
+string of every URL (where a signed URL carries its credentials; libraries such as httpx and
+urllib3 log whole URLs) by ``...``. Code must never log them in the first place.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -17,8 +20,13 @@ import orjson
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
+_URL_QUERY = re.compile(r"\?[^\s'\"<>?#]*=[^\s'\"<>#]*")
+"""A query string with a parameter (``?X-Goog-Signature=...``), absolute URL or bare path."""
+
+
 class SecretRedactor(logging.Filter):
-    """Replaces each secret value in the formatted message (and arguments) with ``***``."""
+    """Replaces each secret value in a record's message, exception text and extra fields with
+    ``***``, and every URL query string with ``?...``."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -27,12 +35,19 @@ class SecretRedactor(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return _URL_QUERY.sub("?...", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self.redact(record.getMessage())
-            record.args = None
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+            record.exc_info = None  # formatters would render the raw traceback again
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, self.redact(value))
         return True
 
 
@@ -51,6 +66,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -73,3 +90,20 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+
+
+def configure_cli_logging() -> None:
+    """For one-shot commands (``vmt run``...): warnings and errors of every logger to stderr as
+    bare messages (as Python's last-resort handler prints them), through the redactor, with the
+    secrets found in the environment. Leaves logging alone when a handler is already installed."""
+    import os
+
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    names = ("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY", "VMT_WEBHOOK_SECRET", "VMT_API_TOKEN")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(SecretRedactor(os.environ.get(name, "") for name in names))
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)

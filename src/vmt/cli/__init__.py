@@ -52,6 +52,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from vmt.logs import configure_cli_logging
+
+    configure_cli_logging()
     try:
         app()
     except VmtError as exc:
