@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     vertex_poll_seconds: float = Field(default=60.0, gt=0)
     """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
+    vertex_call_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest wait for one answer of the Vertex API (the SDK's own default is none: a hung
+    connection would hang the run); a timed-out call is retried like a 503."""
 
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None

@@ -79,6 +79,7 @@ class FaultProxy:
         self.faults: Counter[str] = Counter()
         self.forwarded = 0
         self._rng = random.Random(seed)
+        self._planned: list[list[Any]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
 
@@ -112,11 +113,23 @@ class FaultProxy:
 
     # -- decisions --
 
-    def draw(self, path: str) -> str | None:
+    def inject(self, method: str, path_part: str, kind: str, *, times: int = 1) -> None:
+        """Answer the next ``times`` ``method`` requests whose path holds ``path_part`` with
+        ``kind`` (before any random draw)."""
+        with self._lock:
+            self._planned.append([method, path_part, kind, times])
+
+    def draw(self, path: str, method: str = "GET") -> str | None:
         """The fault for this request, or None to forward it."""
         with self._lock:
-            if self.down:
-                kind: str | None = self.down_kind
+            planned = next(
+                (p for p in self._planned if p[3] > 0 and p[0] == method and p[1] in path), None
+            )
+            if planned is not None:
+                planned[3] -= 1
+                kind: str | None = planned[2]
+            elif self.down:
+                kind = self.down_kind
             elif any(s in path for s in self.spare) or self.rate <= 0:
                 kind = None
             else:
@@ -190,7 +203,7 @@ class _Handler(BaseHTTPRequestHandler):
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(body))))
-        kind = proxy.draw(self.path)
+        kind = proxy.draw(self.path, self.command)
         if kind in ("429", "503"):
             self._answer(int(kind), proxy.error_body(int(kind)), "application/json")
             return

@@ -52,18 +52,28 @@ def _bbox(value: object) -> tuple[float, float, float, float] | None:
     return x, y, w, h
 
 
+def _section(doc: dict[str, Any], key: str, path: Path) -> list[Any]:
+    """``doc[key]`` as a list (absent or null: empty); any other JSON type is an InputError."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{path}: '{key}' must be a list, not {type(value).__name__}")
+    return value
+
+
 def read_ground_truth(path: Path) -> CocoGroundTruth:
     """Read a COCO ground-truth file. Broken annotations are reported, not raised."""
     doc = _load(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise InputError(f"{path} is not a COCO ground-truth file (no 'images' list)")
     categories: dict[int, str] = {}
-    for cat in doc.get("categories") or []:
+    for cat in _section(doc, "categories", path):
         if isinstance(cat, dict) and isinstance(cat.get("id"), int):
             categories[cat["id"]] = str(cat.get("name", cat["id"]))
     rejections: list[Rejection] = []
     boxes: dict[int, list[Box]] = {}
-    for n, ann in enumerate(doc.get("annotations") or [], 1):
+    for n, ann in enumerate(_section(doc, "annotations", path), 1):
         where = f"annotation #{n}"
         if not isinstance(ann, dict):
             rejections.append(Rejection("malformed_annotation", None, None, where))
@@ -74,8 +84,8 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
             detail = f"{where}: needs an integer image_id and bbox [x, y, w, h] (w, h >= 0)"
             rejections.append(Rejection("malformed_annotation", None, None, detail))
             continue
-        if cat_id not in categories:
-            detail = f"{where}: unknown category_id {cat_id!r}"
+        if not isinstance(cat_id, int) or cat_id not in categories:
+            detail = f"{where}: unknown category_id {cat_id!r:.80}"
             rejections.append(Rejection("unknown_category", None, str(image_id), detail))
             continue
         if ann.get("iscrowd"):
