@@ -231,7 +231,7 @@ def _print_summary(console: Console, stats: ConversionStats, problems: list[str]
     from rich.table import Table
 
     from vmt.domain import Split
-    from vmt.formats.labelbox_export import REJECTION_CODES, WARNING_CODES
+    from vmt.reasons import BOX_WARNINGS, EXPORT_ROW_CHECKS
 
     counts = Table(title="vmt convert", show_header=False, title_justify="left")
     counts.add_column("what")
@@ -240,10 +240,10 @@ def _print_summary(console: Console, stats: ConversionStats, problems: list[str]
     counts.add_row("rows written", f"{stats.rows_written:,}")
     counts.add_row("boxes written", f"{stats.boxes_written:,}")
     counts.add_row("rows rejected", f"{stats.rows_rejected:,}")
-    for code in REJECTION_CODES:
+    for code in EXPORT_ROW_CHECKS:
         if stats.rejected.get(code):
             counts.add_row(f"  rejected: {code}", f"{stats.rejected[code]:,}", style="red")
-    for code in WARNING_CODES:
+    for code in BOX_WARNINGS:
         if stats.warnings.get(code):
             counts.add_row(f"  warning: {code}", f"{stats.warnings[code]:,}", style="yellow")
     console.print(counts)

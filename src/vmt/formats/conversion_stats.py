@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmt.domain import Rejection, Split
+from vmt.reasons import Reason
 
 EXAMPLES_PER_CODE = 20
 """How many examples (line, data row id, detail) are kept per rejection or warning code."""
@@ -56,17 +57,19 @@ class ConversionStats:
         return dict(self._boxes_per_split[split])
 
     def reject(
-        self, reason: str, line: int | None, data_row_id: str | None, detail: str
+        self, reason: Reason, line: int | None, data_row_id: str | None, detail: str
     ) -> Rejection:
-        """Count a rejected row and return its `Rejection`."""
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        self._example(reason, line, data_row_id, detail)
-        return Rejection(reason, line, data_row_id, detail)
-
-    def warn(self, code: str, line: int | None, data_row_id: str | None, detail: str) -> None:
-        """Count something dropped or changed inside a row that is otherwise kept."""
-        self.warnings[code] = self.warnings.get(code, 0) + 1
+        """Count a rejected row and return its `Rejection` (whose reason is the plain string)."""
+        code = reason.value
+        self.rejected[code] = self.rejected.get(code, 0) + 1
         self._example(code, line, data_row_id, detail)
+        return Rejection(code, line, data_row_id, detail)
+
+    def warn(self, code: Reason, line: int | None, data_row_id: str | None, detail: str) -> None:
+        """Count something dropped or changed inside a row that is otherwise kept."""
+        key = code.value
+        self.warnings[key] = self.warnings.get(key, 0) + 1
+        self._example(key, line, data_row_id, detail)
 
     def record_written(self, split: Split, boxes: Sequence[PixelBox]) -> None:
         """Count a row that made it to the output, with its boxes and its classes."""

@@ -25,18 +25,18 @@ import orjson
 from vmt.domain import Split
 from vmt.formats import export_scan as scan
 from vmt.formats.conversion_stats import ConversionStats
-from vmt.formats.export_boxes import WARNING_CODES
 from vmt.formats.export_kernel import assemble, scan_rows
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.json_scan import table_add, table_rehash
 from vmt.formats.labelbox_export import (
-    REJECTION_CODES,
     UNASSIGNED_POLICIES,
     ExportOptions,
     ExportRow,
     RowReader,
 )
 from vmt.formats.labelbox_to_vertex import RowWriter
+from vmt.reasons import BOX_WARNINGS as WARNING_CODES
+from vmt.reasons import EXPORT_ROW_CHECKS as REJECTION_CODES
 
 CHUNK_BYTES = 8 << 20
 _ROWS_PER_BATCH = 256
