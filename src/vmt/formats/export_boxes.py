@@ -41,7 +41,7 @@ def read_boxes(
     boxes: list[PixelBox] = []
     append = boxes.append
     sized = width is not None and height is not None
-    # With drop_small off, any positive side passes the fast path's size test (x * inf >= w).
+    # With drop_small off, any positive side passes the quick size test (x * inf >= w).
     min_side = _MIN_SIDE_PERCENT if drop_small else inf
     for o in objects:
         try:
