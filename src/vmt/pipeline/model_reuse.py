@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from vmt.config import Settings
 from vmt.errors import InputError
@@ -22,7 +21,9 @@ from vmt.pipeline.store import RunStore
 
 
 @dataclass(frozen=True, slots=True)
-class PredictResult:
+class ExportPredictions:
+    """What ``predict_export`` wrote and counted."""
+
     output: Path
     workdir: Path
     rows: int
@@ -42,7 +43,7 @@ def predict_export(
     image_base: Path | None = None,
     trainer: Trainer | None = None,
     observer: RunObserver | None = None,
-) -> PredictResult:
+) -> ExportPredictions:
     """Predict with run ``run_id``'s model on every row of ``export``; write ``output``."""
     from vmt.formats.labelbox_export import ExportOptions
 
@@ -63,7 +64,7 @@ def predict_export(
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     workdir = store.run_dir(run_id) / "predict" / stamp
     ctx = DetachedRunContext(run_id, workdir, handles, observer=observer)
-    counts: dict[str, Any] = prepare_rows(
+    counts = prepare_rows(
         trainer,
         ctx,
         export=export,
@@ -72,11 +73,10 @@ def predict_export(
         samples_out=workdir / "samples.jsonl",
         rejections_out=workdir / "rejections.jsonl",
     )
-    if counts["samples"] == 0:
-        reasons = ", ".join(f"{n} {r}" for r, n in counts["rejections_by_reason"].items())
+    if counts.samples == 0:
+        reasons = counts.reasons_text()
         raise InputError(
-            f"no usable rows in {export}: {counts['rows']} rows"
-            + (f" ({reasons})" if reasons else "")
+            f"no usable rows in {export}: {counts.rows} rows" + (f" ({reasons})" if reasons else "")
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     predicted = predict_rows(
@@ -88,12 +88,12 @@ def predict_export(
         labelbox_out=output,
         uuid_scope=f"{run_id}/predict/{stamp}",
     )
-    return PredictResult(
+    return ExportPredictions(
         output=output,
         workdir=workdir,
-        rows=counts["rows"],
-        predicted_rows=predicted["predicted_rows"],
-        detections=predicted["detections"],
-        rejected=counts["rejected"],
-        rejections_by_reason=counts["rejections_by_reason"],
+        rows=counts.rows,
+        predicted_rows=predicted.predicted_rows,
+        detections=predicted.detections,
+        rejected=counts.rejected,
+        rejections_by_reason=counts.rejections_by_reason,
     )

@@ -116,7 +116,7 @@ class PipelineRunService:
             "updated": _iso(record.updated),
             "error": record.error,
             "cancel_requested": record.cancel_requested,
-            "metrics": _metrics_summary(record.metrics),
+            "metrics": _metrics_view(record),
         }
         if not detail:
             return view
@@ -151,14 +151,12 @@ class PipelineRunService:
         return view
 
 
-def _metrics_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The headline numbers of each split's metrics (mAP, AP50, AP75...), not the tables."""
-    summary: dict[str, Any] = {}
-    for split, values in metrics.items():
-        if isinstance(values, Mapping):
-            scalars = {k: v for k, v in values.items() if isinstance(v, int | float)}
-            if scalars:
-                summary[split] = scalars
-        elif isinstance(values, int | float):
-            summary[split] = values
-    return summary
+def _metrics_view(record: RunRecord) -> dict[str, Any]:
+    """Each evaluated row set's figures (mAP, AP50, AP75, counts) and ``headline``: the one
+    ``EvaluateResult.headline()`` picks (``rows``: ``test`` or ``all``, ``map``, ``ap50``)."""
+    evaluation = record.evaluation
+    if evaluation is None:
+        return {}
+    view: dict[str, Any] = {name: s.to_json() for name, s in evaluation.row_sets().items()}
+    view["headline"] = evaluation.headline().model_dump(mode="json")
+    return view

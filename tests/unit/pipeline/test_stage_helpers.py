@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from vmt.pipeline.stages import local_image_path, metrics_summary, resolve_image_uri
+from vmt.pipeline.results import MetricsSummary
+from vmt.pipeline.stages import local_image_path, resolve_image_uri
 
 
 @pytest.mark.parametrize(
@@ -43,7 +44,7 @@ def test_metrics_summary_picks_the_headline_figures() -> None:
         "counts": {"images": 60, "ground_truth_boxes": 150, "predictions": 900},
         "per_row": [{"data_row_id": "x"}],
     }
-    assert metrics_summary(metrics) == {
+    assert MetricsSummary.of_metrics(metrics).to_json() == {
         "mAP": 0.61,
         "AP50": 0.93,
         "images": 60,
