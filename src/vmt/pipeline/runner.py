@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from vmt.config import Settings
 from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError, VmtError
@@ -20,29 +20,22 @@ from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import RunObserver, StoreRunContext
 from vmt.pipeline.failure import failure_message
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
-from vmt.pipeline.protocols import REPORT_HANDLE, STAGE_STATUS, RunStatus, Stage
+from vmt.pipeline.protocols import REPORT_HANDLE, STAGE_STATUS, Backends, RunStatus, Stage
 from vmt.pipeline.results import EvaluateResult, PrepareResult, StageResult, TrainResult
 from vmt.pipeline.run_config import RunConfig
 from vmt.pipeline.stages import RunPaths
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageState
 from vmt.retry import Backoff, retry_call
 
-if TYPE_CHECKING:
-    from vmt.backends.factory import Backends
-
 T = TypeVar("T")
 
 log = logging.getLogger("vmt")
 
-BackendsFactory = Callable[[RunConfig, Settings], "Backends"]
+BackendsFactory = Callable[[RunConfig, Settings], Backends]
+"""Builds a run's backends from its configuration (``vmt.backends.factory.build_backends``);
+the CLI and the service pass it in, so the pipeline imports no backend."""
 
 CANCELLED_MESSAGE = "Run cancelled by a user (vmt cancel); start a new run to train again."
-
-
-def _default_factory(config: RunConfig, settings: Settings) -> Backends:
-    from vmt.backends.factory import build_backends
-
-    return build_backends(config, settings)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -54,8 +47,8 @@ class Runner:
         self,
         settings: Settings,
         *,
+        backends_factory: BackendsFactory,
         store: RunStore | None = None,
-        backends_factory: BackendsFactory | None = None,
         observer: RunObserver | None = None,
         backoff: Backoff | None = None,
         lease_seconds: float = 30.0,
@@ -63,7 +56,7 @@ class Runner:
     ) -> None:
         self.settings = settings
         self.store = store or RunStore.for_settings(settings)
-        self._factory = backends_factory or _default_factory
+        self._factory = backends_factory
         self._observer = observer or RunObserver()
         self._backoff = backoff or Backoff(base=2.0, cap=60.0, deadline=900.0, max_attempts=6)
         self._lease_seconds = lease_seconds
@@ -216,7 +209,7 @@ class Runner:
                 backends.trainer,
                 ctx,
                 export=paths.export,
-                image_base=backends.image_base,
+                locate_image=backends.source.locate_image,
                 samples_out=paths.samples,
                 rejections_out=paths.rejections,
             )
@@ -235,6 +228,7 @@ class Runner:
         if stage is Stage.EVALUATE:
             return stages.evaluate_stage(
                 ctx,
+                trainer_name=backends.trainer.name,
                 samples=samples,
                 predictions=paths.predictions,
                 metrics_out=paths.metrics,

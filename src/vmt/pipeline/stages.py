@@ -8,7 +8,8 @@ outputs. Stages are idempotent: a stage that crashed half-way is simply run agai
 from __future__ import annotations
 
 import collections
-from collections.abc import Iterable, Iterator
+import dataclasses
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +18,7 @@ import orjson
 
 from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
+from vmt.formats.image_uri import local_path
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Sink, Source, Trainer
@@ -37,9 +39,6 @@ CHECK_EVERY = 200
 """Rows between progress reports and cancellation checks in streaming loops."""
 
 EVALUATED_SPLITS = (Split.VALIDATION, Split.TEST)
-
-VERTEX_EVALUATION_FILE = "vertex_evaluation.json"
-"""Written to the run folder by the Vertex trainer; copied into metrics.json."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,19 +90,12 @@ def export_stage(source: Source, ctx: RunContext, *, dest: Path) -> ExportResult
 
 
 # --- prepare -----------------------------------------------------------------------------
-def resolve_image_uri(uri: str, base: Path | None) -> str:
-    """A relative local path is taken relative to ``base``; URLs and absolute paths stay."""
-    if base is None or "://" in uri or Path(uri).is_absolute():
-        return uri
-    return str(base / uri)
-
-
 def prepare_stage(
     trainer: Trainer,
     ctx: RunContext,
     *,
     export: Path,
-    image_base: Path | None,
+    locate_image: Callable[[str], str],
     samples_out: Path,
     rejections_out: Path,
 ) -> PrepareResult:
@@ -119,7 +111,7 @@ def prepare_stage(
         ctx,
         export=export,
         options=ExportOptions(require_dimensions=False, require_boxes=False),
-        image_base=image_base,
+        locate_image=locate_image,
         samples_out=samples_out,
         rejections_out=rejections_out,
     )
@@ -136,12 +128,13 @@ def prepare_rows(
     *,
     export: Path,
     options: ExportOptions,
-    image_base: Path | None,
+    locate_image: Callable[[str], str],
     samples_out: Path,
     rejections_out: Path,
 ) -> PrepareResult:
-    """Export rows -> parsed samples -> ``trainer.prepare`` -> ``samples_out``; every rejection
-    (parser's or trainer's) -> ``rejections_out``. Streams: constant memory. Returns counts."""
+    """Export rows -> parsed samples (image location from ``locate_image``, the source's) ->
+    ``trainer.prepare`` -> ``samples_out``; every rejection (parser's or trainer's) ->
+    ``rejections_out``. Streams: constant memory. Returns counts."""
     from vmt.formats.labelbox_export import read_samples
 
     by_reason: collections.Counter[str] = collections.Counter()
@@ -168,7 +161,7 @@ def prepare_rows(
                 if isinstance(item, Rejection):
                     reject(item)
                     continue
-                uri = resolve_image_uri(item.image_uri, image_base)
+                uri = locate_image(item.image_uri)
                 if uri != item.image_uri:
                     item = _with_uri(item, uri)
                 yield item
@@ -193,17 +186,7 @@ def prepare_rows(
 
 
 def _with_uri(sample: Sample, uri: str) -> Sample:
-    return Sample(
-        data_row_id=sample.data_row_id,
-        image_uri=uri,
-        width=sample.width,
-        height=sample.height,
-        split=sample.split,
-        boxes=sample.boxes,
-        mime_type=sample.mime_type,
-        global_key=sample.global_key,
-        line=sample.line,
-    )
+    return dataclasses.replace(sample, image_uri=uri)
 
 
 def _no_training_rows_message(outputs: PrepareResult) -> str:
@@ -306,6 +289,7 @@ def write_labelbox_predictions(
 def evaluate_stage(
     ctx: RunContext,
     *,
+    trainer_name: str,
     samples: SampleFile,
     predictions: Path,
     metrics_out: Path,
@@ -313,19 +297,19 @@ def evaluate_stage(
     row_metrics_out: Path,
 ) -> EvaluateResult:
     """Metrics over the VALIDATION and TEST rows: metrics.json, report.html, row metrics;
-    the summary adds the TEST split alone when it has rows."""
+    the summary adds the TEST split alone when it has rows. A trainer's own evaluation
+    (``artifacts.TRAINER_EVALUATION_FILE`` in the run folder) is kept in metrics.json as
+    ``<trainer_name>_evaluation``."""
     from vmt.evaluation import evaluate, row_metric_rows, write_report_html
 
     evaluated = samples.only(*EVALUATED_SPLITS)
     evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
     metrics = evaluation.to_json()
-    vertex_evaluation = ctx.workdir / VERTEX_EVALUATION_FILE
-    if vertex_evaluation.is_file():  # the trainer's own evaluation, kept beside ours
-        metrics["vertex_evaluation"] = orjson.loads(vertex_evaluation.read_bytes())
+    trainer_evaluation = ctx.workdir / artifacts.TRAINER_EVALUATION_FILE
+    if trainer_evaluation.is_file():
+        metrics[f"{trainer_name}_evaluation"] = orjson.loads(trainer_evaluation.read_bytes())
     _write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
-    local_images = {
-        s.data_row_id: path for s in evaluated if (path := local_image_path(s.image_uri))
-    }
+    local_images = {s.data_row_id: path for s in evaluated if (path := local_path(s.image_uri))}
     write_report_html(evaluation, report_out, image_path=local_images.get)
     with row_metrics_out.with_name(row_metrics_out.name + ".partial").open("wb") as out:
         for row in row_metric_rows(evaluation, namespace=ctx.run_id):
@@ -339,17 +323,6 @@ def evaluate_stage(
         test_eval = evaluate(test_rows, artifacts.read_predictions(predictions))
         test = MetricsSummary.of_metrics(test_eval.to_json())
     return EvaluateResult(all=MetricsSummary.of_metrics(metrics), test=test)
-
-
-def local_image_path(uri: str) -> Path | None:
-    """The local file of an image URI (a path or ``file://``), None for remote URIs."""
-    if uri.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(uri).path))
-    if "://" in uri:
-        return None
-    return Path(uri)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -36,7 +36,11 @@ class PipelineRunService:
         runner: Runner | None = None,
         conflict_retry_seconds: float = 30.0,
     ) -> None:
-        self.runner = runner or Runner(settings)
+        if runner is None:
+            from vmt.backends.factory import build_backends
+
+            runner = Runner(settings, backends_factory=build_backends)
+        self.runner = runner
         self.store = self.runner.store
         self.conflict_retry_seconds = conflict_retry_seconds
 

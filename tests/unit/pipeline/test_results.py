@@ -67,3 +67,20 @@ def test_headline_is_test_split_when_evaluated_else_all() -> None:
 def test_brief_keeps_scalars_only() -> None:
     prepared = RESULTS[1]
     assert prepared.brief() == {"rows": 10, "samples": 8, "rejected": 2, "boxes": 30}
+
+
+def test_metrics_summary_picks_the_headline_figures() -> None:
+    metrics = {
+        "map": 0.61,
+        "map_50": 0.93,
+        "map_75": None,
+        "counts": {"images": 60, "ground_truth_boxes": 150, "predictions": 900},
+        "per_row": [{"data_row_id": "x"}],
+    }
+    assert MetricsSummary.of_metrics(metrics).to_json() == {
+        "mAP": 0.61,
+        "AP50": 0.93,
+        "images": 60,
+        "ground_truth": 150,
+        "predictions": 900,
+    }
