@@ -52,6 +52,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from vmt.logs import protect_last_resort
+
+    protect_last_resort()
     try:
         app()
     except VmtError as exc:

@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from vmt.backends.local.images import FetchPolicy, ImageResolver
+from vmt.backends.image_source import FetchPolicy, ImageFetcher
+from vmt.backends.local.images import ImageResolver
 from vmt.backends.local.training_config import TrainConfig, TrainProgress
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection, Sample, Split
@@ -49,7 +48,7 @@ class LocalTrainer:
         config: TrainConfig | None = None,
         on_progress: Callable[[TrainProgress], None] | None = None,
         fetch_policy: FetchPolicy | None = None,
-        http_client: httpx.Client | None = None,
+        fetcher: ImageFetcher | None = None,
     ) -> None:
         """``on_progress(TrainProgress)`` is called after every training step (a CLI progress
         bar); ``config`` overrides what ``settings`` give (seed, train_seconds)."""
@@ -61,7 +60,7 @@ class LocalTrainer:
         )
         self._on_progress = on_progress
         self._fetch_policy = fetch_policy
-        self._http_client = http_client
+        self._fetcher = fetcher
 
     @property
     def config(self) -> TrainConfig:
@@ -69,7 +68,7 @@ class LocalTrainer:
 
     def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
         resolver = ImageResolver(
-            ctx.workdir / "images", policy=self._fetch_policy, client=self._http_client
+            ctx.workdir / "images", policy=self._fetch_policy, fetcher=self._fetcher
         )
         done = 0
         last_report = time.monotonic()
