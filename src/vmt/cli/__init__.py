@@ -35,6 +35,8 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "convert",
     "evaluate",
+    "prelabel",
+    "select",
 )
 
 _state = {"debug": False}

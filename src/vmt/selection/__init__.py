@@ -5,15 +5,7 @@ score, rank and a readable reason). Strategies: ``least_confidence``, ``margin``
 ``rare_class``, ``random`` and ``diverse`` (k-center greedy over image embeddings, on the top
 candidates of an uncertainty strategy). Ties are broken by data row id, so the same inputs
 always give the same ranking.
+
+Import from the modules (``vmt.selection.ranking``): this package itself stays light, so the
+CLI can list the strategy names (``vmt.selection.names``) without loading numpy.
 """
-
-from vmt.selection.ranking import (
-    STRATEGIES,
-    PoolEmbeddings,
-    RankedRow,
-    Ranking,
-    SelectionOptions,
-    rank_pool,
-)
-
-__all__ = ["STRATEGIES", "PoolEmbeddings", "RankedRow", "Ranking", "SelectionOptions", "rank_pool"]

@@ -18,9 +18,7 @@ from vmt.detection_table import DetectionTable
 from vmt.errors import InputError
 from vmt.selection import scores as S
 from vmt.selection.kcenter import FloatArray, IntArray, k_center_greedy
-
-UNCERTAINTY_STRATEGIES = ("least_confidence", "margin", "entropy")
-STRATEGIES = (*UNCERTAINTY_STRATEGIES, "rare_class", "random", "diverse")
+from vmt.selection.names import STRATEGIES, UNCERTAINTY_STRATEGIES
 
 
 @dataclass(frozen=True, slots=True)

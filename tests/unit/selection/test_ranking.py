@@ -10,7 +10,7 @@ import pytest
 from vmt.detection_table import DetectionTable
 from vmt.domain import Box, Detection, Prediction
 from vmt.errors import InputError
-from vmt.selection import PoolEmbeddings, SelectionOptions, rank_pool
+from vmt.selection.ranking import PoolEmbeddings, SelectionOptions, rank_pool
 
 Pool = dict[str, list[tuple[str, float]]]
 
