@@ -66,6 +66,14 @@ def _pick_per_row(table: DetectionTable, index: IntArray, key: FloatArray) -> In
     return picks
 
 
+def _gather(values: FloatArray, picks: IntArray, default: float) -> FloatArray:
+    """``values[picks]`` where a pick exists (>= 0), ``default`` elsewhere."""
+    out = np.full(picks.shape[0], default, dtype=np.float64)
+    has = picks >= 0
+    out[has] = values[picks[has]]
+    return out
+
+
 def _box(table: DetectionTable, i: int) -> str:
     return f"{table.score[i]:.2f} ({table.labels[int(table.label[i])]})"
 
@@ -79,7 +87,7 @@ def least_confidence(table: DetectionTable, *, floor: float) -> RowScores:
     box at or above ``floor`` scores 1 (the model found nothing there)."""
     kept = _kept(table, floor)
     best = _pick_per_row(table, kept.index, table.score[kept.index])
-    top = np.where(best >= 0, table.score[np.maximum(best, 0)], 0.0)
+    top = _gather(table.score, best, 0.0)
     score = 1.0 - top
 
     def explain(r: int) -> str:
@@ -97,7 +105,7 @@ def margin(table: DetectionTable, *, threshold: float, window: float, floor: flo
     kept = _kept(table, floor)
     distance = np.abs(table.score[kept.index] - threshold)
     closest = _pick_per_row(table, kept.index, -distance)
-    nearest = np.where(closest >= 0, np.abs(table.score[np.maximum(closest, 0)] - threshold), 1.0)
+    nearest = _gather(np.abs(table.score - threshold), closest, 1.0)
     score = np.where(closest >= 0, 1.0 - nearest, 0.0)
     within = np.bincount(
         table.row[kept.index[distance <= window + 1e-12]], minlength=len(table.data_row_ids)
@@ -157,7 +165,7 @@ def rare_class(
     best = _pick_per_row(table, kept.index, value)
     full = np.zeros(table.score.shape[0])
     full[kept.index] = value
-    score = np.where(best >= 0, full[np.maximum(best, 0)], 0.0)
+    score = _gather(full, best, 0.0)
 
     def explain(r: int) -> str:
         if best[r] < 0:

@@ -276,3 +276,14 @@ def test_options_are_checked() -> None:
 def test_empty_pool_ranks_nothing() -> None:
     ranking = rank_pool(make_table({}), strategy="least_confidence", budget=5)
     assert ranking.rows == ()
+
+
+@pytest.mark.parametrize(
+    "strategy", ["least_confidence", "margin", "entropy", "rare_class", "random"]
+)
+def test_a_pool_without_any_detection_is_ranked_by_id(strategy: str) -> None:
+    options = SelectionOptions(training_boxes={"car": 1})
+    ranking = rank_pool(make_table({"b": [], "a": [], "c": []}), strategy=strategy, options=options)
+    assert len(ranking.rows) == 3
+    if strategy != "random":
+        assert [r.data_row_id for r in ranking.rows] == ["a", "b", "c"]
