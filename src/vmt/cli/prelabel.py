@@ -15,6 +15,9 @@ def register(app: typer.Typer) -> None:
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Write the pre-label NDJSON here (no Labelbox)."
         ),
+        project_id: str | None = typer.Option(
+            None, "--project", help="Import the pre-labels into this Labelbox project (MAL)."
+        ),
         confidence: str = typer.Option(
             "auto", "--confidence", help="'auto' (the run's F1-optimal confidence) or a number."
         ),
@@ -31,8 +34,8 @@ def register(app: typer.Typer) -> None:
         from vmt.pipeline.store import RunStore
         from vmt.pool.prelabel import copy_to, parse_confidence, prelabel_pool
 
-        if output is None:
-            raise InputError("give --output FILE (the pre-label NDJSON)")
+        if output is None and project_id is None:
+            raise InputError("give --output FILE, --project ID, or both")
         settings = load_settings()
         store = RunStore.for_settings(settings)
         trainer = build_trainer(store.get_run(run_id).config.trainer, settings)
@@ -46,10 +49,24 @@ def register(app: typer.Typer) -> None:
                 image_base=images_dir.resolve() if images_dir else None,
                 observer=display,
             )
-        copy_to(result, output)
         reused = " (pool predictions reused)" if result.pool.reused else ""
         console.print(
             f"{result.rows} pre-labels on {result.data_rows} of {result.pool.predicted_rows} rows "
-            f"at confidence {result.threshold:.2f} ({result.threshold_source}){reused} -> {output}",
+            f"at confidence {result.threshold:.2f} ({result.threshold_source}){reused}",
             highlight=False,
         )
+        if output is not None:
+            copy_to(result, output)
+            console.print(f"pre-labels -> {output}", highlight=False)
+        if project_id is not None:
+            from vmt.backends.labelbox.labelling_loop import prelabel_project
+            from vmt.backends.labelbox.project import LabelboxProject
+            from vmt.cli.labelling_report import print_prelabel_summary
+
+            imported = prelabel_project(
+                LabelboxProject(settings, project_id),
+                run_id=run_id,
+                prelabels=result,
+                pool_export=pool,
+            )
+            print_prelabel_summary(project_id, imported.summary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,18 @@ def register(app: typer.Typer) -> None:
         images_dir: Path | None = typer.Option(
             None, "--images-dir", help="Folder that relative row_data paths are relative to."
         ),
+        project_id: str | None = typer.Option(
+            None, "--project", help="Send the chosen rows to this Labelbox project as batch(es)."
+        ),
+        batch: str | None = typer.Option(
+            None,
+            "--batch",
+            help="Batch name (default: vmt-<strategy>-<digest of the chosen rows>).",
+        ),
+        priority: int = typer.Option(5, "--priority", help="Batch priority, 1 (highest) to 5."),
+        prelabel: bool = typer.Option(
+            False, "--prelabel", help="With --project and --run: also import their pre-labels."
+        ),
     ) -> None:
         """Rank a pool for labelling: data row id, global key, score, rank and the reason."""
         from vmt.cli.console import console, err_console
@@ -84,6 +97,10 @@ def register(app: typer.Typer) -> None:
             f"{strategy} (threshold {result.threshold:.2f}, {result.threshold_source}) -> {output}",
             highlight=False,
         )
+        if project_id is not None:
+            if prelabel and run_id is None:
+                raise InputError("--prelabel needs --run (the pre-labels are its model's boxes)")
+            _send(project_id, result, batch, priority, run_id if prelabel else None, pool)
 
 
 def _select_from_run(
@@ -117,3 +134,38 @@ def _select_from_run(
             image_base=images_dir.resolve() if images_dir else None,
             observer=display,
         )
+
+
+def _send(
+    project_id: str,
+    result: SelectResult,
+    batch: str | None,
+    priority: int,
+    prelabel_run: str | None,
+    pool: Path,
+) -> None:
+    from vmt.backends.factory import build_trainer
+    from vmt.backends.labelbox.labelling_loop import prelabel_project, send_to_project
+    from vmt.backends.labelbox.project import LabelboxProject
+    from vmt.cli.labelling_report import print_batch_summary, print_prelabel_summary
+    from vmt.config import load_settings
+    from vmt.pipeline.store import RunStore
+    from vmt.pool.prelabel import prelabel_pool
+
+    settings = load_settings()
+    project = LabelboxProject(settings, project_id)
+    ids = [row.data_row_id for row in result.ranking.rows]
+    if batch is None:  # the same selection gets the same name: a retry makes no second batch
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]
+        batch = f"vmt-{result.ranking.strategy}-{digest}"
+    print_batch_summary(
+        project_id, send_to_project(project, data_row_ids=ids, batch=batch, priority=priority)
+    )
+    if prelabel_run is not None:
+        store = RunStore.for_settings(settings)
+        trainer = build_trainer(store.get_run(prelabel_run).config.trainer, settings)
+        prelabels = prelabel_pool(store, prelabel_run, pool=pool, trainer=trainer)
+        imported = prelabel_project(
+            project, run_id=prelabel_run, prelabels=prelabels, pool_export=pool, only=ids
+        )
+        print_prelabel_summary(project_id, imported.summary)

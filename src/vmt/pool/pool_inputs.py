@@ -131,3 +131,26 @@ def run_training_box_counts(run_dir: Path) -> dict[str, int] | None:
     """Training boxes per class of a run (its ``samples.jsonl``), None when it has none."""
     path = run_dir / artifacts.SAMPLES_FILE
     return training_box_counts(SampleFile(path)) if path.is_file() else None
+
+
+def labelled_in_project(export: Path, project_id: str) -> set[str]:
+    """Data rows of a project export (``projects.<id>.labels``) that have a label in
+    ``project_id``; lines that are not JSON objects are skipped (the pool reader reports them)."""
+    labelled: set[str] = set()
+    with export.open("rb") as f:
+        for line in f:
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(row, dict):
+                continue
+            section = (
+                (row.get("projects") or {}).get(project_id)
+                if isinstance(row.get("projects"), dict)
+                else None
+            )
+            data_row = row.get("data_row")
+            if isinstance(section, dict) and section.get("labels") and isinstance(data_row, dict):
+                labelled.add(str(data_row.get("id")))
+    return labelled
