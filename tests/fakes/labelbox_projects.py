@@ -83,11 +83,22 @@ class FakeProjects:
         """Model run id -> data rows added with ``upsert_data_rows``."""
 
     def add_project(
-        self, project_id: str, *, classes: list[str], labelled: set[str] | None = None
+        self,
+        project_id: str,
+        *,
+        classes: list[str],
+        labelled: set[str] | None = None,
+        data_rows: list[str] | None = None,
     ) -> ProjectState:
+        """A project whose ontology has ``classes``; ``data_rows`` are in it already (a batch
+        named ``existing``), ``labelled`` of them have a submitted label."""
         with self.fake.lock:
             state = ProjectState(project_id, f"project {project_id}", list(classes))
             state.labelled |= labelled or set()
+            if data_rows:
+                state.batches["batch-existing"] = BatchState(
+                    "batch-existing", "existing", list(data_rows), 5
+                )
             self.projects[project_id] = state
             ontology_id = f"ontology-project-{project_id}"
             self.fake.ontologies[ontology_id] = {
