@@ -37,6 +37,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "prelabel",
     "select",
+    "publish",
 )
 
 _state = {"debug": False}
