@@ -35,6 +35,9 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "convert",
     "evaluate",
+    "prelabel",
+    "select",
+    "publish",
 )
 
 _state = {"debug": False}

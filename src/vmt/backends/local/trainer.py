@@ -153,5 +153,28 @@ class LocalTrainer:
                     ctx.progress(done, None, what="images")
                 yield prediction
 
+    def predict_and_embed(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Iterator[tuple[Prediction, Any]]:
+        """Like ``predict``, with each image's backbone embedding (``(D,)`` float32) beside its
+        prediction: ``diverse`` selection spreads its picks over them."""
+        passive_openmp_threads()
+        import torch
+
+        from vmt.backends.local.checkpoint import load_model
+        from vmt.backends.local.embed import predict_and_embed
+        from vmt.backends.local.train_loop import pick_device, use_all_cores
+
+        use_all_cores()
+        detector, classes = load_model(Path(model), pick_device(self._config.device))
+        done = 0
+        with torch.inference_mode():
+            for item in predict_and_embed(detector, classes, samples):
+                done += 1
+                if done % 64 == 0:
+                    ctx.check_cancelled()
+                    ctx.progress(done, None, what="images")
+                yield item
+
     def cancel(self, ctx: RunContext) -> None:
         """Nothing runs outside this process: cancelling is stopping the loop (check_cancelled)."""
