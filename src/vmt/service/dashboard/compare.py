@@ -160,14 +160,16 @@ def _confusion_chart(doc: Mapping[str, Any], run_id: str) -> str | None:
 
 
 def compare_runs(store: RunStore, run_ids: Sequence[str]) -> Comparison:
-    """The comparison of ``run_ids`` (2 to ``MAX_RUNS``, the first is the baseline). Raises
-    ``InputError`` for fewer than two runs or too many, ``UnknownRunError`` for an unknown id."""
+    """The comparison of ``run_ids`` (2 to ``MAX_RUNS``; the oldest is the baseline, the others
+    follow in the order they were created). Raises ``InputError`` for fewer than two runs or
+    too many, ``UnknownRunError`` for an unknown id."""
     ids = list(dict.fromkeys(run_ids))
     if len(ids) < 2:
         raise InputError("pick at least two runs to compare")
     if len(ids) > MAX_RUNS:
         raise InputError(f"compare at most {MAX_RUNS} runs at once")
-    records = [store.get_run(run_id) for run_id in ids]
+    records = sorted((store.get_run(run_id) for run_id in ids), key=lambda r: (r.created, r.id))
+    ids = [record.id for record in records]
     documents = [load_metrics(store, run_id) for run_id in ids]
     columns = [
         RunColumn(
