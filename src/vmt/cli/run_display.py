@@ -19,14 +19,14 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vmt.cli.console import console, err_console
+from vmt.cli.event_lines import event_line
 from vmt.errors import VmtError
 from vmt.pipeline.context import RunObserver
 from vmt.pipeline.protocols import REPORT_HANDLE, Stage
 from vmt.pipeline.store import RunRecord, RunState, RunStore
-
-_QUIET_EVENTS = {"stage started", "stage done"}
 
 
 class RichRunDisplay(RunObserver):
@@ -75,12 +75,10 @@ class RichRunDisplay(RunObserver):
             task = self._task(stage)
             total = self._progress.tasks[task].total or 1
             self._progress.update(task, total=total, completed=total, what="done")
-        if message not in _QUIET_EVENTS:
-            where = f"{stage.value}: " if stage else ""
-            details = " ".join(f"{k}={v}" for k, v in data.items() if k != "error")
-            error = f" ({data['error']})" if "error" in data else ""
+        line = event_line(stage.value if stage else None, message, data)
+        if line is not None:
             self._progress.console.print(
-                f"[dim]{where}{message}{error} {details}[/]".rstrip(), highlight=False
+                Text(line, style="dim"), highlight=False, no_wrap=True, overflow="ellipsis"
             )
 
     def progress(

@@ -16,9 +16,9 @@ from typing import Any
 
 from vmt.domain import Rejection
 from vmt.pipeline import artifacts
+from vmt.pipeline.headline import ROW_SET_NAMES, Headline, headline_of
 from vmt.pipeline.protocols import Stage
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageRecord, StageState
-from vmt.service.dashboard.headline import ROW_SET_NAMES, Headline, headline_of
 from vmt.service.dashboard.links import Link, run_links
 from vmt.vertex_cost import cost_usd
 

@@ -1,7 +1,9 @@
-"""The one place the dashboard reads a run's headline figures from its stored metrics summary.
+"""The one place the dashboard and ``vmt run --json`` read a run's headline figures from its
+stored metrics summary.
 
 The rule (the TEST split when it was evaluated, else validation + test; mAP and AP50) belongs to
-the pipeline's typed stage results; this adapter is the single switch point to them.
+the pipeline's typed stage results; this adapter is the single switch point to them for the
+dashboard and the CLI summaries.
 """
 
 from __future__ import annotations
