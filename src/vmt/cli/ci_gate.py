@@ -15,6 +15,7 @@ from vmt.cli.console import err_console
 from vmt.errors import InputError
 from vmt.quality_gate import (
     GATE_FAILED_EXIT_CODE,
+    RUN_METRICS,
     Threshold,
     Verdict,
     check_thresholds,
@@ -55,3 +56,20 @@ def exit_on_verdict(verdict: Verdict | None) -> None:
         return
     err_console.print(f"[bold red]{verdict.reason()}[/]", highlight=False, soft_wrap=True)
     raise typer.Exit(GATE_FAILED_EXIT_CODE)
+
+
+def evaluation_summary(
+    metrics: Mapping[str, Any], written: Sequence[object], verdict: Verdict | None
+) -> dict[str, Any]:
+    """``vmt evaluate --json``: the twelve COCO figures, AP per class, files, the verdict."""
+    per_class = metrics.get("per_class") or {}
+    return {
+        "metrics": {name: metrics.get(name) for name in RUN_METRICS},
+        "per_class": {
+            name: {k: figures.get(k) for k in ("ap", "ap_50", "ap_75", "gt_count")}
+            for name, figures in per_class.items()
+        },
+        "counts": metrics.get("counts"),
+        "written": [str(p) for p in written],
+        "gate": verdict.to_json() if verdict else None,
+    }
