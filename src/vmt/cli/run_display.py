@@ -119,6 +119,7 @@ def finish_run(store: RunStore, record: RunRecord) -> None:
             console.print(f"results: {Path(out_dir)}", highlight=False)
         console.print(f"report:  {report}", highlight=False)
         console.print(f"run:     {record.id} (vmt runs show {record.id})", highlight=False)
+        console.print("browse:  vmt ui (the runs in a web page)", highlight=False)
         return
     if record.state is RunState.CANCELLED:
         raise VmtError(f"run {record.id} was cancelled")
