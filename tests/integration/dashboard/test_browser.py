@@ -66,11 +66,11 @@ def log_in(page: Page, dashboard: Dashboard, path: str = "/ui/") -> None:
     expect(page).to_have_url(dashboard.url + path)
 
 
-def screenshot_both(page: Page, shots: Path, name: str) -> None:
+def screenshot_both(page: Page, shots: Path, name: str, *, full_page: bool = True) -> None:
     for width_name, (width, height) in WIDTHS.items():
         page.set_viewport_size({"width": width, "height": height})
         page.wait_for_timeout(100)
-        page.screenshot(path=str(shots / f"{name}-{width_name}.png"), full_page=True)
+        page.screenshot(path=str(shots / f"{name}-{width_name}.png"), full_page=full_page)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -113,7 +113,7 @@ def test_finished_run_page_and_report(page: Page, dashboard: Dashboard, shots: P
     page.click("#report-link")
     expect(page.locator("h2", has_text="Curves")).to_be_visible()
     no_script_ran(page)
-    screenshot_both(page, shots, "report")
+    screenshot_both(page, shots, "report", full_page=False)
 
 
 def test_failed_run_shows_its_error_as_text(page: Page, dashboard: Dashboard, shots: Path) -> None:

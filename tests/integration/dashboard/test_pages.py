@@ -179,3 +179,26 @@ def test_compare_shows_headline_per_class_curves_and_matrices(dashboard: Dashboa
 def test_unknown_runs_answer_404(dashboard: Dashboard, path: str) -> None:
     with logged_in(dashboard) as client:
         assert client.get(path).status_code == 404
+
+
+def test_resume_advances_the_run_in_the_background(dashboard: Dashboard) -> None:
+    import time
+
+    with logged_in(dashboard) as client:
+        token = csrf_of(client.get(f"/ui/runs/{dashboard.pending}").text)
+        done = client.post(f"/ui/runs/{dashboard.pending}/resume", data={"csrf": token})
+        assert done.status_code == 303
+        assert done.headers["location"].endswith("?done=resumed")
+        deadline = time.monotonic() + 30
+        while dashboard.store.get_run(dashboard.pending).state is RunState.PENDING:
+            assert time.monotonic() < deadline, "the resumed run did not move"
+            time.sleep(0.1)
+        while dashboard.store.get_run(dashboard.pending).is_active():
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        run = dashboard.store.get_run(dashboard.pending)
+        assert run.state is RunState.FAILED  # its export file does not exist
+        assert "none.ndjson" in (run.error or "")
+        again = client.post(f"/ui/runs/{dashboard.finished}/resume", data={"csrf": token})
+        assert again.status_code == 409
+        assert "nothing to resume" in again.text

@@ -62,6 +62,9 @@ def template_environment() -> jinja2.Environment:
     env.filters["num"] = format_number
     env.filters["duration"] = format_duration
     env.filters["money"] = lambda v: "–" if v is None else f"${v:,.2f}"
+    env.filters["when"] = lambda v: (
+        "–" if not v else str(v).replace("T", " ").replace("+00:00", " UTC")
+    )
     env.filters["urlpart"] = lambda v: quote(str(v), safe="")
     return env
 

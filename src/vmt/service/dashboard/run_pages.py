@@ -289,7 +289,8 @@ def live_status(store: RunStore, run_id: str) -> dict[str, Any]:
     """The small JSON the run page polls while the run moves: state and each stage's progress."""
     run = store.get_run(run_id)
     stages = []
-    for record in store.stages(run_id):
+    records = store.stages(run_id)
+    for record in records:
         view = _stage_view(record)
         stages.append(
             {
@@ -301,4 +302,11 @@ def live_status(store: RunStore, run_id: str) -> dict[str, Any]:
                 "seconds": view.seconds,
             }
         )
-    return {"run_id": run.id, "state": display_state(run), "stage": run.stage, "stages": stages}
+    by_stage = {s.stage: s for s in records}
+    return {
+        "run_id": run.id,
+        "state": display_state(run),
+        "stage": run.stage,
+        "seconds": _duration(run, by_stage),
+        "stages": stages,
+    }

@@ -42,6 +42,7 @@
       }
       text(li.querySelector(".seconds"), duration(s.seconds));
     });
+    text(document.getElementById("run-duration"), duration(status.seconds) || "–");
     if (!moving[status.state]) window.location.reload();
   }
   function poll() {
