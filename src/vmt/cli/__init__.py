@@ -33,6 +33,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "models",
     "serve",
+    "ui",
     "convert",
     "evaluate",
     "prelabel",
