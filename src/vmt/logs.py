@@ -2,31 +2,29 @@
 ``VMT_LOG_JSON=1`` (Cloud Run / Cloud Logging read ``severity`` and ``message``).
 
 Secrets are redacted as a last line of defence: any configured secret value that reaches a
-formatted record (message, exception text or extra field) is replaced by ``***``, and the query
-string of every URL (where a signed URL carries its credentials; libraries such as httpx and
-urllib3 log whole URLs) by ``...``. Code must never log them in the first place.
+formatted record (message, exception text or extra field) is replaced by ``***``, and URLs
+lose their user-info and query string (``vmt.formats.image_uri.redact_urls``: signed URLs carry
+their credentials there, and libraries such as httpx and urllib3 log whole URLs); code must never
+log them in the first place.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import orjson
 
+from vmt.formats.image_uri import redact_urls
+
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
-
-
-_URL_QUERY = re.compile(r"\?[^\s'\"<>?#]*=[^\s'\"<>#]*")
-"""A query string with a parameter (``?X-Goog-Signature=...``), absolute URL or bare path."""
 
 
 class SecretRedactor(logging.Filter):
     """Replaces each secret value in a record's message, exception text and extra fields with
-    ``***``, and every URL query string with ``?...``."""
+    ``***`` and strips credentials from URLs in them."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -35,11 +33,14 @@ class SecretRedactor(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return _URL_QUERY.sub("?...", text)
+        return redact_urls(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
-        record.args = None
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -49,6 +50,21 @@ class SecretRedactor(logging.Filter):
             if key not in _STANDARD_ATTRS and isinstance(value, str):
                 setattr(record, key, self.redact(value))
         return True
+
+
+_SECRET_ENV = ("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY", "VMT_WEBHOOK_SECRET", "VMT_API_TOKEN")
+
+
+def protect_last_resort() -> None:
+    """Redact what Python's last-resort handler prints (warnings when logging is not
+    configured, as in the CLI): URL credentials, and the secrets found in the environment."""
+    import os
+
+    if logging.lastResort is not None and not any(
+        isinstance(f, SecretRedactor) for f in logging.lastResort.filters
+    ):
+        secrets = (os.environ.get(name, "") for name in _SECRET_ENV)
+        logging.lastResort.addFilter(SecretRedactor(secrets))
 
 
 class JsonFormatter(logging.Formatter):
@@ -90,20 +106,3 @@ def configure_logging(
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
-
-
-def configure_cli_logging() -> None:
-    """For one-shot commands (``vmt run``...): warnings and errors of every logger to stderr as
-    bare messages (as Python's last-resort handler prints them), through the redactor, with the
-    secrets found in the environment. Leaves logging alone when a handler is already installed."""
-    import os
-
-    root = logging.getLogger()
-    if root.handlers:
-        return
-    names = ("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY", "VMT_WEBHOOK_SECRET", "VMT_API_TOKEN")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    handler.addFilter(SecretRedactor(os.environ.get(name, "") for name in names))
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)

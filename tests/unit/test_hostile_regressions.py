@@ -30,7 +30,7 @@ def test_a_coco_category_id_of_any_json_type_is_reported_not_raised(
     path = tmp_path / "gt.json"
     path.write_text(json.dumps(doc))
     gt = coco.read_ground_truth(path)
-    assert [r.reason for r in gt.rejections] == ["unknown_category"]
+    assert [r.reason for r in gt.rejections] == ["unknown_class"]
     assert len(gt.samples[0].boxes) == 1
 
 
