@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import requests.adapters
@@ -88,6 +89,24 @@ def markdown(rows: list[tuple[str, str, str]]) -> str:
     lines = [head, "|---|---|---|"]
     lines += [f"| `{op}` | `{sdk}` | `{caller}` |" for op, sdk, caller in rows]
     return "\n".join(lines)
+
+
+def pytest_configure(config: Any) -> None:
+    """As a plugin (``-p tests.faults.labelbox_operations``, with ``LABELBOX_OPS_TABLE=FILE``):
+    capture every test's Labelbox requests and write the table to FILE at the end."""
+    import os
+
+    out = os.environ.get("LABELBOX_OPS_TABLE")
+    if not out:
+        return
+    context = capture()
+    sent = context.__enter__()
+
+    def write() -> None:
+        context.__exit__(None, None, None)
+        Path(out).write_text(markdown(table(sent)) + "\n")
+
+    config.add_cleanup(write)
 
 
 if __name__ == "__main__":  # pragma: no cover - prints the docs table
