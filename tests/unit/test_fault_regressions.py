@@ -1,5 +1,5 @@
-"""Faults the hostile-input campaign (tests/faults/test_hostile_input.py) found, each fixed as a
-kind: the inputs that crashed a reader, and their neighbours."""
+"""Faults the fault campaign (tests/faults/) found, each fixed as a kind: the inputs or answers
+that broke us, and their neighbours."""
 
 from __future__ import annotations
 
@@ -43,3 +43,23 @@ def test_a_coco_section_of_the_wrong_type_is_a_clear_input_error(
     path.write_text(json.dumps({**GOOD_GT, key: value}))
     with pytest.raises(InputError, match=f"'{key}' must be a list"):
         coco.read_ground_truth(path)
+
+
+@pytest.mark.parametrize(
+    ("message", "retryable"),
+    [
+        ("429 Too Many Requests", True),  # a gateway's rate limit, not Labelbox's wording
+        ("408 Request Timeout", True),
+        ("Failed to parse response as JSON: <html>502</html>", True),  # a proxy's error page
+        ("400 Bad Request", False),
+        ("403 Forbidden", False),
+    ],
+)
+def test_a_labelbox_answer_from_a_gateway_is_retried_as_its_status_says(
+    message: str, retryable: bool
+) -> None:
+    from lbox import exceptions as lbx
+
+    from vmt.backends.labelbox.sdk_errors import is_retryable
+
+    assert is_retryable(lbx.LabelboxError(message, None)) is retryable
