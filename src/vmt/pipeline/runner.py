@@ -19,7 +19,7 @@ from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline import stages
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import RunObserver, StoreRunContext
-from vmt.pipeline.failure import failure_message
+from vmt.pipeline.failure import failure_message, storage_trouble
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
 from vmt.pipeline.protocols import REPORT_HANDLE, STAGE_STATUS, Backends, RunStatus, Stage
 from vmt.pipeline.results import EvaluateResult, PrepareResult, StageResult, TrainResult
@@ -284,7 +284,7 @@ class Runner:
     def _fail(self, ctx: StoreRunContext, backends: Backends | None, exc: Exception) -> None:
         run_id = ctx.run_id
         stage = ctx.stage
-        if not isinstance(exc, VmtError):
+        if not isinstance(exc, VmtError) and storage_trouble(exc) is None:
             log.exception("run %s: internal error in stage %s", run_id, stage)
         message = failure_message(stage, exc, run_id=run_id)
         if stage is not None:
