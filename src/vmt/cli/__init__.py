@@ -33,8 +33,12 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "models",
     "serve",
+    "ui",
     "convert",
     "evaluate",
+    "prelabel",
+    "select",
+    "publish",
 )
 
 _state = {"debug": False}

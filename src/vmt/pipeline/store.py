@@ -130,6 +130,45 @@ class RunStore:
             params = (limit,)
         return [self._run_record(row) for row in self._conn().execute(sql, params)]
 
+    def page_runs(
+        self, *, state: RunState | None = None, limit: int, offset: int = 0
+    ) -> list[RunRecord]:
+        """One page of runs, newest first, optionally only those in ``state`` (an index
+        answers both orders: the cost does not grow with the number of runs before the page)."""
+        where, params = ("WHERE state = ?", [state.value]) if state else ("", [])
+        sql = f"SELECT * FROM runs {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
+        rows = self._conn().execute(sql, (*params, limit, offset))
+        return [self._run_record(row) for row in rows]
+
+    def count_runs(self, *, state: RunState | None = None) -> int:
+        """How many runs the store holds (in ``state`` when given)."""
+        where, params = ("WHERE state = ?", (state.value,)) if state else ("", ())
+        row = self._conn().execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()
+        return int(row[0])
+
+    def stages_of(self, run_ids: list[str]) -> dict[str, dict[Stage, StageRecord]]:
+        """The stage records of several runs in one query (a page of the runs list)."""
+        found: dict[str, dict[Stage, StageRecord]] = {run_id: {} for run_id in run_ids}
+        if not run_ids:
+            return found
+        marks = ",".join("?" * len(run_ids))
+        rows = self._conn().execute(f"SELECT * FROM stages WHERE run_id IN ({marks})", run_ids)
+        for row in rows:
+            stage = Stage(row["stage"])
+            found[row["run_id"]][stage] = self._stage_record(stage, row)
+        return found
+
+    def handles_of(self, run_ids: list[str], key: str) -> dict[str, str]:
+        """The handle ``key`` of each of several runs that has it."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self._conn().execute(
+            f"SELECT run_id, value FROM handles WHERE key = ? AND run_id IN ({marks})",
+            (key, *run_ids),
+        )
+        return {row["run_id"]: row["value"] for row in rows}
+
     @staticmethod
     def _run_record(row: sqlite3.Row) -> RunRecord:
         lease = None

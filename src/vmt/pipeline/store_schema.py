@@ -16,6 +16,8 @@ CREATE TABLE IF NOT EXISTS runs (
     lease_owner TEXT,
     lease_expires REAL
 );
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_state ON runs(state, created DESC, id DESC);
 CREATE TABLE IF NOT EXISTS stages (
     run_id TEXT NOT NULL REFERENCES runs(id),
     stage TEXT NOT NULL,
