@@ -12,8 +12,8 @@ from vmt.cli.ci_gate import gate
 from vmt.cli.json_display import JsonRunDisplay
 from vmt.cli.run_display import RichRunDisplay
 from vmt.pipeline import artifacts
-from vmt.pipeline.headline import headline_of
 from vmt.pipeline.protocols import REPORT_HANDLE
+from vmt.pipeline.results import headline_of
 from vmt.pipeline.store import RunRecord, RunStore
 from vmt.quality_gate import Threshold, Verdict
 

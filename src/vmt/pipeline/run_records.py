@@ -18,6 +18,8 @@ from vmt.pipeline.run_config import RunConfig
 class RunState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    PLANNED = "planned"
+    """A dry run ended before launching training (not a failure); ``vmt resume`` launches it."""
     COMPLETE = "complete"
     FAILED = "failed"
     CANCELLED = "cancelled"

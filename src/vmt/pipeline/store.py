@@ -210,6 +210,14 @@ class RunStore:
                 (_json(metrics), time.time(), run_id),
             )
 
+    def set_config(self, run_id: str, config: RunConfig) -> None:
+        """Replace the run's configuration (a planned run launched: its dry-run option off)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                (config.to_json(), time.time(), run_id),
+            )
+
     def request_cancel(self, run_id: str) -> None:
         self.get_run(run_id)
         with self._tx() as conn:
@@ -286,6 +294,15 @@ class RunStore:
                 "UPDATE stages SET state = ?, finished = ?, outputs = ?"
                 " WHERE run_id = ? AND stage = ?",
                 (StageState.DONE.value, time.time(), _json(outputs), run_id, stage.value),
+            )
+
+    def reset_stage(self, run_id: str, stage: Stage) -> None:
+        """Back to pending (a dry run stopped before the stage's work was launched)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET state = ?, finished = NULL, error = NULL,"
+                " progress_done = NULL, progress_total = NULL WHERE run_id = ? AND stage = ?",
+                (StageState.PENDING.value, run_id, stage.value),
             )
 
     def fail_stage(self, run_id: str, stage: Stage, error: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -162,5 +163,5 @@ def _metrics_view(record: RunRecord) -> dict[str, Any]:
     if evaluation is None:
         return {}
     view: dict[str, Any] = {name: s.to_json() for name, s in evaluation.row_sets().items()}
-    view["headline"] = evaluation.headline().model_dump(mode="json")
+    view["headline"] = dataclasses.asdict(evaluation.headline())
     return view

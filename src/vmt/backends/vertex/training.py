@@ -25,7 +25,7 @@ from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import RunContext, TrainingPlanned
 from vmt.retry import Backoff
 from vmt.vertex_cost import cost_usd
 
@@ -53,7 +53,7 @@ _TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED}
 _NO_RETRY = Backoff(max_attempts=1)
 
 
-class DryRunFinished(BackendError):
+class DryRunFinished(TrainingPlanned):
     """``vertex_dry_run``: everything was done but launching the training."""
 
 
