@@ -82,7 +82,7 @@ def finished_run(
     for stage in Stage:
         store.start_stage(run_id, stage)
         store.finish_stage(run_id, stage, outputs.get(stage, {}))
-    store.set_metrics(run_id, {"all": MetricsSummary.of_metrics(metrics).model_dump()})
+    store.set_metrics(run_id, {"all": MetricsSummary.of_metrics(metrics).to_json()})
     store.set_run_state(run_id, RunState.COMPLETE)
     return run_id
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from vmt.durable_files import atomic_writer
 from vmt.errors import InputError
 from vmt.formats.labelbox_mal import mal_rows
 from vmt.formats.labelbox_predictions import deterministic_uuids
@@ -69,10 +70,9 @@ def prelabel_pool(
     )
     path = predicted.folder / f"prelabels-{threshold:.4f}.ndjson"
     uuid_for = deterministic_uuids(f"{run_id}/prelabel/{predicted.folder.name}")
-    partial = path.with_name(path.name + ".partial")
     rows = 0
     data_rows: set[str] = set()
-    with partial.open("wb") as out:
+    with atomic_writer(path) as out:
         for row in mal_rows(
             artifacts.read_predictions(predicted.predictions),
             threshold=threshold,
@@ -81,7 +81,6 @@ def prelabel_pool(
             out.write(orjson.dumps(row) + b"\n")
             rows += 1
             data_rows.add(row["dataRow"]["id"])
-    partial.replace(path)
     return PrelabelFile(path, rows, len(data_rows), threshold, source, predicted)
 
 

@@ -23,6 +23,7 @@ from vmt.backends.vertex.calls import (
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
+from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff
@@ -191,7 +192,7 @@ class VertexTraining:
             max_cost_usd=round(cost, 2),
         )
         request_path = ctx.workdir / "vertex_training_pipeline.json"
-        request_path.write_text(type(request).to_json(request))
+        write_atomic(request_path, type(request).to_json(request).encode())
         if self.settings.vertex_dry_run:
             raise DryRunFinished(
                 f"dry run: stopped before launching training ({summary}); "
