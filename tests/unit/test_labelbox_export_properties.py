@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 from tests.builders.labelbox_rows import box_object, model_run_row, project_row, v1_row
 from vmt.domain import Rejection, Sample
 from vmt.formats.export_boxes import read_box, read_boxes
+from vmt.formats.json_records import ndjson_records
 from vmt.formats.labelbox_export import (
-    REJECTION_CODES,
-    WARNING_CODES,
     ConversionStats,
     ExportOptions,
     parse_lines,
 )
 from vmt.formats.labelbox_to_vertex import convert_export
+from vmt.reasons import BOX_WARNINGS, EXPORT_ROW_CHECKS
 
 scalars = (
     st.none()
@@ -127,8 +127,8 @@ def test_parser_never_crashes_and_accounts_for_every_row(
     non_blank = [i + 1 for i, line in enumerate(lines) if line.strip()]
     assert [item.line for item in items] == non_blank
     assert stats.rows_read == len(non_blank) == stats.rows_written + sum(stats.rejected.values())
-    assert set(stats.rejected) <= set(REJECTION_CODES) - {"not_in_gcs"}
-    assert set(stats.warnings) <= set(WARNING_CODES)
+    assert set(stats.rejected) <= set(EXPORT_ROW_CHECKS) - {"not_in_gcs"}
+    assert set(stats.warnings) <= set(BOX_WARNINGS)
     samples = [item for item in items if isinstance(item, Sample)]
     assert stats.rows_written == len(samples)
     assert stats.boxes_written == sum(len(s.boxes) for s in samples)
@@ -157,7 +157,9 @@ def test_converter_never_crashes_and_writes_valid_lines(
     lines: list[bytes], prefix: str | None, unassigned: str
 ) -> None:
     out = io.BytesIO()
-    stats = convert_export(lines, out, image_uri_prefix=prefix, unassigned=unassigned)
+    stats = convert_export(
+        ndjson_records(lines), out, image_uri_prefix=prefix, unassigned=unassigned
+    )
     assert stats.rows_read == stats.rows_written + sum(stats.rejected.values())
     written = out.getvalue().splitlines()
     assert len(written) == stats.rows_written
@@ -202,19 +204,27 @@ def near_edges(draw: st.DrawFn) -> tuple[tuple[float, float, float, float], int,
 @_settings
 @given(
     case=st.tuples(st.tuples(edgy, edgy, edgy, edgy), sides, sides) | near_edges(),
-    drop_small=st.booleans(),
+    vertex_limits=st.booleans(),
 )
 def test_box_fast_path_agrees_with_the_reference_rules(
-    case: tuple[tuple[float, float, float, float], int, int], drop_small: bool
+    case: tuple[tuple[float, float, float, float], int, int], vertex_limits: bool
 ) -> None:
     geometry, width, height = case
     obj = box_object("car", *geometry)
     fast_stats, slow_stats = ConversionStats(), ConversionStats()
     fast = read_boxes(
-        [obj], "bounding_box", "name", width, height, 1, "id", fast_stats, drop_small=drop_small
+        [obj],
+        "bounding_box",
+        "name",
+        width,
+        height,
+        1,
+        "id",
+        fast_stats,
+        vertex_limits=vertex_limits,
     )
     slow = read_box(
-        obj, "bounding_box", "name", width, height, 1, "id", slow_stats, drop_small=drop_small
+        obj, "bounding_box", "name", width, height, 1, "id", slow_stats, vertex_limits=vertex_limits
     )
     assert fast == ([slow] if slow is not None else [])
     assert fast_stats.warnings == slow_stats.warnings

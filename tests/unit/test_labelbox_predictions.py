@@ -80,8 +80,8 @@ def test_writer_rows_round_trip_through_the_reader(tmp_path: Path) -> None:
         (orjson.dumps(row(confidence=None)), None),
         # broken JSON
         (b'{"dataRow": {"id": "r1"', "malformed_json"),
-        # JSON but not an object
-        (b"[1, 2]", "malformed_row"),
+        # JSON but not an object (a JSON array file holding one array)
+        (b"[[1, 2]]", "malformed_row"),
         # unknown data row
         (orjson.dumps(row(dataRow={"id": "nope"})), "unknown_data_row"),
         # unknown global key
@@ -96,10 +96,10 @@ def test_writer_rows_round_trip_through_the_reader(tmp_path: Path) -> None:
         (orjson.dumps(row(bbox=None, answer={"name": "x"})), "not_a_box"),
         # negative width
         (orjson.dumps(row(bbox={"top": 1.0, "left": 2.0, "height": 3.0, "width": -4.0})),
-         "invalid_box"),
+         "box_invalid"),
         # a coordinate that is a string
         (orjson.dumps(row(bbox={"top": "1", "left": 2.0, "height": 3.0, "width": 4.0})),
-         "invalid_box"),
+         "box_invalid"),
         # confidence out of range
         (orjson.dumps(row(confidence=1.5)), "invalid_confidence"),
         # no dataRow

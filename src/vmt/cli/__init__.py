@@ -33,6 +33,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "models",
     "serve",
+    "ui",
     "convert",
     "evaluate",
     "prelabel",
@@ -55,6 +56,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from vmt.logs import protect_last_resort
+
+    protect_last_resort()
     try:
         app()
     except VmtError as exc:

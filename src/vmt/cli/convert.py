@@ -1,30 +1,17 @@
-"""``vmt convert``: a Labelbox export (NDJSON) into a Vertex AI image bounding-box import file."""
+"""``vmt convert``: a Labelbox export into a Vertex AI image bounding-box import file."""
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
-from vmt.gc_pause import gc_paused
-
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from typing import BinaryIO
-
     from rich.console import Console
 
     from vmt.formats.conversion_stats import ConversionStats
-
-
-class Engine(StrEnum):
-    auto = "auto"
-    fast = "fast"
-    python = "python"
 
 
 class UnassignedPolicy(StrEnum):
@@ -35,18 +22,13 @@ class UnassignedPolicy(StrEnum):
     auto = "auto"
 
 
-_CHUNK_BYTES = 1 << 20
-_FAST_PATH_MIN_BYTES = 64 << 20
-"""Files at least this large take the numba fast path (`vmt.formats.convert_stream`): below
-it, the kernel's one-off compile (seconds, then cached) costs more than it saves."""
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def convert(
         export: Path = typer.Argument(
             ...,
-            help="Labelbox export file (NDJSON: model-run or project export v2, or v1 rows).",
+            help="Labelbox export file: model-run or project export v2, or v1 rows; NDJSON or "
+            "a JSON array, optionally .gz.",
             exists=True,
             dir_okay=False,
             readable=True,
@@ -81,13 +63,6 @@ def register(app: typer.Typer) -> None:
             "--strict",
             help="Fail (exit 1) when a class has < 10 training images or a Vertex limit is broken.",
         ),
-        engine: Engine = typer.Option(
-            Engine.auto,
-            "--engine",
-            case_sensitive=False,
-            help="fast: the compiled (numba) kernel; python: the reference code path, no numba; "
-            "auto: fast for files of 64 MB and more. Same output and report either way.",
-        ),
     ) -> None:
         """Convert a Labelbox export into a Vertex AI import file, streaming (constant memory).
 
@@ -111,11 +86,9 @@ def register(app: typer.Typer) -> None:
             unassigned=unassigned.value,
             report=report,
             strict=strict,
-            engine=engine.value,
         )
 
 
-@gc_paused()  # imports and conversion build no cycles; collections only cost time
 def _convert(
     export: Path,
     output: Path,
@@ -125,23 +98,18 @@ def _convert(
     unassigned: str,
     report: Path | None,
     strict: bool,
-    engine: str = "auto",
 ) -> None:
-    if "numpy" not in sys.modules:
-        # No linear algebra here: one BLAS thread (idle BLAS workers spin ~0.1 s of CPU at start).
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import orjson
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from vmt.cli.console import console, err_console
     from vmt.errors import InputError
     from vmt.formats.conversion_stats import ConversionStats
+    from vmt.formats.json_records import read_records
     from vmt.formats.labelbox_to_vertex import convert_export
     from vmt.formats.vertex import limit_problems
 
     size = export.stat().st_size
-    if engine == "auto":
-        engine = "fast" if size >= _FAST_PATH_MIN_BYTES else "python"
 
     stats = ConversionStats()
     partial = output.with_name(output.name + ".partial")
@@ -155,7 +123,6 @@ def _convert(
     try:
         with (
             Progress(*columns, console=err_console, transient=True) as progress,
-            export.open("rb") as source,
             partial.open("wb", buffering=1 << 20) as sink,
         ):
             task = progress.add_task("convert", total=size, rows=0)
@@ -163,27 +130,14 @@ def _convert(
             def advance(position: int) -> None:
                 progress.update(task, completed=position, rows=stats.rows_read)
 
-            if engine == "fast":
-                from vmt.formats.convert_stream import convert_stream
-
-                convert_stream(
-                    source,
-                    sink,
-                    model_run_id=model_run_id,
-                    unassigned=unassigned,
-                    image_uri_prefix=image_uri_prefix,
-                    stats=stats,
-                    progress=advance,
-                )
-            else:
-                convert_export(
-                    _lines(source, advance),
-                    sink,
-                    model_run_id=model_run_id,
-                    unassigned=unassigned,
-                    image_uri_prefix=image_uri_prefix,
-                    stats=stats,
-                )
+            convert_export(
+                read_records(export, advance),
+                sink,
+                model_run_id=model_run_id,
+                unassigned=unassigned,
+                image_uri_prefix=image_uri_prefix,
+                stats=stats,
+            )
         if report is not None:
             report.write_bytes(orjson.dumps(stats.to_json(), option=orjson.OPT_INDENT_2))
         problems = limit_problems(
@@ -202,21 +156,18 @@ def _convert(
     err_console.print(f"wrote {stats.rows_written:,} rows to {output}", highlight=False)
 
 
-def _lines(source: BinaryIO, advance: Callable[[int], None]) -> Iterator[bytes]:
-    """The lines of ``source`` in chunks (no per-line Python overhead), reporting progress."""
-    from itertools import chain
-
-    def chunks() -> Iterator[list[bytes]]:
-        while lines := source.readlines(_CHUNK_BYTES):
-            yield lines
-            advance(source.tell())
-
-    return chain.from_iterable(chunks())
-
-
 def _why_nothing(stats: ConversionStats) -> str:
+    """The real blocker: no rows, no row with a box (no option can help), else the most
+    frequent rejection with the option that lifts it."""
     if stats.rows_read == 0:
         return "the export has no rows"
+    unreadable = stats.rejected.get("malformed_json", 0) + stats.rejected.get("unrecognized_row", 0)
+    if stats.rows_with_boxes == 0 and unreadable < stats.rows_read:
+        return (
+            f"no row has a bounding box: the {stats.rows_read - unreadable:,} rows read hold "
+            "no ImageBoundingBox object (only classifications, other shapes or nothing); "
+            "Vertex object detection trains on boxes"
+        )
     reason, count = max(stats.rejected.items(), key=lambda item: item[1])
     hint = {
         "not_in_gcs": " (pass --image-uri-prefix gs://...)",
@@ -231,7 +182,7 @@ def _print_summary(console: Console, stats: ConversionStats, problems: list[str]
     from rich.table import Table
 
     from vmt.domain import Split
-    from vmt.formats.labelbox_export import REJECTION_CODES, WARNING_CODES
+    from vmt.reasons import BOX_WARNINGS, EXPORT_ROW_CHECKS
 
     counts = Table(title="vmt convert", show_header=False, title_justify="left")
     counts.add_column("what")
@@ -240,10 +191,10 @@ def _print_summary(console: Console, stats: ConversionStats, problems: list[str]
     counts.add_row("rows written", f"{stats.rows_written:,}")
     counts.add_row("boxes written", f"{stats.boxes_written:,}")
     counts.add_row("rows rejected", f"{stats.rows_rejected:,}")
-    for code in REJECTION_CODES:
+    for code in EXPORT_ROW_CHECKS:
         if stats.rejected.get(code):
             counts.add_row(f"  rejected: {code}", f"{stats.rejected[code]:,}", style="red")
-    for code in WARNING_CODES:
+    for code in BOX_WARNINGS:
         if stats.warnings.get(code):
             counts.add_row(f"  warning: {code}", f"{stats.warnings[code]:,}", style="yellow")
     console.print(counts)

@@ -66,6 +66,16 @@ def _secret(settings: Settings, *, insecure: bool) -> bytes | None:
     return None
 
 
+def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: str | None) -> None:
+    """The dashboard pages (``/ui``) over the run store the runs come from."""
+    from vmt.pipeline.runner import Runner
+    from vmt.service.dashboard import RunnerActions, install_dashboard
+
+    pipeline = getattr(runs, "runner", None)
+    runner = pipeline if isinstance(pipeline, Runner) else Runner(settings)
+    install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -126,6 +136,7 @@ def create_app(
         )
     )
     app.include_router(health_router(deliveries=deliveries, runs=runner))
+    add_dashboard(app, settings, runs=runner, token=token or None)
     app.state.worker = worker
     app.state.deliveries = deliveries
     return app
