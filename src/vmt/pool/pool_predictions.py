@@ -22,6 +22,7 @@ import numpy.typing as npt
 import orjson
 
 from vmt.domain import Prediction, Sample, Split
+from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import InputError
 from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline import artifacts
@@ -161,9 +162,7 @@ def predict_pool(
         "rejections_by_reason": counts.rejections_by_reason,
         "embeddings": has_embeddings,
     }
-    tmp = done.with_name(done.name + ".partial")
-    tmp.write_bytes(orjson.dumps(facts, option=orjson.OPT_INDENT_2))
-    tmp.replace(done)
+    write_atomic(done, orjson.dumps(facts, option=orjson.OPT_INDENT_2))
     return _from_json(folder, facts, reused=False)
 
 
@@ -227,10 +226,8 @@ def training_embeddings(
 
 
 def _save_npy(path: Path, array: npt.NDArray[np.float32]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial.npy")
-    np.save(tmp, array)
-    tmp.replace(path)
+    with atomic_writer(path) as out:
+        np.save(out, array)
 
 
 def _from_json(folder: Path, facts: dict[str, Any], *, reused: bool) -> PoolPredictions:
