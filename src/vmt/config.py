@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     labelbox_retry_deadline_s: float = Field(default=300.0, gt=0)
     """Retries of one Labelbox call (rate limits, 5xx, network) stop after this many seconds."""
 
+    # --- the labelling loop (pre-labels, selection) -----------------------------------------
+    pool_dir: Path | None = None
+    """Folder of pool export files the service may read: ``POST /runs/{id}/prelabel`` and
+    ``/select`` name a file in it (never a path elsewhere)."""
+    auto_prelabel_project: str | None = None
+    """When set (with ``auto_prelabel_pool``), the service pre-labels this Labelbox project
+    with every run that completes."""
+    auto_prelabel_pool: str | None = None
+    """The pool file (in ``pool_dir``) that automatic pre-labelling predicts on."""
+
     # --- Google Cloud / Vertex AI ----------------------------------------------------------
     gcp_project: str | None = None
     gcp_region: str = "us-central1"
