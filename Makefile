@@ -12,7 +12,7 @@ help:
 	@echo "make test-slow  the heavy suites (marker: slow)"
 	@echo "make test-browser  the dashboard in headless Chromium (installs Debian's chromium)"
 	@echo "make screenshots   the dashboard's pages at 1280 and 390 px into docs/screenshots/"
-	@echo "make lint       ruff + mypy only"
+	@echo "make lint       ruff + mypy + import-linter layer contracts only"
 	@echo "make bench      the benchmarks under bench/ (figures go to docs/benchmarks.md)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -31,6 +31,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench

@@ -67,11 +67,16 @@ def _secret(settings: Settings, *, insecure: bool) -> bytes | None:
 
 def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: str | None) -> None:
     """The dashboard pages (``/ui``) over the run store the runs come from."""
+    from vmt.backends.factory import build_backends
     from vmt.pipeline.runner import Runner
     from vmt.service.dashboard import RunnerActions, install_dashboard
 
     pipeline = getattr(runs, "runner", None)
-    runner = pipeline if isinstance(pipeline, Runner) else Runner(settings)
+    runner = (
+        pipeline
+        if isinstance(pipeline, Runner)
+        else Runner(settings, backends_factory=build_backends)
+    )
     install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token)
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from tests.builders.run_store import XSS, failed_run, finished_run
 from tests.integration.service.live_server import serve_in_thread
+from vmt.backends.factory import build_backends
 from vmt.config import load_settings
 from vmt.domain import Rejection
 from vmt.pipeline.run_config import files_run_config
@@ -37,7 +38,7 @@ def dashboard(tmp_path: Path) -> Iterator[Dashboard]:
     from vmt.service.dashboard.local_app import create_ui_app
 
     settings = load_settings(api_token=TOKEN, state_dir=tmp_path / "state")
-    runner = Runner(settings)
+    runner = Runner(settings, backends_factory=build_backends)
     store = runner.store
     baseline = finished_run(store, seed=2, class_names={"c0": XSS}, run_id="run-a-baseline")
     finished = finished_run(
