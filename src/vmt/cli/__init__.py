@@ -36,6 +36,9 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "ui",
     "convert",
     "evaluate",
+    "prelabel",
+    "select",
+    "publish",
 )
 
 _state = {"debug": False}
@@ -53,6 +56,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from vmt.logs import protect_last_resort
+
+    protect_last_resort()
     try:
         app()
     except VmtError as exc:

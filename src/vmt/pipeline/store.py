@@ -25,6 +25,7 @@ import orjson
 
 from vmt.config import Settings
 from vmt.errors import InputError
+from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline.lease import Lease, LeaseHolder
 from vmt.pipeline.protocols import Stage
 from vmt.pipeline.results import EvaluateResult, Headline, StageResult, evaluation_of
@@ -356,7 +357,13 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET state = ?, stage = COALESCE(?, stage), error = ?, updated = ?"
                 " WHERE id = ?",
-                (state.value, stage.value if stage else None, error, time.time(), run_id),
+                (
+                    state.value,
+                    stage.value if stage else None,
+                    None if error is None else redact_urls(error),
+                    time.time(),
+                    run_id,
+                ),
             )
 
     def set_metrics(self, run_id: str, metrics: Mapping[str, Any]) -> None:
@@ -449,7 +456,7 @@ class RunStore:
             conn.execute(
                 "UPDATE stages SET state = ?, finished = ?, error = ?"
                 " WHERE run_id = ? AND stage = ?",
-                (StageState.FAILED.value, time.time(), error, run_id, stage.value),
+                (StageState.FAILED.value, time.time(), redact_urls(error), run_id, stage.value),
             )
 
     def set_progress(self, run_id: str, stage: Stage, done: int, total: int | None) -> None:
@@ -495,7 +502,13 @@ class RunStore:
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO events (run_id, ts, stage, message, data) VALUES (?, ?, ?, ?, ?)",
-                (run_id, time.time(), stage.value if stage else None, message, _json(data or {})),
+                (
+                    run_id,
+                    time.time(),
+                    stage.value if stage else None,
+                    redact_urls(message),
+                    _json(redact_values(data or {})),
+                ),
             )
 
     def events(self, run_id: str) -> list[EventRecord]:
@@ -518,7 +531,14 @@ class RunStore:
             conn.execute(
                 "INSERT INTO errors (run_id, ts, stage, kind, message, retryable)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, time.time(), stage.value if stage else None, kind, message, retryable),
+                (
+                    run_id,
+                    time.time(),
+                    stage.value if stage else None,
+                    kind,
+                    redact_urls(message),
+                    retryable,
+                ),
             )
 
     def errors(self, run_id: str) -> list[ErrorRecord]:
