@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -12,8 +11,8 @@ from vmt.cli.ci_gate import gate
 from vmt.cli.json_display import JsonRunDisplay
 from vmt.cli.run_display import RichRunDisplay
 from vmt.pipeline import artifacts
-from vmt.pipeline.headline import headline_of
 from vmt.pipeline.protocols import REPORT_HANDLE
+from vmt.pipeline.results import evaluation_of
 from vmt.pipeline.store import RunRecord, RunStore
 from vmt.quality_gate import Threshold, Verdict
 
@@ -31,12 +30,13 @@ def run_summary(
     metrics_path = store.run_dir(record.id) / artifacts.METRICS_FILE
     document = orjson.loads(metrics_path.read_bytes()) if metrics_path.is_file() else {}
     verdict = gate(document, thresholds)
-    headline = headline_of(record.metrics)
+    evaluation = evaluation_of(record.metrics)
+    headline = evaluation.headline() if evaluation is not None else None
     summary: dict[str, Any] = {
         "run_id": record.id,
         "state": record.state.value,
         "error": record.error,
-        "headline": asdict(headline) if headline else None,
+        "headline": headline.model_dump() if headline else None,
         "metrics": record.metrics,
         "metrics_file": str(metrics_path) if metrics_path.is_file() else None,
         "report": store.handles(record.id).get(REPORT_HANDLE),

@@ -68,6 +68,7 @@ def _secret(settings: Settings, *, insecure: bool) -> bytes | None:
 
 def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: str | None) -> None:
     """The dashboard pages (``/ui``) over the run store the runs come from."""
+    from vmt.backends.factory import build_backends
     from vmt.pipeline.runner import Runner
     from vmt.service.dashboard import RunnerActions, install_dashboard
 
