@@ -76,8 +76,6 @@ def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: 
     if isinstance(pipeline, Runner):
         runner = pipeline
     else:
-        from vmt.backends.factory import build_backends
-
         runner = Runner(settings, backends_factory=build_backends)
     install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token)
 
