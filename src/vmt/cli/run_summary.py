@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -36,7 +35,7 @@ def run_summary(
         "run_id": record.id,
         "state": record.state.value,
         "error": record.error,
-        "headline": asdict(headline) if headline else None,
+        "headline": headline.model_dump() if headline else None,
         "metrics": record.metrics,
         "metrics_file": str(metrics_path) if metrics_path.is_file() else None,
         "report": store.handles(record.id).get(REPORT_HANDLE),

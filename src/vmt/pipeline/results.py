@@ -10,7 +10,6 @@ status metadata all read it from here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -120,9 +119,10 @@ class MetricsSummary(BaseModel):
 HeadlineRows = Literal["test", "all"]
 
 
-@dataclass(frozen=True, slots=True)
-class Headline:
+class Headline(BaseModel):
     """A run's headline figures and which rows they come from."""
+
+    model_config = ConfigDict(frozen=True)
 
     rows: HeadlineRows
     """``test``: the TEST split alone; ``all``: validation + test rows."""

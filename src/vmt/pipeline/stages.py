@@ -299,8 +299,13 @@ def evaluate_stage(
     (``artifacts.TRAINER_EVALUATION_FILE`` in the run folder) is kept in metrics.json as
     ``<trainer_name>_evaluation``."""
     from vmt.evaluation import evaluate, row_metric_rows, write_report_html
+    from vmt.formats.evaluation_inputs import evaluation_ground_truth
 
-    evaluated = samples.only(*EVALUATED_SPLITS)
+    # The ground truth of `vmt evaluate` on the same export: every labelled box, not only the
+    # boxes Vertex's filters left for training.
+    evaluated = evaluation_ground_truth(
+        ctx.workdir / artifacts.EXPORT_FILE, samples.only(*EVALUATED_SPLITS), EVALUATED_SPLITS
+    )
     evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
     metrics = evaluation.to_json()
     trainer_evaluation = ctx.workdir / artifacts.TRAINER_EVALUATION_FILE
@@ -315,8 +320,8 @@ def evaluate_stage(
             out.write(b"\n")
 
     test: MetricsSummary | None = None
-    test_rows = samples.only(Split.TEST)
-    if any(True for _ in test_rows):
+    test_rows = [s for s in evaluated if s.split is Split.TEST]
+    if test_rows:
         test_eval = evaluate(test_rows, artifacts.read_predictions(predictions))
         test = MetricsSummary.of_metrics(test_eval.to_json())
     return EvaluateResult(all=MetricsSummary.of_metrics(metrics), test=test)

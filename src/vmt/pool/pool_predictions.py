@@ -137,7 +137,9 @@ def predict_pool(
         ctx,
         export=pool,
         options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
-        locate_image=partial(resolve_relative, base=image_base or pool.resolve().parent),
+        locate_image=partial(
+            resolve_relative, base=image_base if image_base is not None else pool.resolve().parent
+        ),
         samples_out=folder / artifacts.SAMPLES_FILE,
         rejections_out=folder / artifacts.REJECTIONS_FILE,
     )

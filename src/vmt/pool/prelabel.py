@@ -4,13 +4,12 @@ confidence (or a given one), as MAL NDJSON rows (no confidence), kept in the poo
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from vmt.durable_files import atomic_writer
+from vmt.durable_files import atomic_writer, copy_atomic
 from vmt.errors import InputError
 from vmt.formats.labelbox_mal import mal_rows
 from vmt.formats.labelbox_predictions import deterministic_uuids
@@ -88,5 +87,4 @@ def copy_to(prelabels: PrelabelFile, output: Path) -> None:
     """Write the pre-label file to ``output`` (a file name)."""
     if output.is_dir():
         raise InputError(f"{output} is a folder: give a file name for the pre-labels")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(prelabels.path, output)
+    copy_atomic(prelabels.path, output)

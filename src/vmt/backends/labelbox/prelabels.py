@@ -79,7 +79,7 @@ def prelabelled_elsewhere(folder: Path, prefix: str) -> set[str]:
     rows: set[str] = set()
     with path.open("rb") as f:
         for line in f:
-            if line.strip():
+            if line.endswith(b"\n"):  # a line cut by a crash was never acted on
                 entry = orjson.loads(line)
                 if entry["prefix"] != prefix:
                     rows.add(str(entry["data_row_id"]))
