@@ -26,7 +26,7 @@ from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import RunContext, TrainingPlanned
 from vmt.vertex_cost import cost_usd
 
 log = logging.getLogger("vmt")
@@ -52,7 +52,7 @@ _SUCCEEDED, _FAILED, _CANCELLED = 4, 5, 7
 _TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED}
 
 
-class DryRunFinished(BackendError):
+class DryRunFinished(TrainingPlanned):
     """``vertex_dry_run``: everything was done but launching the training."""
 
 
