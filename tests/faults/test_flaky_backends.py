@@ -11,7 +11,6 @@ README states.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import threading
 import time
@@ -113,7 +112,9 @@ def flaky(tmp_path: Path) -> Iterator[Flaky]:
             files.server_close()
 
 
-def _run(env: dict[str, str], timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], float]:
+def _run(
+    env: dict[str, str], timeout: float = 900
+) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
     done = subprocess.run(
         [*VMT, "run", "--model-run", MODEL_RUN, "--trainer", "vertex"],
@@ -125,9 +126,7 @@ def _run(env: dict[str, str], timeout: float = 900) -> tuple[subprocess.Complete
 def _transient_errors(state: Path) -> int:
     store = RunStore.for_settings(load_settings(state_dir=state))
     try:
-        return sum(
-            1 for run in store.list_runs() for e in store.errors(run.id) if e.retryable
-        )
+        return sum(1 for run in store.list_runs() for e in store.errors(run.id) if e.retryable)
     finally:
         store.close()
 
