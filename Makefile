@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-slow test-browser screenshots lint format bench bench-demo bench-dashboard lock clean
+.PHONY: help install demo test test-slow test-faults test-browser screenshots lint format bench bench-demo bench-dashboard lock clean
 
 help:
 	@echo "make demo       set up .venv and run the whole loop on a synthetic dataset"
 	@echo "make test       set up .venv; ruff, mypy and the default test suite"
 	@echo "make test-slow  the heavy suites (marker: slow)"
+	@echo "make test-faults the fault campaign at full size (marker: faults; figures in docs/reliability.md)"
 	@echo "make test-browser  the dashboard in headless Chromium (installs Debian's chromium)"
 	@echo "make screenshots   the dashboard's pages at 1280 and 390 px into docs/screenshots/"
 	@echo "make lint       ruff + mypy + import-linter layer contracts only"
@@ -42,6 +43,9 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]  # 5: no test carries the marker
+
+test-faults: $(STAMP)
+	$(BIN)/pytest -q -m faults tests/faults
 
 # Debian's chromium, driven by Playwright for Python (never `playwright install`: no downloads).
 CHROMIUM := /usr/bin/chromium

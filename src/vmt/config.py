@@ -1,9 +1,11 @@
 """All configuration in one place: environment variables ``VMT_*`` and an optional ``vmt.toml``.
 
 Precedence: explicit arguments > environment > ``vmt.toml`` (path in ``VMT_CONFIG``, default
-``./vmt.toml``) > defaults. Secrets are ``SecretStr`` so they never print. Code that needs a
-setting calls :meth:`Settings.require`, which fails at start-up with a message naming what is
-missing rather than deep inside a run.
+``./vmt.toml``) > defaults. Secrets are ``SecretStr`` so they never print, and are read from the
+environment only (where Cloud Run puts Secret Manager values): a secret found in ``vmt.toml`` is
+refused with a ConfigError saying where it belongs. Code that needs a setting calls
+:meth:`Settings.require`, which fails at start-up with a message naming what is missing rather
+than deep inside a run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ class Settings(BaseSettings):
     labelbox_retry_deadline_s: float = Field(default=300.0, gt=0)
     """Retries of one Labelbox call (rate limits, 5xx, network) stop after this many seconds."""
 
+    # --- the labelling loop (pre-labels, selection) -----------------------------------------
+    pool_dir: Path | None = None
+    """Folder of pool export files the service may read: ``POST /runs/{id}/prelabel`` and
+    ``/select`` name a file in it (never a path elsewhere)."""
+    auto_prelabel_project: str | None = None
+    """When set (with ``auto_prelabel_pool``), the service pre-labels this Labelbox project
+    with every run that completes."""
+    auto_prelabel_pool: str | None = None
+    """The pool file (in ``pool_dir``) that automatic pre-labelling predicts on."""
+
     # --- Google Cloud / Vertex AI ----------------------------------------------------------
     gcp_project: str | None = None
     gcp_region: str = "us-central1"
@@ -65,6 +77,9 @@ class Settings(BaseSettings):
     vertex_poll_seconds: float = Field(default=60.0, gt=0)
     """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
+    vertex_call_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest wait for one answer of the Vertex API (the SDK's own default is none: a hung
+    connection would hang the run); a timed-out call is retried like a 503."""
 
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
@@ -91,7 +106,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            _SecretFreeToml(settings_cls, toml_file=toml_path),
         )
 
     def require(self, *names: str) -> None:
@@ -102,6 +117,30 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing setting(s): {described}")
 
 
+SECRETS = {
+    "labelbox_api_key": "LABELBOX_API_KEY",
+    "webhook_secret": "VMT_WEBHOOK_SECRET",
+    "api_token": "VMT_API_TOKEN",
+}
+"""Settings that are secrets, with the environment variable each is read from."""
+
+
+class _SecretFreeToml(TomlConfigSettingsSource):
+    """``vmt.toml`` without secrets: a file that holds one is refused, naming where it goes."""
+
+    def __call__(self) -> dict[str, Any]:
+        keys = {str(key).lower() for key in self.toml_data}
+        found = [name for name, env in SECRETS.items() if {name, env.lower()} & keys]
+        if found:
+            where = ", ".join(f"{name} -> {SECRETS[name]}" for name in found)
+            raise ConfigError(
+                f"secret(s) found in {self.toml_file_path}: {where}; secrets are read from the"
+                " environment only (on Cloud Run, from Secret Manager with --set-secrets)."
+                " Remove them from the file and set the environment variable instead"
+            )
+        return super().__call__()
+
+
 def _is_unset(value: Any) -> bool:
     if isinstance(value, SecretStr):
         return not value.get_secret_value()
@@ -109,8 +148,9 @@ def _is_unset(value: Any) -> bool:
 
 
 def _describe(name: str) -> str:
-    env = "LABELBOX_API_KEY" if name == "labelbox_api_key" else f"VMT_{name.upper()}"
-    return f"{env} (or {name} in vmt.toml)"
+    if name in SECRETS:
+        return f"{SECRETS[name]} (a secret: from the environment or Secret Manager)"
+    return f"VMT_{name.upper()} (or {name} in vmt.toml)"
 
 
 def load_settings(**overrides: Any) -> Settings:

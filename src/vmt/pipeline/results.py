@@ -20,7 +20,8 @@ Scalar = int | float | str | bool
 
 
 class StageResult(BaseModel):
-    """Base of the stage results: frozen, unknown keys of older stores ignored."""
+    """Base of the stage results: frozen; unknown keys of older stores ignored, missing counts
+    read as 0."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
@@ -43,20 +44,20 @@ class StageResult(BaseModel):
 class ExportResult(StageResult):
     stage: ClassVar[Stage] = Stage.EXPORT
 
-    export_bytes: int
+    export_bytes: int = 0
     """Size of the run's export NDJSON in bytes."""
 
 
 class PrepareResult(StageResult):
     stage: ClassVar[Stage] = Stage.PREPARE
 
-    rows: int
+    rows: int = 0
     """Data rows read from the export."""
-    samples: int
+    samples: int = 0
     """Rows kept (usable by the trainer)."""
-    rejected: int
+    rejected: int = 0
     """Rows left out, each with a reason in ``rejections.jsonl``."""
-    boxes: int
+    boxes: int = 0
     """Boxes on the kept rows."""
     by_split: dict[str, int] = Field(default_factory=dict)
     """Kept rows per split value (``training``, ``validation``, ``test``...)."""
@@ -78,9 +79,9 @@ class TrainResult(StageResult):
 class PredictResult(StageResult):
     stage: ClassVar[Stage] = Stage.PREDICT
 
-    predicted_rows: int
-    detections: int
-    upload_rows: int
+    predicted_rows: int = 0
+    detections: int = 0
+    upload_rows: int = 0
     """Lines of the Labelbox prediction upload NDJSON."""
 
 

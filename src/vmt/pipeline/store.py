@@ -1,23 +1,19 @@
-"""The run store: one SQLite file (WAL) under the state dir, plus one folder per run.
+"""The run store: one SQLite file under the state dir, plus one folder per run.
 
 Tables: ``runs`` (state, config snapshot, metrics summary, error, lease, cancel flag),
 ``stages`` (state, timings, attempts, outputs, progress), ``handles`` (external resources),
 ``events`` (timestamped history) and ``errors`` (every failure, retried or not). Every write
 commits before the method returns, so whatever a stage recorded survives a crash of the process.
-Each thread gets its own connection (the lease heartbeat runs in a thread of its own).
+Each thread gets its own connection (the lease heartbeat runs in a thread of its own), opened
+by ``vmt.sqlite_db`` (WAL, ``synchronous=FULL``: a commit is on disk when it returns).
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,162 +24,34 @@ from vmt.errors import InputError
 from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline.lease import Lease, LeaseHolder
 from vmt.pipeline.protocols import Stage
-from vmt.pipeline.results import EvaluateResult, Headline, StageResult, evaluation_of
+from vmt.pipeline.results import StageResult
 from vmt.pipeline.run_config import RunConfig
-
-SCHEMA_VERSION = 1
+from vmt.pipeline.run_records import (
+    ErrorRecord,
+    EventRecord,
+    RunRecord,
+    RunState,
+    StageRecord,
+    StageState,
+    UnknownRunError,
+    new_run_id,
+)
+from vmt.pipeline.store_schema import SCHEMA, SCHEMA_VERSION
+from vmt.sqlite_db import ThreadConnections, transaction
 
 R = TypeVar("R", bound=StageResult)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    state TEXT NOT NULL,
-    stage TEXT,
-    config TEXT NOT NULL,
-    metrics TEXT NOT NULL DEFAULT '{}',
-    error TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires REAL
-);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created DESC, id DESC);
-CREATE INDEX IF NOT EXISTS runs_by_state ON runs(state, created DESC, id DESC);
-CREATE TABLE IF NOT EXISTS stages (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    stage TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started REAL,
-    finished REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    outputs TEXT NOT NULL DEFAULT '{}',
-    error TEXT,
-    progress_done INTEGER,
-    progress_total INTEGER,
-    PRIMARY KEY (run_id, stage)
-);
-CREATE TABLE IF NOT EXISTS handles (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (run_id, key)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    ts REAL NOT NULL,
-    stage TEXT,
-    message TEXT NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
-CREATE TABLE IF NOT EXISTS errors (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    ts REAL NOT NULL,
-    stage TEXT,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL,
-    retryable INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS errors_by_run ON errors(run_id, id);
-"""
-
-
-class RunState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETE = "complete"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (RunState.COMPLETE, RunState.CANCELLED)
-
-
-class StageState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class UnknownRunError(InputError):
-    """No run with this id in the store."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    id: str
-    created: float
-    updated: float
-    state: RunState
-    stage: Stage | None
-    config: RunConfig
-    metrics: dict[str, Any]
-    error: str | None
-    cancel_requested: bool
-    lease: Lease | None
-
-    def is_active(self, now: float | None = None) -> bool:
-        """True while a live process holds the run's lease (it is being advanced)."""
-        return self.lease is not None and not self.lease.is_stale(now)
-
-    @property
-    def evaluation(self) -> EvaluateResult | None:
-        """The run's metrics summary (the evaluate stage's result); None before it ran."""
-        return evaluation_of(self.metrics)
-
-    def headline(self) -> Headline | None:
-        """The run's headline figures (``EvaluateResult.headline``); None before evaluation."""
-        evaluation = self.evaluation
-        return evaluation.headline() if evaluation is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class StageRecord:
-    stage: Stage
-    state: StageState = StageState.PENDING
-    started: float | None = None
-    finished: float | None = None
-    attempts: int = 0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    progress_done: int | None = None
-    progress_total: int | None = None
-
-    @property
-    def seconds(self) -> float | None:
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    id: int
-    ts: float
-    stage: Stage | None
-    message: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRecord:
-    ts: float
-    stage: Stage | None
-    kind: str
-    message: str
-    retryable: bool
-
-
-def new_run_id() -> str:
-    """Sortable by creation time, unique without coordination: ``20250101-120000-3fa2c1``."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+__all__ = [
+    "ErrorRecord",
+    "EventRecord",
+    "RunRecord",
+    "RunState",
+    "RunStore",
+    "StageRecord",
+    "StageState",
+    "UnknownRunError",
+    "new_run_id",
+]
 
 
 def _json(value: Mapping[str, Any]) -> str:
@@ -200,61 +68,30 @@ class RunStore:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.runs_dir = db_path.parent / "runs"
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(db_path)
         self._conn().executescript(
-            f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
         )
 
     @classmethod
     def for_settings(cls, settings: Settings) -> RunStore:
         return cls(settings.state_dir / "runs.sqlite")
 
-    # --- connections ---------------------------------------------------------------------
+    # --- connections (vmt.sqlite_db: one per thread, WAL, synchronous=FULL) --------------
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: committed on return, rolled back on error."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._conn()) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close_thread_connection(self) -> None:
         """Close the calling thread's connection (threads that end call this)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            with self._lock:
-                self._connections.remove(conn)
-            conn.close()
-            self._local.conn = None
+        self._connections.close_thread()
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close_all()
 
     # --- runs ----------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:

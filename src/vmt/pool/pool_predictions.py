@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,7 +22,9 @@ import numpy.typing as npt
 import orjson
 
 from vmt.domain import Prediction, Sample, Split
+from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import InputError
+from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import DetachedRunContext, RunObserver
@@ -134,14 +137,16 @@ def predict_pool(
         ctx,
         export=pool,
         options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
-        image_base=image_base if image_base is not None else pool.resolve().parent,
+        locate_image=partial(
+            resolve_relative, base=image_base if image_base is not None else pool.resolve().parent
+        ),
         samples_out=folder / artifacts.SAMPLES_FILE,
         rejections_out=folder / artifacts.REJECTIONS_FILE,
     )
-    if counts["samples"] == 0:
-        reasons = ", ".join(f"{n} {r}" for r, n in counts["rejections_by_reason"].items())
+    if counts.samples == 0:
+        reasons = counts.reasons_text()
         raise InputError(
-            f"no usable rows in pool {pool}: {counts['rows']} rows"
+            f"no usable rows in pool {pool}: {counts.rows} rows"
             + (f" ({reasons})" if reasons else "")
         )
     predicted, detections, has_embeddings = _predict(
@@ -150,16 +155,14 @@ def predict_pool(
     facts = {
         "pool": str(pool),
         "model": model,
-        "rows": counts["rows"],
+        "rows": counts.rows,
         "predicted_rows": predicted,
         "detections": detections,
-        "rejected": counts["rejected"],
-        "rejections_by_reason": counts["rejections_by_reason"],
+        "rejected": counts.rejected,
+        "rejections_by_reason": counts.rejections_by_reason,
         "embeddings": has_embeddings,
     }
-    partial = done.with_name(done.name + ".partial")
-    partial.write_bytes(orjson.dumps(facts, option=orjson.OPT_INDENT_2))
-    partial.replace(done)
+    write_atomic(done, orjson.dumps(facts, option=orjson.OPT_INDENT_2))
     return _from_json(folder, facts, reused=False)
 
 
@@ -223,10 +226,8 @@ def training_embeddings(
 
 
 def _save_npy(path: Path, array: npt.NDArray[np.float32]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial.npy")
-    np.save(partial, array)
-    partial.replace(path)
+    with atomic_writer(path) as out:
+        np.save(out, array)
 
 
 def _from_json(folder: Path, facts: dict[str, Any], *, reused: bool) -> PoolPredictions:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from vmt.backends.factory import build_backends
 from vmt.config import load_settings
 from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.runner import Runner
@@ -34,7 +35,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     settings = load_settings(
         state_dir=root / "state", local_epochs=6, train_seconds=60, local_device="cpu", seed=0
     )
-    runner = Runner(settings, heartbeat_seconds=0.2)
+    runner = Runner(settings, backends_factory=build_backends, heartbeat_seconds=0.2)
     run_id = runner.create_run(
         files_run_config(export=str(export), out_dir=str(root / "out"), trainer="local")
     )

@@ -16,6 +16,7 @@ import orjson
 
 from vmt.backends.gcs import run_prefix, upload_file
 from vmt.backends.vertex.calls import (
+    create_or_find,
     find_by_run_label,
     poll_until_done,
     run_labels,
@@ -25,6 +26,7 @@ from vmt.backends.vertex.calls import (
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.domain import Prediction, Sample
+from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.image_uri import GcsPath
@@ -88,14 +90,17 @@ class VertexBatchPrediction:
             raise BackendError(f"Vertex batch prediction {job} reports no output directory")
         yield from self._read_outputs(ctx, directory, by_uri, sizes)
 
-    def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
-        job = find_by_run_label(
+    def _find(self, ctx: RunContext) -> str | None:
+        return find_by_run_label(
             ctx,
             lambda request: self.clients.job.list_batch_prediction_jobs(request=request),
             parent=self.clients.parent,
             handle=H_BATCH_JOB,
             what="batch prediction job",
         )
+
+    def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
+        job = self._find(ctx)
         if job is not None:
             return job
         from google.cloud import aiplatform_v1
@@ -124,12 +129,15 @@ class VertexBatchPrediction:
             },
             labels=run_labels(ctx.run_id),
         )
-        created = vertex_call(
+        created = create_or_find(
             lambda: self.clients.job.create_batch_prediction_job(
                 parent=self.clients.parent, batch_prediction_job=request
             ),
+            lambda: self._find(ctx),
             describe="create Vertex batch prediction job",
         )
+        if isinstance(created, str):
+            return created  # found by its label: recorded by _find
         job = str(created.name)
         ctx.set_handle(H_BATCH_JOB, job)
         ctx.event("vertex batch prediction submitted", job=job, images=len(samples))
@@ -213,7 +221,7 @@ class VertexBatchPrediction:
             "metrics": metrics,
         }
         path = ctx.workdir / TRAINER_EVALUATION_FILE
-        path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
         ctx.set_handle(H_EVALUATION, str(first.name))
         ctx.event(
             "vertex model evaluation saved",
@@ -224,7 +232,7 @@ class VertexBatchPrediction:
 
 
 def _write_instances(path: Path, samples: Sequence[Sample]) -> None:
-    with path.open("wb") as out:
+    with atomic_writer(path) as out:
         for sample in samples:
             mime = sample.mime_type or _MIME_BY_EXTENSION.get(
                 "." + sample.image_uri.rsplit(".", 1)[-1].lower(), "image/jpeg"

@@ -94,6 +94,37 @@ def vertex_call(fn: Callable[[], T], *, describe: str, backoff: Backoff | None =
         ) from exc
 
 
+def create_or_find(
+    create: Callable[[], T],
+    find: Callable[[], str | None],
+    *,
+    describe: str,
+    backoff: Backoff | None = None,
+) -> T | str:
+    """Create a resource exactly once though an answer may be lost on the way back.
+
+    ``create`` is never retried blindly: after a transient failure (a reset connection, a
+    timeout, a 5xx: Vertex may have acted on the request) ``find`` looks the resource up by the
+    run's label first, and only when it is absent is ``create`` called again. Returns what
+    ``create`` returned, or the name ``find`` gave. Errors are raised as in `vertex_call`."""
+    attempts = 0
+
+    def attempt() -> T | str:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1 and (found := find()) is not None:
+            log.info("%s: an earlier attempt had created %s", describe, found)
+            return found
+        return create()
+
+    try:
+        return vertex_call(attempt, describe=describe, backoff=backoff)
+    except BackendError as exc:
+        if exc.retryable and (found := find()) is not None:  # the last answer was lost too
+            return found
+        raise
+
+
 def vertex_cancel(fn: Callable[[], object], *, describe: str) -> bool:
     """Ask Vertex to cancel a job: True if asked, False if the job had already finished
     (Vertex answers FailedPrecondition); any other failure raises as in `vertex_call`."""
