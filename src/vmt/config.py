@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     vertex_poll_seconds: float = Field(default=60.0, gt=0)
     """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
+    vertex_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """Retries of one Vertex or GCS call (429, 5xx, resets, timeouts) stop after this long."""
+    stage_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """A stage that failed on a transient error is started again until this long has passed
+    since its first attempt (then the run is FAILED, saying why)."""
     vertex_call_timeout_s: float = Field(default=60.0, gt=0)
     """Longest wait for one answer of the Vertex API (the SDK's own default is none: a hung
     connection would hang the run); a timed-out call is retried like a 503."""

@@ -67,7 +67,9 @@ class Runner:
         self.store = store or RunStore.for_settings(settings)
         self._factory = backends_factory
         self._observer = observer or RunObserver()
-        self._backoff = backoff or Backoff(base=2.0, cap=60.0, deadline=900.0, max_attempts=6)
+        self._backoff = backoff or Backoff(
+            base=2.0, cap=60.0, deadline=settings.stage_retry_deadline_s, max_attempts=6
+        )
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
 
