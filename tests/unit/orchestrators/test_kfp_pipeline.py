@@ -3,6 +3,7 @@ parameters, the linked Vertex resources, and a YAML that kfp loads back."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def test_six_stage_steps_in_order(compiled: tuple[Path, dict[str, Any]]) -> None
     _, spec = compiled
     tasks = _stage_dag(spec)
     assert set(tasks) == set(STAGE_ORDER)
-    for before, after in zip(STAGE_ORDER, STAGE_ORDER[1:], strict=False):
+    for before, after in itertools.pairwise(STAGE_ORDER):
         assert tasks[after]["dependentTasks"] == [before], after
     assert "dependentTasks" not in tasks["export"]
     assert tasks["predict"]["inputs"]["parameters"]["model"]["taskOutputParameter"] == {
