@@ -4,12 +4,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-slow lint format bench bench-demo lock clean
+.PHONY: help install demo test test-slow image-test lint format bench bench-demo lock clean
 
 help:
 	@echo "make demo       set up .venv and run the whole loop on a synthetic dataset"
 	@echo "make test       set up .venv; ruff, mypy and the default test suite"
 	@echo "make test-slow  the heavy suites (marker: slow)"
+	@echo "make image-test build the container offline (Debian docker.io + debootstrap) and check it"
 	@echo "make lint       ruff + mypy only"
 	@echo "make bench      the benchmarks under bench/ (figures go to docs/benchmarks.md)"
 
@@ -39,6 +40,11 @@ test: lint
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow || [ $$? -eq 5 ]  # 5: no test carries the marker
+
+# The container (Dockerfile) built and checked here, as root: installs docker.io and debootstrap
+# from Debian, runs its own dockerd, builds offline from a wheelhouse (deploy/image_test.sh).
+image-test: $(STAMP)
+	PYTHON=$(BIN)/python bash deploy/image_test.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/convert.py

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
 
+    # --- Vertex AI Pipelines (--orchestrator vertex-pipelines) -------------------------------
+    pipeline_image: str | None = None
+    """The vmt image the pipeline steps run in, e.g. us-central1-docker.pkg.dev/P/vmt/vmt:0.1.0."""
+    pipeline_template: str | None = None
+    """A compiled pipeline (`vmt pipeline compile`): path, gs:// or Artifact Registry URI;
+    unset: compiled for ``pipeline_image`` when a run is submitted."""
+    pipeline_root: str | None = None
+    """gs:// folder for pipeline outputs and run folders; unset: gs://<bucket>/<prefix>/pipelines."""
+    pipeline_service_account: str | None = None
+    """The service account pipeline steps run as (needs Vertex AI, GCS and the secrets)."""
+
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
     api_token: SecretStr | None = None
