@@ -11,7 +11,7 @@ help:
 	@echo "make test       set up .venv; ruff, mypy and the default test suite"
 	@echo "make test-slow  the heavy suites (marker: slow)"
 	@echo "make image-test build the container offline (Debian docker.io + debootstrap) and check it"
-	@echo "make lint       ruff + mypy only"
+	@echo "make lint       ruff + mypy + import-linter layer contracts only"
 	@echo "make bench      the benchmarks under bench/ (figures go to docs/benchmarks.md)"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -30,6 +30,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests bench

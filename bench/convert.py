@@ -4,9 +4,7 @@
     .venv/bin/python bench/convert.py --parts inprocess # only part 1 (also: cli, rss)
 
 1. In process, on a synthetic model-run export (--rows, default 100k rows, 1-12 boxes each):
-   the convert core (`convert_stream`, the path `vmt convert` takes for files of 64 MB and more:
-   the numba kernel, with the reference for the lines it cannot prove; parse, check, clip, write
-   the Vertex file) and the reference core alone (`convert_export`: orjson + Python) against
+   the convert core (`convert_export`: parse, check, clip, write the Vertex file) against
    orjson-parse-only of the same file (read lines + orjson.loads), and against building
    Labelbox SDK annotation objects (`labelbox.types.ObjectAnnotation` + `Rectangle`) for a
    sample of the rows (`--sdk-rows`).
@@ -19,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import random
@@ -38,7 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from vmt.formats.conversion_stats import ConversionStats  # noqa: E402
-from vmt.formats.convert_stream import convert_stream  # noqa: E402
 from vmt.formats.labelbox_export import ExportOptions, parse_export_rows  # noqa: E402
 from vmt.formats.labelbox_to_vertex import convert_export  # noqa: E402
 
@@ -115,12 +111,6 @@ def parser_only(path: Path) -> int:
     with path.open("rb", buffering=1 << 20) as lines:
         for _ in parse_export_rows(lines, ExportOptions(), stats):
             pass
-    return stats.rows_read
-
-
-def convert_core(path: Path, out_path: Path) -> int:
-    with path.open("rb") as source, out_path.open("wb", buffering=1 << 20) as out:
-        stats = convert_stream(source, out)
     return stats.rows_read
 
 
@@ -252,21 +242,14 @@ def in_process(work: Path, *, rows: int, sdk_rows: int, repeat: int) -> None:
     export = generate_export(work / f"export-{rows}.ndjson", rows)
     size_mb = export.stat().st_size / 1e6
     print(f"synthetic export: {rows:,} rows, {size_mb:.0f} MB, 1-12 boxes per row")
-    convert_core(export, work / "out.jsonl")  # warm-up: load (or compile) the numba kernel
     parse_rate = best_rate(lambda: parse_only(export), repeat)
     parser_rate = best_rate(lambda: parser_only(export), repeat)
-    core_rate = best_rate(lambda: convert_core(export, work / "out.jsonl"), repeat)
-    reference_rate = best_rate(lambda: reference_core(export, work / "ref.jsonl"), repeat)
-    same = (work / "out.jsonl").read_bytes() == (work / "ref.jsonl").read_bytes()
+    core_rate = best_rate(lambda: reference_core(export, work / "out.jsonl"), repeat)
     sdk_objects(export, 50)  # warm-up: the SDK's pydantic models build validators on first use
     sdk_rate = best_rate(lambda: sdk_objects(export, sdk_rows), 1)
     print(f"in process, rows per CPU second (best of {repeat}):")
     print(f"  orjson parse only        {parse_rate:>9,.0f} rows/s   1.00x")
     print(f"  convert core (to file)   {core_rate:>9,.0f} rows/s   {core_rate / parse_rate:.2f}x")
-    print(
-        f"  reference core (Python)  {reference_rate:>9,.0f} rows/s   "
-        f"{reference_rate / parse_rate:.2f}x   (same output: {same})"
-    )
     print(
         f"  reference parser alone   {parser_rate:>9,.0f} rows/s   {parser_rate / parse_rate:.2f}x"
     )
@@ -281,9 +264,6 @@ def command_vs_parse_script(work: Path, *, rows: int, repeat: int) -> None:
     """Alternate the two commands ``repeat`` times. The system time of ``vmt convert`` varies
     from run to run (it writes the output, ~0.4x the input: on a VM, page-cache pages the host
     has reclaimed cost far more to touch again); best and median of each are shown."""
-    warm = generate_export(work / "warm.ndjson", 10)
-    with warm.open("rb") as source:  # the kernel compiled into numba's disk cache
-        convert_stream(source, io.BytesIO())
     export = generate_export(work / "export-cli.ndjson", rows)
     size_mb = export.stat().st_size / 1e6
     script = work / "parse_only.py"

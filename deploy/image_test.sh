@@ -74,7 +74,7 @@ log "base image $BASE_IMAGE: $($DOCKER run --rm --network none "$BASE_IMAGE" pyt
 log "wheelhouse: pip wheel -c constraints.txt .[$EXTRAS]"
 rm -f wheelhouse/*.whl
 "$PYTHON" -m pip wheel --quiet --disable-pip-version-check -w wheelhouse -c constraints.txt \
-    ".[$EXTRAS]"
+    ".[$EXTRAS]" 2>"$WORK/wheelhouse.log" || { tail -20 "$WORK/wheelhouse.log"; exit 1; }
 log "wheelhouse: $(ls wheelhouse/*.whl | wc -l) wheels, $(du -sh wheelhouse | cut -f1)"
 
 # 5. -----------------------------------------------------------------------------------------
@@ -82,11 +82,13 @@ log "docker build --network host --build-arg BASE=$BASE_IMAGE -t $IMAGE"
 build_started=$(date +%s)
 $DOCKER build --network host --build-arg "BASE=$BASE_IMAGE" -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
     || { tail -40 "$WORK/build.log"; exit 1; }
-grep -E "^numba cache:" "$WORK/build.log" || true
+grep -o "numba cache: .*" "$WORK/build.log" || true
 log "built in $(( $(date +%s) - build_started ))s"
 
 # 6. -----------------------------------------------------------------------------------------
-$DOCKER run --rm --network none "$IMAGE" vmt --help | head -5
+help=$($DOCKER run --rm --network none "$IMAGE" vmt --help)
+grep -q "Usage: vmt" <<<"$help" || { echo "$help"; exit 1; }
+log "vmt --help in the container: $(grep -c '│ ' <<<"$help") lines of commands and options"
 uid=$($DOCKER run --rm --network none "$IMAGE" id -u)
 [ "$uid" != 0 ] || { echo "the image runs as root"; exit 1; }
 log "runs as uid $uid"

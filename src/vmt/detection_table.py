@@ -17,10 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vmt.domain import Box, Detection, Prediction, Rejection, Sample
-
-UNKNOWN_DATA_ROW = "unknown_data_row"
-OTHER_SPLIT = "row_not_in_evaluated_splits"
-UNKNOWN_CLASS = "unknown_class"
+from vmt.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -149,28 +146,37 @@ class DetectionTableBuilder:
         if data_row_id is None and global_key is not None:
             data_row_id = known.global_keys.get(global_key) if known else None
             if data_row_id is None:
-                self.reject(UNKNOWN_DATA_ROW, line, None, f"unknown global key {global_key!r}")
+                self.reject(
+                    Reason.UNKNOWN_DATA_ROW, line, None, f"unknown global key {global_key!r}"
+                )
                 return None
         if data_row_id is None:
-            self.reject("missing_data_row", line, None, "no dataRow id or globalKey")
+            self.reject(Reason.MISSING_DATA_ROW, line, None, "no dataRow id or globalKey")
             return None
         if known is not None:
             if data_row_id not in known.samples:
-                self.reject(UNKNOWN_DATA_ROW, line, data_row_id, f"unknown data row {data_row_id}")
+                self.reject(
+                    Reason.UNKNOWN_DATA_ROW, line, data_row_id, f"unknown data row {data_row_id}"
+                )
                 return None
             if data_row_id not in known.evaluated:
                 split = known.samples[data_row_id].split.value
                 self.reject(
-                    OTHER_SPLIT, line, data_row_id, f"data row {data_row_id} is in split {split}"
+                    Reason.ROW_NOT_IN_EVALUATED_SPLITS,
+                    line,
+                    data_row_id,
+                    f"data row {data_row_id} is in split {split}",
                 )
                 return None
         return data_row_id
 
-    def reject(self, reason: str, line: int | None, data_row_id: str | None, detail: str) -> None:
-        self.rejections.append(Rejection(reason, line, data_row_id, detail))
+    def reject(
+        self, reason: Reason, line: int | None, data_row_id: str | None, detail: str
+    ) -> None:
+        self.rejections.append(Rejection(reason.value, line, data_row_id, detail))
 
-    def warn(self, reason: str, line: int | None, data_row_id: str | None, detail: str) -> None:
-        self.warnings.append(Rejection(reason, line, data_row_id, detail))
+    def warn(self, reason: Reason, line: int | None, data_row_id: str | None, detail: str) -> None:
+        self.warnings.append(Rejection(reason.value, line, data_row_id, detail))
 
     def add(
         self,
@@ -185,7 +191,10 @@ class DetectionTableBuilder:
         known = self._known
         if known is not None and known.classes is not None and label not in known.classes:
             self.reject(
-                UNKNOWN_CLASS, line, data_row_id, f"class {label!r} is not in the ground truth"
+                Reason.UNKNOWN_CLASS,
+                line,
+                data_row_id,
+                f"class {label!r} is not in the ground truth",
             )
             return False
         r = self._row_index.setdefault(data_row_id, len(self._row_index))
@@ -225,7 +234,7 @@ class DetectionTableBuilder:
         known = self._known
         if known is not None and known.classes is not None and label not in known.classes:
             detail = f"class {label!r} is not in the ground truth"
-            self.reject(UNKNOWN_CLASS, line, data_row_id, detail)
+            self.reject(Reason.UNKNOWN_CLASS, line, data_row_id, detail)
             return False
         return True
 

@@ -102,7 +102,12 @@ class Rejection:
     """Something left out, with why: a reason code, where it was, and a readable detail."""
 
     reason: str
+    """A `vmt.reasons.Reason` value, as the plain string that reports and files carry."""
     line: int | None = None
     data_row_id: str | None = None
     detail: str = ""
     extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        if type(self.reason) is not str:  # a Reason member: keep its plain value
+            object.__setattr__(self, "reason", str(self.reason))

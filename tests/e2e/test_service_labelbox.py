@@ -23,6 +23,7 @@ import pytest
 from tests.fakes.gcp import local_gcp
 from tests.fakes.labelbox_server import API_KEY, FakeLabelbox
 from tests.integration.service.live_server import serve_in_thread
+from vmt.backends.factory import build_backends
 from vmt.config import Settings, load_settings
 from vmt.pipeline.artifacts import LABELBOX_PREDICTIONS_FILE
 from vmt.pipeline.runner import Runner
@@ -194,7 +195,11 @@ def test_labelbox_unreachable_fails_clearly_and_service_keeps_answering(tmp_path
         port = sock.getsockname()[1]
     settings = service_settings(tmp_path, f"http://127.0.0.1:{port}/graphql")
     # The real runner and backends factory; only the stage retries are shortened.
-    runner = Runner(settings, backoff=Backoff(base=0.01, cap=0.05, deadline=2.0, max_attempts=2))
+    runner = Runner(
+        settings,
+        backends_factory=build_backends,
+        backoff=Backoff(base=0.01, cap=0.05, deadline=2.0, max_attempts=2),
+    )
     app = create_app(
         settings,
         runner=PipelineRunService(settings, runner=runner),

@@ -74,22 +74,6 @@ def test_converts_writes_the_report_and_prints_a_summary(tmp_path: Path) -> None
     assert not (tmp_path / "import.jsonl.partial").exists()
 
 
-@pytest.mark.parametrize("prefix", [[], ["--image-uri-prefix", "gs://stage/"]])
-def test_fast_and_python_engines_write_the_same_files(tmp_path: Path, prefix: list[str]) -> None:
-    """Large files take the numba kernel (auto); both engines give the same file and report."""
-    rows = [*training_rows(40), *training_rows(3, row_data="https://h/{i}.png")]
-    rows += [model_run_row(f"c-{i}", objects=[box_object("bus", left=-5)]) for i in range(30)]
-    export = write_export(tmp_path / "export.ndjson", *rows, b"{broken\n", model_run_row("dr-1"))
-    outputs = []
-    for engine in ("fast", "python"):
-        out, report = tmp_path / f"{engine}.jsonl", tmp_path / f"{engine}.json"
-        result = vmt_convert(export, "-o", out, "--report", report, "--engine", engine, *prefix)
-        assert result.returncode == 0, result.stderr
-        outputs.append((out.read_bytes(), report.read_bytes(), result.stdout))
-    assert outputs[0] == outputs[1]
-    assert outputs[0][0].count(b"\n") > 40
-
-
 def test_image_uri_prefix(tmp_path: Path) -> None:
     export = write_export(tmp_path / "e.ndjson", *training_rows(10, row_data="https://cdn/{i}.png"))
     out = tmp_path / "o.jsonl"

@@ -107,7 +107,7 @@ def test_full_cycle_through_the_sdk(gcp: LocalGcp, tmp_path: Path) -> None:
             matched += 1
     assert matched >= len(wanted)  # most of the 2 boxes per image survive the fake's noise
 
-    evaluation = json.loads((ctx.workdir / "vertex_evaluation.json").read_text())
+    evaluation = json.loads((ctx.workdir / "trainer_evaluation.json").read_text())
     assert evaluation["boundingBoxMeanAveragePrecision"] == 0.71
     assert evaluation["model"] == model
 

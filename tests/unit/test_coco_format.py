@@ -56,7 +56,7 @@ def test_ground_truth_problems_are_reported_not_raised(tmp_path: Path) -> None:
     gt = read_ground_truth(path)
     assert len(gt.samples[0].boxes) == 1
     assert sorted(r.reason for r in gt.rejections) == [
-        "crowd_annotation", "malformed_annotation", "unknown_category", "unknown_image",
+        "crowd_annotation", "malformed_annotation", "unknown_class", "unknown_image",
     ]  # fmt: skip
 
 

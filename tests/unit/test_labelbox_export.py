@@ -20,13 +20,13 @@ from tests.builders.labelbox_rows import (
 from vmt.domain import Box, Rejection, Sample, Split
 from vmt.formats.conversion_stats import EXAMPLES_PER_CODE
 from vmt.formats.labelbox_export import (
-    REJECTION_CODES,
     ConversionStats,
     ExportOptions,
     auto_split,
     parse_lines,
     read_samples,
 )
+from vmt.reasons import EXPORT_ROW_CHECKS
 
 
 def parse(*rows: Any, **options: Any) -> tuple[list[Sample | Rejection], ConversionStats]:
@@ -149,7 +149,7 @@ def test_rejection_codes(row: Any, options: dict[str, Any], expected: str) -> No
 
 def test_every_parser_code_is_covered() -> None:
     covered = {expected for *_, expected in REJECTIONS} | {"duplicate_row"}
-    assert covered == set(REJECTION_CODES) - {"not_in_gcs"}
+    assert covered == set(EXPORT_ROW_CHECKS) - {"not_in_gcs"}
 
 
 def test_500_boxes_are_allowed() -> None:

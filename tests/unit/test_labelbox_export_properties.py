@@ -13,13 +13,12 @@ from tests.builders.labelbox_rows import box_object, model_run_row, project_row,
 from vmt.domain import Rejection, Sample
 from vmt.formats.export_boxes import read_box, read_boxes
 from vmt.formats.labelbox_export import (
-    REJECTION_CODES,
-    WARNING_CODES,
     ConversionStats,
     ExportOptions,
     parse_lines,
 )
 from vmt.formats.labelbox_to_vertex import convert_export
+from vmt.reasons import BOX_WARNINGS, EXPORT_ROW_CHECKS
 
 scalars = (
     st.none()
@@ -127,8 +126,8 @@ def test_parser_never_crashes_and_accounts_for_every_row(
     non_blank = [i + 1 for i, line in enumerate(lines) if line.strip()]
     assert [item.line for item in items] == non_blank
     assert stats.rows_read == len(non_blank) == stats.rows_written + sum(stats.rejected.values())
-    assert set(stats.rejected) <= set(REJECTION_CODES) - {"not_in_gcs"}
-    assert set(stats.warnings) <= set(WARNING_CODES)
+    assert set(stats.rejected) <= set(EXPORT_ROW_CHECKS) - {"not_in_gcs"}
+    assert set(stats.warnings) <= set(BOX_WARNINGS)
     samples = [item for item in items if isinstance(item, Sample)]
     assert stats.rows_written == len(samples)
     assert stats.boxes_written == sum(len(s.boxes) for s in samples)

@@ -96,10 +96,10 @@ def test_writer_rows_round_trip_through_the_reader(tmp_path: Path) -> None:
         (orjson.dumps(row(bbox=None, answer={"name": "x"})), "not_a_box"),
         # negative width
         (orjson.dumps(row(bbox={"top": 1.0, "left": 2.0, "height": 3.0, "width": -4.0})),
-         "invalid_box"),
+         "box_invalid"),
         # a coordinate that is a string
         (orjson.dumps(row(bbox={"top": "1", "left": 2.0, "height": 3.0, "width": 4.0})),
-         "invalid_box"),
+         "box_invalid"),
         # confidence out of range
         (orjson.dumps(row(confidence=1.5)), "invalid_confidence"),
         # no dataRow

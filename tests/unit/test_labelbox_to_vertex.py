@@ -67,7 +67,7 @@ def test_not_in_gcs_rows_still_claim_their_id() -> None:
 
 
 def test_output_equals_import_line_of_the_parsed_samples() -> None:
-    """The fast path and the public API (Sample + import_line) agree byte for byte."""
+    """The convert core and the public API (Sample + import_line) agree byte for byte."""
     rows = [
         model_run_row(
             "a", objects=[box_object("car", -3.5, 2, 100.25, 50), box_object("é", 1, 1, 17, 9)]

@@ -21,3 +21,12 @@ def test_every_command_is_in_the_cli_reference() -> None:
     group = typer.main.get_group(app)
     missing = [name for name in group.commands if f"`vmt {name}" not in reference]
     assert missing == []
+
+
+def test_every_reason_code_is_in_the_reason_table() -> None:
+    from vmt.reasons import Reason
+
+    table = README[README.index("## Reason codes") :]
+    table = table[: table.index("\n## ")]
+    listed = {line.split("`")[1] for line in table.splitlines() if line.startswith("| `")}
+    assert listed == {reason.value for reason in Reason}

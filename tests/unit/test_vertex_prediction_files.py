@@ -49,7 +49,7 @@ def test_files_map_staged_uris_back_to_rows_and_report_problems(tmp_path: Path) 
     assert [(r.reason, r.line) for r in read.ignored] == [
         ("malformed_json", 2),
         ("unknown_data_row", 3),
-        ("missing_image_size", 4),
+        ("missing_dimensions", 4),
         ("row_not_in_evaluated_splits", 5),
         ("malformed_row", 6),
     ]

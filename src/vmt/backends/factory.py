@@ -24,20 +24,20 @@ SINKS = ("folder", "labelbox")
 
 @dataclass(frozen=True, slots=True)
 class Backends:
+    """One run's backends (implements ``vmt.pipeline.protocols.Backends``)."""
+
     source: Source
     trainer: Trainer
     sink: Sink
-    image_base: Path | None = None
-    """Where relative ``row_data`` paths of the export point to (files source only)."""
 
 
 def build_backends(config: RunConfig, settings: Settings) -> Backends:
-    source, image_base = build_source(config.source, settings)
+    """The ``BackendsFactory`` the CLI and the service inject into ``Runner``. Raises
+    ``ConfigError`` for an unknown kind, a missing option or a missing optional extra."""
     return Backends(
-        source=source,
+        source=build_source(config.source, settings),
         trainer=build_trainer(config.trainer, settings),
         sink=build_sink(config.sink, settings),
-        image_base=image_base,
     )
 
 
@@ -65,16 +65,15 @@ def _option(spec: BackendSpec, name: str) -> Any:
         raise ConfigError(f"{spec.kind} backend: option {name!r} is missing") from None
 
 
-def build_source(spec: BackendSpec, settings: Settings) -> tuple[Source, Path | None]:
+def build_source(spec: BackendSpec, settings: Settings) -> Source:
     if spec.kind == "files":
         file_source = _backend_class("vmt.backends.files", "FileSource")
-        export = Path(_option(spec, "export_path"))
         images_dir = spec.options.get("images_dir")
-        base = Path(images_dir) if images_dir else export.parent
-        return cast(Source, file_source(export)), base
+        export = Path(_option(spec, "export_path"))
+        return cast(Source, file_source(export, Path(images_dir) if images_dir else None))
     if spec.kind == "labelbox":
         labelbox_source = _backend_class("vmt.backends.labelbox", "LabelboxSource")
-        return cast(Source, labelbox_source(settings, _option(spec, "model_run_id"))), None
+        return cast(Source, labelbox_source(settings, _option(spec, "model_run_id")))
     raise ConfigError(f"unknown source {spec.kind!r} (known: {', '.join(SOURCES)})")
 
 

@@ -19,6 +19,7 @@ from typing import IO
 import orjson
 
 from vmt.errors import InputError
+from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline.protocols import MODEL_HANDLE, REPORT_HANDLE, RunContext, RunStatus
 
 log = logging.getLogger("vmt")
@@ -27,10 +28,15 @@ COPY_CHUNK = 1 << 20
 
 
 class FileSource:
-    """Rows from an export file on disk (plain or ``.gz``)."""
+    """Rows from an export file on disk (plain or ``.gz``); relative ``row_data`` paths are
+    taken from ``images_dir`` (default: the export's folder)."""
 
-    def __init__(self, export_path: Path) -> None:
+    def __init__(self, export_path: Path, images_dir: Path | None = None) -> None:
         self.export_path = export_path
+        self.images_dir = images_dir if images_dir is not None else export_path.parent
+
+    def locate_image(self, uri: str) -> str:
+        return resolve_relative(uri, self.images_dir)
 
     def export(self, ctx: RunContext, dest: Path) -> None:
         if not self.export_path.is_file():

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-
-from vmt.gc_pause import gc_paused
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -19,12 +15,6 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from vmt.formats.conversion_stats import ConversionStats
-
-
-class Engine(StrEnum):
-    auto = "auto"
-    fast = "fast"
-    python = "python"
 
 
 class UnassignedPolicy(StrEnum):
@@ -36,9 +26,6 @@ class UnassignedPolicy(StrEnum):
 
 
 _CHUNK_BYTES = 1 << 20
-_FAST_PATH_MIN_BYTES = 64 << 20
-"""Files at least this large take the numba fast path (`vmt.formats.convert_stream`): below
-it, the kernel's one-off compile (seconds, then cached) costs more than it saves."""
 
 
 def register(app: typer.Typer) -> None:
@@ -81,13 +68,6 @@ def register(app: typer.Typer) -> None:
             "--strict",
             help="Fail (exit 1) when a class has < 10 training images or a Vertex limit is broken.",
         ),
-        engine: Engine = typer.Option(
-            Engine.auto,
-            "--engine",
-            case_sensitive=False,
-            help="fast: the compiled (numba) kernel; python: the reference code path, no numba; "
-            "auto: fast for files of 64 MB and more. Same output and report either way.",
-        ),
     ) -> None:
         """Convert a Labelbox export into a Vertex AI import file, streaming (constant memory).
 
@@ -111,11 +91,9 @@ def register(app: typer.Typer) -> None:
             unassigned=unassigned.value,
             report=report,
             strict=strict,
-            engine=engine.value,
         )
 
 
-@gc_paused()  # imports and conversion build no cycles; collections only cost time
 def _convert(
     export: Path,
     output: Path,
@@ -125,11 +103,7 @@ def _convert(
     unassigned: str,
     report: Path | None,
     strict: bool,
-    engine: str = "auto",
 ) -> None:
-    if "numpy" not in sys.modules:
-        # No linear algebra here: one BLAS thread (idle BLAS workers spin ~0.1 s of CPU at start).
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     import orjson
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -140,8 +114,6 @@ def _convert(
     from vmt.formats.vertex import limit_problems
 
     size = export.stat().st_size
-    if engine == "auto":
-        engine = "fast" if size >= _FAST_PATH_MIN_BYTES else "python"
 
     stats = ConversionStats()
     partial = output.with_name(output.name + ".partial")
@@ -163,27 +135,14 @@ def _convert(
             def advance(position: int) -> None:
                 progress.update(task, completed=position, rows=stats.rows_read)
 
-            if engine == "fast":
-                from vmt.formats.convert_stream import convert_stream
-
-                convert_stream(
-                    source,
-                    sink,
-                    model_run_id=model_run_id,
-                    unassigned=unassigned,
-                    image_uri_prefix=image_uri_prefix,
-                    stats=stats,
-                    progress=advance,
-                )
-            else:
-                convert_export(
-                    _lines(source, advance),
-                    sink,
-                    model_run_id=model_run_id,
-                    unassigned=unassigned,
-                    image_uri_prefix=image_uri_prefix,
-                    stats=stats,
-                )
+            convert_export(
+                _lines(source, advance),
+                sink,
+                model_run_id=model_run_id,
+                unassigned=unassigned,
+                image_uri_prefix=image_uri_prefix,
+                stats=stats,
+            )
         if report is not None:
             report.write_bytes(orjson.dumps(stats.to_json(), option=orjson.OPT_INDENT_2))
         problems = limit_problems(
@@ -231,7 +190,7 @@ def _print_summary(console: Console, stats: ConversionStats, problems: list[str]
     from rich.table import Table
 
     from vmt.domain import Split
-    from vmt.formats.labelbox_export import REJECTION_CODES, WARNING_CODES
+    from vmt.reasons import BOX_WARNINGS, EXPORT_ROW_CHECKS
 
     counts = Table(title="vmt convert", show_header=False, title_justify="left")
     counts.add_column("what")
@@ -240,10 +199,10 @@ def _print_summary(console: Console, stats: ConversionStats, problems: list[str]
     counts.add_row("rows written", f"{stats.rows_written:,}")
     counts.add_row("boxes written", f"{stats.boxes_written:,}")
     counts.add_row("rows rejected", f"{stats.rows_rejected:,}")
-    for code in REJECTION_CODES:
+    for code in EXPORT_ROW_CHECKS:
         if stats.rejected.get(code):
             counts.add_row(f"  rejected: {code}", f"{stats.rejected[code]:,}", style="red")
-    for code in WARNING_CODES:
+    for code in BOX_WARNINGS:
         if stats.warnings.get(code):
             counts.add_row(f"  warning: {code}", f"{stats.warnings[code]:,}", style="yellow")
     console.print(counts)

@@ -21,6 +21,7 @@ def register(app: typer.Typer) -> None:
         seed: int | None = typer.Option(None, "--seed", help="Random seed (default: VMT_SEED)."),
     ) -> None:
         """Generate a synthetic dataset and run the whole loop on it with the local trainer."""
+        from vmt.backends.factory import build_backends
         from vmt.cli.run_display import RichRunDisplay, finish_run
         from vmt.config import load_settings
         from vmt.pipeline.run_config import files_run_config
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
                     "seed": seed_value,
                 },
             )
-            runner = Runner(settings, observer=display)
+            runner = Runner(settings, backends_factory=build_backends, observer=display)
             run_id = runner.create_run(config)
             display.note(f"run {run_id} (resume with: vmt resume {run_id})")
             record = runner.advance(run_id)

@@ -16,6 +16,8 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Predict on new rows with a trained run's model (model-assisted labelling)."""
+        from vmt.backends.factory import build_trainer
+        from vmt.backends.files import FileSource
         from vmt.cli.console import console
         from vmt.cli.run_display import RichRunDisplay
         from vmt.config import load_settings
@@ -23,14 +25,16 @@ def register(app: typer.Typer) -> None:
         from vmt.pipeline.store import RunStore
 
         settings = load_settings()
+        store = RunStore.for_settings(settings)
+        source = FileSource(export.resolve(), images_dir.resolve() if images_dir else None)
         with RichRunDisplay() as display:
             result = predict_export(
-                settings,
-                RunStore.for_settings(settings),
+                store,
                 run_id,
                 export=export,
                 output=output,
-                image_base=images_dir.resolve() if images_dir else None,
+                trainer=build_trainer(store.get_run(run_id).config.trainer, settings),
+                locate_image=source.locate_image,
                 observer=display,
             )
         console.print(

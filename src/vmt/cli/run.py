@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole loop on an export file or a Labelbox model run: prepare, train,
         predict, evaluate, publish."""
+        from vmt.backends.factory import build_backends
         from vmt.cli.run_display import RichRunDisplay, finish_run
         from vmt.config import load_settings
         from vmt.errors import InputError
@@ -71,7 +72,7 @@ def register(app: typer.Typer) -> None:
                 trainer_options=options,
             )
         with RichRunDisplay() as display:
-            runner = Runner(settings, observer=display)
+            runner = Runner(settings, backends_factory=build_backends, observer=display)
             run_id = runner.create_run(config)
             display.note(f"run {run_id} (resume with: vmt resume {run_id})")
             record = runner.advance(run_id)

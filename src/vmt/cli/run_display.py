@@ -24,6 +24,7 @@ from vmt.cli.console import console, err_console
 from vmt.errors import VmtError
 from vmt.pipeline.context import RunObserver
 from vmt.pipeline.protocols import REPORT_HANDLE, Stage
+from vmt.pipeline.results import ROW_SET_NAMES, EvaluateResult
 from vmt.pipeline.store import RunRecord, RunState, RunStore
 
 _QUIET_EVENTS = {"stage started", "stage done"}
@@ -89,18 +90,18 @@ class RichRunDisplay(RunObserver):
         self._progress.update(self._task(stage), completed=done, total=total, what=what)
 
 
-def metrics_table(metrics: Mapping[str, Any]) -> Table:
-    """The run's headline metrics: one row per evaluated set."""
+def metrics_table(evaluation: EvaluateResult) -> Table:
+    """The run's metrics: one row per evaluated set, the headline set marked ``*``."""
     table = Table(title="Detection metrics (COCO)")
     table.add_column("rows evaluated")
     for key in ("mAP", "AP50", "AP75"):
         table.add_column(key, justify="right")
-    names = {"all": "validation + test", "test": "test"}
-    for name, values in metrics.items():
-        if not isinstance(values, Mapping):
-            continue
+    headline = evaluation.headline().rows
+    for name, summary in evaluation.row_sets().items():
+        mark = " *" if name == headline else ""
         table.add_row(
-            names.get(name, name), *(_fmt(values.get(key)) for key in ("mAP", "AP50", "AP75"))
+            ROW_SET_NAMES[name] + mark,
+            *(_fmt(v) for v in (summary.map, summary.ap50, summary.ap75)),
         )
     return table
 
@@ -112,7 +113,8 @@ def _fmt(value: object) -> str:
 def finish_run(store: RunStore, record: RunRecord) -> None:
     """Print a completed run's metrics and where its results are; raise on any other end."""
     if record.state is RunState.COMPLETE:
-        console.print(metrics_table(record.metrics))
+        if record.evaluation is not None:
+            console.print(metrics_table(record.evaluation))
         report = store.handles(record.id).get(REPORT_HANDLE)
         if report is None:
             report = str(store.run_dir(record.id) / "report.html")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping
 from datetime import datetime
-from typing import Any
 
 from rich.console import RenderableType
 from rich.table import Table
@@ -14,6 +13,7 @@ from rich.text import Text
 from vmt.cli.run_display import metrics_table
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import Stage
+from vmt.pipeline.results import PrepareResult, result_from_json
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageState
 
 _STATE_STYLE = {
@@ -43,10 +43,9 @@ def _styled(state: str) -> Text:
     return Text(state, style=_STATE_STYLE.get(state, ""))
 
 
-def _headline(metrics: Mapping[str, Any]) -> str:
-    figures = metrics.get("test") or metrics.get("all") or {}
-    ap50 = figures.get("AP50") if isinstance(figures, Mapping) else None
-    return f"{ap50:.3f}" if isinstance(ap50, int | float) else ""
+def _headline(run: RunRecord) -> str:
+    headline = run.headline()
+    return "" if headline is None or headline.ap50 is None else f"{headline.ap50:.3f}"
 
 
 def runs_table(runs: list[RunRecord]) -> Table:
@@ -62,7 +61,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
             run.stage.value if run.stage else "",
             run.config.trainer.kind,
             run.config.label or run.config.source.kind,
-            _headline(run.metrics),
+            _headline(run),
             error if len(error) <= 80 else error[:79] + "…",
         )
     return table
@@ -108,8 +107,8 @@ def show_run(
             table.add_row(key, value)
         yield table
 
-    if run.metrics:
-        yield metrics_table(run.metrics)
+    if run.evaluation is not None:
+        yield metrics_table(run.evaluation)
 
     yield from _rejections(store, run_id, limit=rejections)
 
@@ -152,9 +151,8 @@ def _stages_table(store: RunStore, run_id: str) -> Table:
         elif record.error:
             detail = record.error
         else:
-            detail = " ".join(
-                f"{k}={v}" for k, v in record.outputs.items() if not isinstance(v, dict | list)
-            )
+            brief = result_from_json(record.stage, record.outputs).brief() if record.outputs else {}
+            detail = " ".join(f"{k}={v}" for k, v in brief.items())
         table.add_row(
             record.stage.value,
             _styled(record.state.value),
@@ -168,7 +166,9 @@ def _stages_table(store: RunStore, run_id: str) -> Table:
 
 def _rejections(store: RunStore, run_id: str, *, limit: int) -> Iterator[RenderableType]:
     prepared = store.stage(run_id, Stage.PREPARE)
-    by_reason: Mapping[str, int] = prepared.outputs.get("rejections_by_reason", {})
+    by_reason: Mapping[str, int] = {}
+    if prepared.state is StageState.DONE:
+        by_reason = store.result(run_id, PrepareResult).rejections_by_reason
     path = store.run_dir(run_id) / artifacts.REJECTIONS_FILE
     if not by_reason and not path.exists():
         return

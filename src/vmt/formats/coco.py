@@ -22,6 +22,7 @@ import orjson
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Box, Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
+from vmt.reasons import Reason
 
 
 @dataclass(frozen=True)
@@ -66,21 +67,21 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
     for n, ann in enumerate(doc.get("annotations") or [], 1):
         where = f"annotation #{n}"
         if not isinstance(ann, dict):
-            rejections.append(Rejection("malformed_annotation", None, None, where))
+            rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, where))
             continue
         image_id, cat_id = ann.get("image_id"), ann.get("category_id")
         bbox = _bbox(ann.get("bbox"))
         if not isinstance(image_id, int) or bbox is None:
             detail = f"{where}: needs an integer image_id and bbox [x, y, w, h] (w, h >= 0)"
-            rejections.append(Rejection("malformed_annotation", None, None, detail))
+            rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, detail))
             continue
         if cat_id not in categories:
             detail = f"{where}: unknown category_id {cat_id!r}"
-            rejections.append(Rejection("unknown_category", None, str(image_id), detail))
+            rejections.append(Rejection(Reason.UNKNOWN_CLASS, None, str(image_id), detail))
             continue
         if ann.get("iscrowd"):
             detail = f"{where}: crowd annotations are not evaluated"
-            rejections.append(Rejection("crowd_annotation", None, str(image_id), detail))
+            rejections.append(Rejection(Reason.CROWD_ANNOTATION, None, str(image_id), detail))
             continue
         x, y, w, h = bbox
         boxes.setdefault(image_id, []).append(Box.from_ltwh(categories[cat_id], x, y, w, h))
@@ -88,7 +89,9 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
     seen: set[int] = set()
     for img in doc["images"]:
         if not isinstance(img, dict) or not isinstance(img.get("id"), int) or img["id"] in seen:
-            rejections.append(Rejection("malformed_image", None, None, f"image entry {img!r:.80}"))
+            rejections.append(
+                Rejection(Reason.MALFORMED_IMAGE, None, None, f"image entry {img!r:.80}")
+            )
             continue
         seen.add(img["id"])
         name = str(img.get("file_name") or img["id"])
@@ -106,7 +109,7 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
         )
     for image_id, lost in boxes.items():
         detail = f"{len(lost)} annotations of image_id {image_id}, which is not in 'images'"
-        rejections.append(Rejection("unknown_image", None, str(image_id), detail))
+        rejections.append(Rejection(Reason.UNKNOWN_IMAGE, None, str(image_id), detail))
     return CocoGroundTruth(samples=samples, categories=categories, rejections=rejections)
 
 
@@ -125,20 +128,20 @@ def read_results(
     for n, res in enumerate(doc, 1):
         where = f"result #{n}"
         if not isinstance(res, dict):
-            builder.reject("malformed_row", None, None, f"{where}: not an object")
+            builder.reject(Reason.MALFORMED_ROW, None, None, f"{where}: not an object")
             continue
         image_id, cat_id, score = res.get("image_id"), res.get("category_id"), res.get("score")
         bbox = _bbox(res.get("bbox"))
         if not isinstance(image_id, int) or bbox is None:
-            builder.reject("malformed_row", None, None, f"{where}: needs image_id and bbox")
+            builder.reject(Reason.MALFORMED_ROW, None, None, f"{where}: needs image_id and bbox")
             continue
         if not isinstance(score, int | float) or not math.isfinite(score):
-            builder.reject("invalid_confidence", None, str(image_id), f"{where}: no score")
+            builder.reject(Reason.INVALID_CONFIDENCE, None, str(image_id), f"{where}: no score")
             continue
         name = categories.get(cat_id) if isinstance(cat_id, int) else None
         if name is None:
             detail = f"{where}: unknown category_id {cat_id!r}"
-            builder.reject("unknown_class", None, str(image_id), detail)
+            builder.reject(Reason.UNKNOWN_CLASS, None, str(image_id), detail)
             continue
         row_id = builder.resolve_row(None, str(image_id))
         if row_id is None:

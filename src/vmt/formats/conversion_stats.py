@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vmt.domain import Rejection, Split
+from vmt.reasons import Reason
 
 EXAMPLES_PER_CODE = 20
 """How many examples (line, data row id, detail) are kept per rejection or warning code."""
 
 PixelBox = tuple[str, float, float, float, float]
-"""A box in the convert hot path: label, x0, y0, x1, y1 in pixels (no per-box object)."""
+"""A box while a row is converted: label, x0, y0, x1, y1 in pixels (no per-box object)."""
 
 
 @dataclass(slots=True)
@@ -56,17 +57,19 @@ class ConversionStats:
         return dict(self._boxes_per_split[split])
 
     def reject(
-        self, reason: str, line: int | None, data_row_id: str | None, detail: str
+        self, reason: Reason, line: int | None, data_row_id: str | None, detail: str
     ) -> Rejection:
-        """Count a rejected row and return its `Rejection`."""
-        self.rejected[reason] = self.rejected.get(reason, 0) + 1
-        self._example(reason, line, data_row_id, detail)
-        return Rejection(reason, line, data_row_id, detail)
-
-    def warn(self, code: str, line: int | None, data_row_id: str | None, detail: str) -> None:
-        """Count something dropped or changed inside a row that is otherwise kept."""
-        self.warnings[code] = self.warnings.get(code, 0) + 1
+        """Count a rejected row and return its `Rejection` (whose reason is the plain string)."""
+        code = reason.value
+        self.rejected[code] = self.rejected.get(code, 0) + 1
         self._example(code, line, data_row_id, detail)
+        return Rejection(code, line, data_row_id, detail)
+
+    def warn(self, code: Reason, line: int | None, data_row_id: str | None, detail: str) -> None:
+        """Count something dropped or changed inside a row that is otherwise kept."""
+        key = code.value
+        self.warnings[key] = self.warnings.get(key, 0) + 1
+        self._example(key, line, data_row_id, detail)
 
     def record_written(self, split: Split, boxes: Sequence[PixelBox]) -> None:
         """Count a row that made it to the output, with its boxes and its classes."""
@@ -84,24 +87,6 @@ class ConversionStats:
             box_counts[name] = box_counts.get(name, 0) + 1
         for name in {box[0] for box in boxes}:
             images[name] = images.get(name, 0) + 1
-
-    def add_counts(self, code: str, count: int, *, warning: bool) -> None:
-        """Count ``count`` more rejections (or warnings) of ``code`` decided elsewhere, once its
-        examples were collected (the convert fast path)."""
-        if count:
-            counts = self.warnings if warning else self.rejected
-            counts[code] = counts.get(code, 0) + count
-
-    def add_class_counts(self, split: Split, name: str, images: int, boxes: int) -> None:
-        """Count written images and boxes of a class decided elsewhere (the convert fast path)."""
-        if images:
-            per_split = self._images_per_split[split]
-            per_split[name] = per_split.get(name, 0) + images
-            box_counts = self._boxes_per_split[split]
-            box_counts[name] = box_counts.get(name, 0) + boxes
-
-    def examples_full(self, code: str) -> bool:
-        return len(self.examples.get(code, ())) >= EXAMPLES_PER_CODE
 
     def to_json(self) -> dict[str, Any]:
         """The ``--report`` document."""

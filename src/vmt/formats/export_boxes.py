@@ -14,16 +14,7 @@ from math import inf, isfinite
 from typing import Any
 
 from vmt.formats.conversion_stats import ConversionStats, PixelBox, clip_text
-
-WARNING_CODES = (
-    "box_invalid",
-    "box_degenerate",
-    "box_too_small",
-    "box_clipped",
-    "unsupported_annotation",
-)
-"""Per-object warnings: a box with unusable geometry or no name, a box empty or under 1% of
-the image side after clipping (dropped), a box clipped to the image (kept), a non-box object."""
+from vmt.reasons import Reason
 
 _MIN_SIDE_PERCENT = 100.0
 """A clipped box is kept when ``side * 100 >= image side`` (exactly 1% is kept)."""
@@ -50,7 +41,7 @@ def read_boxes(
     boxes: list[PixelBox] = []
     append = boxes.append
     sized = width is not None and height is not None
-    # With drop_small off, any positive side passes the fast path's size test (x * inf >= w).
+    # With drop_small off, any positive side passes the quick size test (x * inf >= w).
     min_side = _MIN_SIDE_PERCENT if drop_small else inf
     for o in objects:
         try:
@@ -116,21 +107,21 @@ def read_box(
         h = geometry["height"]
     except (KeyError, TypeError, IndexError):
         detail = f"{box_key} is not left/top/width/height: {clip_text(repr(geometry))}"
-        stats.warn("box_invalid", line, data_row_id, detail)
+        stats.warn(Reason.BOX_INVALID, line, data_row_id, detail)
         return None
     name = o.get(name_key)
     if type(name) is not str or not name:
         name = o.get("value")
     if not (_numbers(left, top, w, h) and type(name) is str and name):
         detail = f"unusable box or name: {clip_text(repr(o))}"
-        stats.warn("box_invalid", line, data_row_id, detail)
+        stats.warn(Reason.BOX_INVALID, line, data_row_id, detail)
         return None
     x1 = left + w
     y1 = top + h
     if width is None or height is None:
         # No image size: nothing to clip against; only empty boxes are dropped.
         if not (x1 > left and y1 > top and isfinite(x1) and isfinite(y1)):
-            stats.warn("box_degenerate", line, data_row_id, f"{name}: {w}x{h}")
+            stats.warn(Reason.BOX_DEGENERATE, line, data_row_id, f"{name}: {w}x{h}")
             return None
         return (name, left, top, x1, y1)
     cx0 = 0 if left < 0 else left
@@ -141,15 +132,15 @@ def read_box(
     ch = cy1 - cy0
     if not (cw > 0 and ch > 0):
         detail = f"{name}: {cw}x{ch} px after clipping to {width}x{height}"
-        stats.warn("box_degenerate", line, data_row_id, detail)
+        stats.warn(Reason.BOX_DEGENERATE, line, data_row_id, detail)
         return None
     if drop_small and (cw * _MIN_SIDE_PERCENT < width or ch * _MIN_SIDE_PERCENT < height):
         detail = f"{name}: {cw}x{ch} px is under 1% of {width}x{height}"
-        stats.warn("box_too_small", line, data_row_id, detail)
+        stats.warn(Reason.BOX_TOO_SMALL, line, data_row_id, detail)
         return None
     if cx0 != left or cy0 != top or cx1 != x1 or cy1 != y1:
         detail = f"{name}: ({left}, {top}, {x1}, {y1}) clipped to {width}x{height}"
-        stats.warn("box_clipped", line, data_row_id, detail)
+        stats.warn(Reason.BOX_CLIPPED, line, data_row_id, detail)
     return (name, cx0, cy0, cx1, cy1)
 
 
@@ -159,7 +150,7 @@ def _warn_unsupported(o: Any, line: int, data_row_id: str, stats: ConversionStat
         kind = "object with keys " + ", ".join(sorted(str(k) for k in o)[:6])
     elif kind is None:
         kind = f"non-object {type(o).__name__}"
-    stats.warn("unsupported_annotation", line, data_row_id, f"ignored {clip_text(str(kind))}")
+    stats.warn(Reason.UNSUPPORTED_ANNOTATION, line, data_row_id, f"ignored {clip_text(str(kind))}")
 
 
 def _numbers(*values: Any) -> bool:

@@ -25,14 +25,13 @@ import orjson
 
 from vmt.domain import Box, Rejection, Sample, Split
 from vmt.formats.conversion_stats import ConversionStats, PixelBox, clip_text
-from vmt.formats.export_boxes import WARNING_CODES, read_boxes
+from vmt.formats.export_boxes import read_boxes
 from vmt.formats.seen_ids import SeenIds
 from vmt.formats.vertex import MAX_BOXES_PER_IMAGE
+from vmt.reasons import Reason
 
 __all__ = [
-    "REJECTION_CODES",
     "UNASSIGNED_POLICIES",
-    "WARNING_CODES",
     "ConversionStats",
     "ExportOptions",
     "ExportRow",
@@ -43,20 +42,6 @@ __all__ = [
     "parse_lines",
     "read_samples",
 ]
-
-REJECTION_CODES = (
-    "malformed_json",
-    "unrecognized_row",
-    "ambiguous_run",
-    "duplicate_row",
-    "not_an_image",
-    "missing_dimensions",
-    "unassigned_split",
-    "too_many_boxes",
-    "no_boxes",
-    "not_in_gcs",
-)
-"""Every row rejection code, in the order the checks run."""
 
 UNASSIGNED_POLICIES = ("skip", "training", "validation", "test", "auto")
 
@@ -192,23 +177,23 @@ class RowReader:
         try:
             obj = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return self.stats.reject("malformed_json", line, None, clip_text(str(exc)))
+            return self.stats.reject(Reason.MALFORMED_JSON, line, None, clip_text(str(exc)))
         return self.read(obj, line)
 
     def read(self, obj: Any, line: int) -> ExportRow | Rejection:
         if type(obj) is not dict:
-            return self._reject("unrecognized_row", line, None, f"not a JSON object: {obj!r}")
+            return self._reject(Reason.UNRECOGNIZED_ROW, line, None, f"not a JSON object: {obj!r}")
         data_row = obj.get("data_row")
         if data_row is not None:
             return self._read_v2(obj, data_row, line)
         if "DataRow ID" in obj:
             return self._read_v1(obj, line)
-        return self._reject("unrecognized_row", line, None, "no data_row.id or DataRow ID")
+        return self._reject(Reason.UNRECOGNIZED_ROW, line, None, "no data_row.id or DataRow ID")
 
     def _read_v2(self, obj: dict[str, Any], data_row: Any, line: int) -> ExportRow | Rejection:
         data_row_id = data_row.get("id") if type(data_row) is dict else None
         if type(data_row_id) is not str or not data_row_id:
-            return self._reject("unrecognized_row", line, None, "no data_row.id")
+            return self._reject(Reason.UNRECOGNIZED_ROW, line, None, "no data_row.id")
         section: Any = None
         experiments = obj.get("experiments")
         if self.model_run_id is None and type(experiments) is dict and len(experiments) == 1:
@@ -221,7 +206,7 @@ class RowReader:
             sections = _label_sections(obj)
             if not sections:
                 detail = "no model run (experiments) or project labels in the row"
-                return self._reject("unrecognized_row", line, data_row_id, detail)
+                return self._reject(Reason.UNRECOGNIZED_ROW, line, data_row_id, detail)
             section = self._select(sections, line, data_row_id)
             if type(section) is not dict:
                 assert isinstance(section, Rejection)
@@ -250,10 +235,10 @@ class RowReader:
     def _read_v1(self, obj: dict[str, Any], line: int) -> ExportRow | Rejection:
         data_row_id = obj["DataRow ID"]
         if type(data_row_id) is not str or not data_row_id:
-            return self._reject("unrecognized_row", line, None, "no DataRow ID")
+            return self._reject(Reason.UNRECOGNIZED_ROW, line, None, "no DataRow ID")
         label = obj.get("Label")
         if type(label) is not dict:
-            return self._reject("unrecognized_row", line, data_row_id, "no Label in the row")
+            return self._reject(Reason.UNRECOGNIZED_ROW, line, data_row_id, "no Label in the row")
         media = obj.get("Media Attributes")
         mime = None
         if type(media) is dict:
@@ -280,14 +265,14 @@ class RowReader:
                 if section_id == wanted and type(section) is dict:
                     return section
             detail = f"model run {wanted} not in the row"
-            return self._reject("unrecognized_row", line, data_row_id, detail)
+            return self._reject(Reason.UNRECOGNIZED_ROW, line, data_row_id, detail)
         if len(sections) > 1:
             ids = ", ".join(section_id for section_id, _ in sections[:5])
             detail = f"{len(sections)} runs ({ids}); choose one with --model-run-id"
-            return self._reject("ambiguous_run", line, data_row_id, detail)
+            return self._reject(Reason.AMBIGUOUS_RUN, line, data_row_id, detail)
         section = sections[0][1]
         if type(section) is not dict:
-            return self._reject("unrecognized_row", line, data_row_id, "run is not an object")
+            return self._reject(Reason.UNRECOGNIZED_ROW, line, data_row_id, "run is not an object")
         return section
 
     def _finish(
@@ -304,10 +289,10 @@ class RowReader:
         name_key: str,
     ) -> ExportRow | Rejection:
         if not self.seen.add(data_row_id):
-            return self._reject("duplicate_row", line, data_row_id, "data row id seen before")
+            return self._reject(Reason.DUPLICATE_ROW, line, data_row_id, "data row id seen before")
         if type(mime) is str:
             if not mime.startswith("image/") and mime[:6].lower() != "image/":
-                return self._reject("not_an_image", line, data_row_id, f"mime type {mime}")
+                return self._reject(Reason.NOT_AN_IMAGE, line, data_row_id, f"mime type {mime}")
         else:
             mime = None
         width = height = None
@@ -320,7 +305,7 @@ class RowReader:
         if width is None or height is None:
             if self.require_dimensions:
                 detail = "media attributes lack a positive integer width and height"
-                return self._reject("missing_dimensions", line, data_row_id, detail)
+                return self._reject(Reason.MISSING_DIMENSIONS, line, data_row_id, detail)
             width = height = None
         split = self.splits.get(raw_split) if type(raw_split) is str else None
         if split is None:
@@ -335,14 +320,14 @@ class RowReader:
                 split = Split(policy)
             elif not self.options.keep_unassigned:
                 detail = f"split {raw_split!r}" if raw_split is not None else "no split"
-                return self._reject("unassigned_split", line, data_row_id, detail)
+                return self._reject(Reason.UNASSIGNED_SPLIT, line, data_row_id, detail)
         if type(objects) is not list:
             objects = []
         if len(objects) > MAX_BOXES_PER_IMAGE:
             count = sum(1 for o in objects if type(o) is dict and box_key in o)
             if count > MAX_BOXES_PER_IMAGE:
                 detail = f"{count} boxes (Vertex allows {MAX_BOXES_PER_IMAGE})"
-                return self._reject("too_many_boxes", line, data_row_id, detail)
+                return self._reject(Reason.TOO_MANY_BOXES, line, data_row_id, detail)
         boxes = read_boxes(
             objects,
             box_key,
@@ -355,7 +340,7 @@ class RowReader:
             drop_small=self.options.drop_small_boxes,
         )
         if not boxes and self.require_boxes:
-            return self._reject("no_boxes", line, data_row_id, "no usable box")
+            return self._reject(Reason.NO_BOXES, line, data_row_id, "no usable box")
         return _new_row(
             ExportRow,
             (
@@ -371,7 +356,7 @@ class RowReader:
             ),
         )
 
-    def _reject(self, reason: str, line: int, data_row_id: str | None, detail: str) -> Rejection:
+    def _reject(self, reason: Reason, line: int, data_row_id: str | None, detail: str) -> Rejection:
         return self.stats.reject(reason, line, data_row_id, detail)
 
 

@@ -24,6 +24,7 @@ import orjson
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Prediction
 from vmt.errors import InputError
+from vmt.reasons import Reason
 
 UuidFor = Callable[[str, int], str]
 """``(data_row_id, detection_index) -> uuid``: the same inputs must give the same uuid."""
@@ -151,10 +152,10 @@ def _slow_path(builder: DetectionTableBuilder, columns: _Columns, line_no: int, 
     try:
         row = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        builder.reject("malformed_json", line_no, None, f"not JSON ({exc.msg})")
+        builder.reject(Reason.MALFORMED_JSON, line_no, None, f"not JSON ({exc.msg})")
         return
     if type(row) is not dict:
-        builder.reject("malformed_row", line_no, None, "not a JSON object")
+        builder.reject(Reason.MALFORMED_ROW, line_no, None, "not a JSON object")
         return
     parsed = _read_row(builder, line_no, row)
     if parsed is not None:
@@ -175,19 +176,21 @@ def _read_row(
     """Every check, one reason per rejected row; the detection if it is usable."""
     ref = row.get("dataRow")
     if type(ref) is not dict:
-        builder.reject("missing_data_row", line_no, None, "no dataRow object")
+        builder.reject(Reason.MISSING_DATA_ROW, line_no, None, "no dataRow object")
         return None
     row_id = ref.get("id")
     key = ref.get("globalKey")
     if (row_id is not None and type(row_id) is not str) or (
         key is not None and type(key) is not str
     ):
-        builder.reject("missing_data_row", line_no, None, "dataRow id/globalKey is not a string")
+        builder.reject(
+            Reason.MISSING_DATA_ROW, line_no, None, "dataRow id/globalKey is not a string"
+        )
         return None
     bbox = row.get("bbox")
     if bbox is None:
         kind = next((k for k in _NOT_BOX_KEYS if k in row), "no bbox")
-        builder.reject("not_a_box", line_no, row_id, f"not a box prediction ({kind})")
+        builder.reject(Reason.NOT_A_BOX, line_no, row_id, f"not a box prediction ({kind})")
         return None
     data_row_id = builder.resolve_row(line_no, row_id, key)
     if data_row_id is None:
@@ -195,27 +198,31 @@ def _read_row(
     name = row.get("name")
     if type(name) is not str or not name:
         detail = "schemaId without name" if "schemaId" in row else "no class name"
-        builder.reject("missing_name", line_no, data_row_id, detail)
+        builder.reject(Reason.MISSING_NAME, line_no, data_row_id, detail)
         return None
     if type(bbox) is not dict:
-        builder.reject("invalid_box", line_no, data_row_id, "bbox is not an object")
+        builder.reject(Reason.BOX_INVALID, line_no, data_row_id, "bbox is not an object")
         return None
     top, left, height, width = (_number(bbox.get(k)) for k in _BOX_KEYS)
     if top is None or left is None or height is None or width is None:
         detail = "bbox needs numeric top/left/height/width"
-        builder.reject("invalid_box", line_no, data_row_id, detail)
+        builder.reject(Reason.BOX_INVALID, line_no, data_row_id, detail)
         return None
     if height < 0 or width < 0:
-        builder.reject("invalid_box", line_no, data_row_id, "bbox has a negative width or height")
+        builder.reject(
+            Reason.BOX_INVALID, line_no, data_row_id, "bbox has a negative width or height"
+        )
         return None
     if "confidence" in row:
         score = _number(row["confidence"])
         if score is None or not 0.0 <= score <= 1.0:
-            builder.reject("invalid_confidence", line_no, data_row_id, "confidence not in [0, 1]")
+            builder.reject(
+                Reason.INVALID_CONFIDENCE, line_no, data_row_id, "confidence not in [0, 1]"
+            )
             return None
     else:
         score = 1.0
-        builder.warn("missing_confidence", line_no, data_row_id, "no confidence: read as 1.0")
+        builder.warn(Reason.MISSING_CONFIDENCE, line_no, data_row_id, "no confidence: read as 1.0")
     if not builder.known_class(line_no, data_row_id, name):
         return None
     return data_row_id, name, left, top, left + width, top + height, score

@@ -13,6 +13,7 @@ from typing import BinaryIO
 from vmt.formats.conversion_stats import ConversionStats
 from vmt.formats.labelbox_export import ExportOptions, ExportRow, parse_export_rows
 from vmt.formats.vertex import encode_import_line, image_uri
+from vmt.reasons import Reason
 
 
 def convert_export(
@@ -53,7 +54,7 @@ class RowWriter:
             detail = (
                 f"row_data is not a gs:// URI ({_scheme(row.row_data)}); pass --image-uri-prefix"
             )
-            self._stats.reject("not_in_gcs", row.line, row.data_row_id, detail)
+            self._stats.reject(Reason.NOT_IN_GCS, row.line, row.data_row_id, detail)
             return
         assert row.width is not None and row.height is not None  # require_dimensions
         self._write(encode_import_line(uri, row.width, row.height, row.split, row.boxes))

@@ -27,6 +27,7 @@ import orjson
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Box, Detection, Prediction, Sample
 from vmt.errors import InputError
+from vmt.reasons import Reason
 
 
 class VertexLineError(ValueError):
@@ -133,29 +134,29 @@ def _read_line(
     try:
         line = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        builder.reject("malformed_json", line_no, None, f"{where}: not JSON ({exc.msg})")
+        builder.reject(Reason.MALFORMED_JSON, line_no, None, f"{where}: not JSON ({exc.msg})")
         return
     uri = _content_uri(line) if isinstance(line, dict) else None
     if uri is None:
-        builder.reject("malformed_row", line_no, None, f"{where}: no instance.content")
+        builder.reject(Reason.MALFORMED_ROW, line_no, None, f"{where}: no instance.content")
         return
     sample = sample_for_uri(uri)
     if sample is None:
-        builder.reject("unknown_data_row", line_no, None, f"{where}: no data row for {uri}")
+        builder.reject(Reason.UNKNOWN_DATA_ROW, line_no, None, f"{where}: no data row for {uri}")
         return
     row_id = builder.resolve_row(line_no, sample.data_row_id)
     if row_id is None:
         return
     if sample.width is None or sample.height is None:
         detail = f"{where}: data row {row_id} has no image size to scale the boxes"
-        builder.reject("missing_image_size", line_no, row_id, detail)
+        builder.reject(Reason.MISSING_DIMENSIONS, line_no, row_id, detail)
         return
     try:
         prediction = parse_prediction(
             line, data_row_id=row_id, width=sample.width, height=sample.height
         )
     except VertexLineError as exc:
-        builder.reject("malformed_row", line_no, row_id, f"{where}: {exc}")
+        builder.reject(Reason.MALFORMED_ROW, line_no, row_id, f"{where}: {exc}")
         return
     builder.add_empty_row(row_id)
     for det in prediction.detections:

@@ -22,9 +22,9 @@ from pydantic import SecretStr
 
 from vmt.config import Settings, load_settings
 from vmt.pipeline import stages
-from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.failure import MAX_MESSAGE, failure_message
 from vmt.pipeline.protocols import MODEL_HANDLE, REPORT_HANDLE, STAGE_STATUS, RunStatus, Stage
+from vmt.pipeline.results import EvaluateResult, PrepareResult, TrainResult
 from vmt.pipeline.run_config import RunConfig
 from vmt.pipeline.stages import RunPaths
 
@@ -101,9 +101,16 @@ def run_step(
             ctx, STAGE_STATUS[stage], metadata=run_metadata(ctx, config, stage)
         )
         ctx.event("stage started")
-        outputs = _run_stage(stage, backends, ctx)
+        result = stages.run_stage(
+            stage,
+            backends,
+            ctx,
+            paths=RunPaths(ctx.workdir),
+            trained_model=lambda: _trained_model(ctx),
+        )
+        outputs = result.to_json()
         ctx.set_stage_outputs(stage, outputs)
-        ctx.event("stage done", **{k: v for k, v in outputs.items() if _scalar(v)})
+        ctx.event("stage done", **result.brief())
         if stage is Stage.PUBLISH:
             backends.sink.report_status(
                 ctx, RunStatus.COMPLETE, metadata=run_metadata(ctx, config, None, complete=True)
@@ -125,45 +132,12 @@ def build_backends(config: RunConfig, settings: Settings) -> Backends:
     return build(config, settings)
 
 
-def _run_stage(stage: Stage, backends: Backends, ctx: FolderRunContext) -> dict[str, Any]:
-    paths = RunPaths(ctx.workdir)
-    samples = SampleFile(paths.samples)
-    if stage is Stage.EXPORT:
-        return stages.export_stage(backends.source, ctx, dest=paths.export)
-    if stage is Stage.PREPARE:
-        return stages.prepare_stage(
-            backends.trainer,
-            ctx,
-            export=paths.export,
-            image_base=backends.image_base,
-            samples_out=paths.samples,
-            rejections_out=paths.rejections,
-        )
-    if stage is Stage.TRAIN:
-        return stages.train_stage(backends.trainer, ctx, samples=samples)
-    if stage is Stage.PREDICT:
-        trained = ctx.stage_outputs(Stage.TRAIN) or {}
-        model = trained.get("model") or ctx.get_handle(MODEL_HANDLE)
-        if not model:
-            raise RuntimeError("the predict step ran before training recorded a model")
-        return stages.predict_stage(
-            backends.trainer,
-            ctx,
-            model=model,
-            samples=samples,
-            predictions_out=paths.predictions,
-            labelbox_out=paths.labelbox_predictions,
-        )
-    if stage is Stage.EVALUATE:
-        return stages.evaluate_stage(
-            ctx,
-            samples=samples,
-            predictions=paths.predictions,
-            metrics_out=paths.metrics,
-            report_out=paths.report,
-            row_metrics_out=paths.row_metrics,
-        )
-    return stages.publish_stage(backends.sink, ctx, paths=paths)
+def _trained_model(ctx: FolderRunContext) -> str:
+    trained = ctx.stage_outputs(Stage.TRAIN)
+    model = TrainResult.from_json(trained).model if trained else ctx.get_handle(MODEL_HANDLE)
+    if not model:
+        raise RuntimeError("the predict step ran before training recorded a model")
+    return model
 
 
 def run_metadata(
@@ -179,17 +153,15 @@ def run_metadata(
     }
     prepared = ctx.stage_outputs(Stage.PREPARE)
     if prepared:
-        for key in ("rows", "samples", "rejected"):
-            metadata[key] = prepared.get(key)
+        result = PrepareResult.from_json(prepared)
+        metadata.update(rows=result.rows, samples=result.samples, rejected=result.rejected)
     handles = ctx.handles()
     if handles:
         metadata["handles"] = handles
+    evaluated = ctx.stage_outputs(Stage.EVALUATE)
+    if complete and evaluated:
+        metadata.update(EvaluateResult.from_json(evaluated).headline().as_metadata())
     if complete:
-        evaluated = ctx.stage_outputs(Stage.EVALUATE) or {}
-        headline = evaluated.get("test") or evaluated.get("all") or {}
-        for key in ("mAP", "AP50"):
-            if key in headline:
-                metadata[key] = headline[key]
         metadata["report"] = handles.get(REPORT_HANDLE, str(RunPaths(ctx.workdir).report))
     return metadata
 
@@ -254,10 +226,6 @@ def report_pipeline_end(
     )
     ctx.event("run failed", error=message, pipeline_state=state)
     return RunStatus.FAILED.value
-
-
-def _scalar(value: object) -> bool:
-    return isinstance(value, int | float | str | bool)
 
 
 def _is_vmt_error(exc: BaseException) -> bool:

@@ -34,6 +34,8 @@ LABELBOX_PREDICTIONS_FILE = "predictions.ndjson"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 ROW_METRICS_FILE = "row_metrics.ndjson"
+TRAINER_EVALUATION_FILE = "trainer_evaluation.json"
+"""A trainer's own evaluation of its model (Vertex's), if it has one; kept in metrics.json."""
 
 
 class JsonlWriter(Generic[T]):

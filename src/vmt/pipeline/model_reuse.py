@@ -7,12 +7,11 @@ go to ``<run folder>/predict/<timestamp>/``; the run itself is not changed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from vmt.config import Settings
 from vmt.errors import InputError
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import DetachedRunContext, RunObserver
@@ -22,7 +21,9 @@ from vmt.pipeline.store import RunStore
 
 
 @dataclass(frozen=True, slots=True)
-class PredictResult:
+class ExportPredictions:
+    """What ``predict_export`` wrote and counted."""
+
     output: Path
     workdir: Path
     rows: int
@@ -33,17 +34,19 @@ class PredictResult:
 
 
 def predict_export(
-    settings: Settings,
     store: RunStore,
     run_id: str,
     *,
     export: Path,
     output: Path,
-    image_base: Path | None = None,
-    trainer: Trainer | None = None,
+    trainer: Trainer,
+    locate_image: Callable[[str], str],
     observer: RunObserver | None = None,
-) -> PredictResult:
-    """Predict with run ``run_id``'s model on every row of ``export``; write ``output``."""
+) -> ExportPredictions:
+    """Predict with run ``run_id``'s model on every row of ``export``; write ``output``.
+
+    ``trainer`` is the run's trainer, built by the caller from ``run.config.trainer``;
+    ``locate_image`` says where a row's image is (the export file source's)."""
     from vmt.formats.labelbox_export import ExportOptions
 
     run = store.get_run(run_id)
@@ -56,27 +59,22 @@ def predict_export(
         )
     if not export.is_file():
         raise InputError(f"export file not found: {export}")
-    if trainer is None:
-        from vmt.backends.factory import build_trainer
-
-        trainer = build_trainer(run.config.trainer, settings)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S-%f")
     workdir = store.run_dir(run_id) / "predict" / stamp
     ctx = DetachedRunContext(run_id, workdir, handles, observer=observer)
-    counts: dict[str, Any] = prepare_rows(
+    counts = prepare_rows(
         trainer,
         ctx,
         export=export,
         options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
-        image_base=image_base if image_base is not None else export.resolve().parent,
+        locate_image=locate_image,
         samples_out=workdir / "samples.jsonl",
         rejections_out=workdir / "rejections.jsonl",
     )
-    if counts["samples"] == 0:
-        reasons = ", ".join(f"{n} {r}" for r, n in counts["rejections_by_reason"].items())
+    if counts.samples == 0:
+        reasons = counts.reasons_text()
         raise InputError(
-            f"no usable rows in {export}: {counts['rows']} rows"
-            + (f" ({reasons})" if reasons else "")
+            f"no usable rows in {export}: {counts.rows} rows" + (f" ({reasons})" if reasons else "")
         )
     output.parent.mkdir(parents=True, exist_ok=True)
     predicted = predict_rows(
@@ -88,12 +86,12 @@ def predict_export(
         labelbox_out=output,
         uuid_scope=f"{run_id}/predict/{stamp}",
     )
-    return PredictResult(
+    return ExportPredictions(
         output=output,
         workdir=workdir,
-        rows=counts["rows"],
-        predicted_rows=predicted["predicted_rows"],
-        detections=predicted["detections"],
-        rejected=counts["rejected"],
-        rejections_by_reason=counts["rejections_by_reason"],
+        rows=counts.rows,
+        predicted_rows=predicted.predicted_rows,
+        detections=predicted.detections,
+        rejected=counts.rejected,
+        rejections_by_reason=counts.rejections_by_reason,
     )

@@ -97,6 +97,11 @@ class Source(Protocol):
         started before a crash rather than starting another."""
         ...
 
+    def locate_image(self, uri: str) -> str:
+        """Where the image a row's ``row_data`` names really is (e.g. a relative path of an
+        export file taken from its images folder); other locations unchanged."""
+        ...
+
 
 @runtime_checkable
 class Trainer(Protocol):
@@ -158,10 +163,25 @@ class Sink(Protocol):
         ...
 
 
+class Backends(Protocol):
+    """The outside world of one run, built from its ``RunConfig`` by whoever runs the pipeline
+    (the CLI, the service) and injected into the runner: the pipeline never builds it."""
+
+    @property
+    def source(self) -> Source: ...
+
+    @property
+    def trainer(self) -> Trainer: ...
+
+    @property
+    def sink(self) -> Sink: ...
+
+
 __all__ = [
     "MODEL_HANDLE",
     "REPORT_HANDLE",
     "STAGE_STATUS",
+    "Backends",
     "Prediction",
     "Rejection",
     "RunContext",

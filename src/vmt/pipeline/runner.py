@@ -11,37 +11,30 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from vmt.config import Settings
 from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError, VmtError
 from vmt.pipeline import stages
-from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import RunObserver, StoreRunContext
 from vmt.pipeline.failure import failure_message
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
-from vmt.pipeline.protocols import REPORT_HANDLE, STAGE_STATUS, RunStatus, Stage
+from vmt.pipeline.protocols import REPORT_HANDLE, STAGE_STATUS, Backends, RunStatus, Stage
+from vmt.pipeline.results import EvaluateResult, PrepareResult, StageResult, TrainResult
 from vmt.pipeline.run_config import RunConfig
 from vmt.pipeline.stages import RunPaths
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageState
 from vmt.retry import Backoff, retry_call
 
-if TYPE_CHECKING:
-    from vmt.backends.factory import Backends
-
 T = TypeVar("T")
 
 log = logging.getLogger("vmt")
 
-BackendsFactory = Callable[[RunConfig, Settings], "Backends"]
+BackendsFactory = Callable[[RunConfig, Settings], Backends]
+"""Builds a run's backends from its configuration (``vmt.backends.factory.build_backends``);
+the CLI and the service pass it in, so the pipeline imports no backend."""
 
 CANCELLED_MESSAGE = "Run cancelled by a user (vmt cancel); start a new run to train again."
-
-
-def _default_factory(config: RunConfig, settings: Settings) -> Backends:
-    from vmt.backends.factory import build_backends
-
-    return build_backends(config, settings)
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -53,8 +46,8 @@ class Runner:
         self,
         settings: Settings,
         *,
+        backends_factory: BackendsFactory,
         store: RunStore | None = None,
-        backends_factory: BackendsFactory | None = None,
         observer: RunObserver | None = None,
         backoff: Backoff | None = None,
         lease_seconds: float = 30.0,
@@ -62,7 +55,7 @@ class Runner:
     ) -> None:
         self.settings = settings
         self.store = store or RunStore.for_settings(settings)
-        self._factory = backends_factory or _default_factory
+        self._factory = backends_factory
         self._observer = observer or RunObserver()
         self._backoff = backoff or Backoff(base=2.0, cap=60.0, deadline=900.0, max_attempts=6)
         self._lease_seconds = lease_seconds
@@ -165,11 +158,10 @@ class Runner:
                     f"stage {stage}",
                     functools.partial(self._run_stage, ctx, stage, backends, paths),
                 )
-                self.store.finish_stage(run_id, stage, outputs)
-                ctx.event("stage done", **_brief(outputs))
+                self.store.finish_stage(run_id, stage, outputs.to_json())
+                ctx.event("stage done", **outputs.brief())
             ctx.stage = None
-            metrics = self.store.stage(run_id, Stage.EVALUATE).outputs
-            self.store.set_metrics(run_id, metrics)
+            self.store.set_metrics(run_id, self.store.result(run_id, EvaluateResult).to_json())
             self._report(ctx, backends, RunStatus.COMPLETE, self._metadata(run_id, None))
             self.store.set_run_state(run_id, RunState.COMPLETE)
             ctx.event("run complete")
@@ -207,41 +199,14 @@ class Runner:
 
     def _run_stage(
         self, ctx: StoreRunContext, stage: Stage, backends: Backends, paths: RunPaths
-    ) -> dict[str, Any]:
-        samples = SampleFile(paths.samples)
-        if stage is Stage.EXPORT:
-            return stages.export_stage(backends.source, ctx, dest=paths.export)
-        if stage is Stage.PREPARE:
-            return stages.prepare_stage(
-                backends.trainer,
-                ctx,
-                export=paths.export,
-                image_base=backends.image_base,
-                samples_out=paths.samples,
-                rejections_out=paths.rejections,
-            )
-        if stage is Stage.TRAIN:
-            return stages.train_stage(backends.trainer, ctx, samples=samples)
-        if stage is Stage.PREDICT:
-            model = self.store.stage(ctx.run_id, Stage.TRAIN).outputs["model"]
-            return stages.predict_stage(
-                backends.trainer,
-                ctx,
-                model=model,
-                samples=samples,
-                predictions_out=paths.predictions,
-                labelbox_out=paths.labelbox_predictions,
-            )
-        if stage is Stage.EVALUATE:
-            return stages.evaluate_stage(
-                ctx,
-                samples=samples,
-                predictions=paths.predictions,
-                metrics_out=paths.metrics,
-                report_out=paths.report,
-                row_metrics_out=paths.row_metrics,
-            )
-        return stages.publish_stage(backends.sink, ctx, paths=paths)
+    ) -> StageResult:
+        return stages.run_stage(
+            stage,
+            backends,
+            ctx,
+            paths=paths,
+            trained_model=lambda: self.store.result(ctx.run_id, TrainResult).model,
+        )
 
     def _report(
         self,
@@ -264,19 +229,16 @@ class Runner:
             "stage": stage.value if stage else "done",
             "trainer": run.config.trainer.kind,
         }
-        prepared = self.store.stage(run_id, Stage.PREPARE)
-        if prepared.state is StageState.DONE:
-            for key in ("rows", "samples", "rejected"):
-                metadata[key] = prepared.outputs.get(key)
+        if self.store.stage(run_id, Stage.PREPARE).state is StageState.DONE:
+            prepared = self.store.result(run_id, PrepareResult)
+            metadata.update(
+                rows=prepared.rows, samples=prepared.samples, rejected=prepared.rejected
+            )
         handles = self.store.handles(run_id)
         if handles:
             metadata["handles"] = handles
         if stage is None:
-            evaluated = self.store.stage(run_id, Stage.EVALUATE).outputs
-            headline = evaluated.get("test") or evaluated.get("all") or {}
-            for key in ("mAP", "AP50"):
-                if key in headline:
-                    metadata[key] = headline[key]
+            metadata.update(self.store.result(run_id, EvaluateResult).headline().as_metadata())
             metadata["report"] = handles.get(
                 REPORT_HANDLE, str(RunPaths(self.store.run_dir(run_id)).report)
             )
@@ -343,8 +305,3 @@ class Runner:
 
 def stages_in_order() -> tuple[Stage, ...]:
     return tuple(Stage)
-
-
-def _brief(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Scalars of a stage's outputs, for its 'stage done' event."""
-    return {k: v for k, v in outputs.items() if isinstance(v, int | float | str | bool)}

@@ -8,18 +8,38 @@ outputs. Stages are idempotent: a stage that crashed half-way is simply run agai
 from __future__ import annotations
 
 import collections
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
 from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
+from vmt.formats.image_uri import local_path
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
-from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Sink, Source, Trainer
+from vmt.pipeline.protocols import (
+    MODEL_HANDLE,
+    Backends,
+    RunContext,
+    Sink,
+    Source,
+    Stage,
+    Trainer,
+)
+from vmt.pipeline.results import (
+    EvaluateResult,
+    ExportResult,
+    MetricsSummary,
+    PredictResult,
+    PrepareResult,
+    PublishResult,
+    StageResult,
+    TrainResult,
+)
 
 if TYPE_CHECKING:
     from vmt.formats.labelbox_export import ExportOptions
@@ -28,9 +48,6 @@ CHECK_EVERY = 200
 """Rows between progress reports and cancellation checks in streaming loops."""
 
 EVALUATED_SPLITS = (Split.VALIDATION, Split.TEST)
-
-VERTEX_EVALUATION_FILE = "vertex_evaluation.json"
-"""Written to the run folder by the Vertex trainer; copied into metrics.json."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,31 +90,24 @@ class RunPaths:
 
 
 # --- export ------------------------------------------------------------------------------
-def export_stage(source: Source, ctx: RunContext, *, dest: Path) -> dict[str, Any]:
+def export_stage(source: Source, ctx: RunContext, *, dest: Path) -> ExportResult:
     """Source rows -> ``dest`` (Labelbox export NDJSON)."""
     partial = dest.with_name(dest.name + ".partial")
     source.export(ctx, partial)
     partial.replace(dest)
-    return {"export_bytes": dest.stat().st_size}
+    return ExportResult(export_bytes=dest.stat().st_size)
 
 
 # --- prepare -----------------------------------------------------------------------------
-def resolve_image_uri(uri: str, base: Path | None) -> str:
-    """A relative local path is taken relative to ``base``; URLs and absolute paths stay."""
-    if base is None or "://" in uri or Path(uri).is_absolute():
-        return uri
-    return str(base / uri)
-
-
 def prepare_stage(
     trainer: Trainer,
     ctx: RunContext,
     *,
     export: Path,
-    image_base: Path | None,
+    locate_image: Callable[[str], str],
     samples_out: Path,
     rejections_out: Path,
-) -> dict[str, Any]:
+) -> PrepareResult:
     """Parse the export, let the trainer make each row usable, and keep what survives.
 
     Rejections (reason, line, data row id, detail) from parsing and from the trainer go to
@@ -110,13 +120,13 @@ def prepare_stage(
         ctx,
         export=export,
         options=ExportOptions(require_dimensions=False, require_boxes=False),
-        image_base=image_base,
+        locate_image=locate_image,
         samples_out=samples_out,
         rejections_out=rejections_out,
     )
-    if outputs["by_split"].get(Split.TRAINING.value, 0) == 0:
+    if outputs.by_split.get(Split.TRAINING.value, 0) == 0:
         raise InputError(_no_training_rows_message(outputs))
-    if not any(outputs["by_split"].get(split.value) for split in EVALUATED_SPLITS):
+    if not any(outputs.by_split.get(split.value) for split in EVALUATED_SPLITS):
         ctx.event("no validation or test rows: nothing to predict on or evaluate")
     return outputs
 
@@ -127,12 +137,13 @@ def prepare_rows(
     *,
     export: Path,
     options: ExportOptions,
-    image_base: Path | None,
+    locate_image: Callable[[str], str],
     samples_out: Path,
     rejections_out: Path,
-) -> dict[str, Any]:
-    """Export rows -> parsed samples -> ``trainer.prepare`` -> ``samples_out``; every rejection
-    (parser's or trainer's) -> ``rejections_out``. Streams: constant memory. Returns counts."""
+) -> PrepareResult:
+    """Export rows -> parsed samples (image location from ``locate_image``, the source's) ->
+    ``trainer.prepare`` -> ``samples_out``; every rejection (parser's or trainer's) ->
+    ``rejections_out``. Streams: constant memory. Returns counts."""
     from vmt.formats.labelbox_export import read_samples
 
     by_reason: collections.Counter[str] = collections.Counter()
@@ -159,7 +170,7 @@ def prepare_rows(
                 if isinstance(item, Rejection):
                     reject(item)
                     continue
-                uri = resolve_image_uri(item.image_uri, image_base)
+                uri = locate_image(item.image_uri)
                 if uri != item.image_uri:
                     item = _with_uri(item, uri)
                 yield item
@@ -173,49 +184,39 @@ def prepare_rows(
                 boxes += len(item.boxes)
         ctx.progress(parsed, parsed, what="rows")
     # Both files are complete here, so the rejections stay readable if the caller fails.
-    return {
-        "rows": parsed,
-        "samples": kept.count,
-        "rejected": rejected.count,
-        "boxes": boxes,
-        "by_split": dict(by_split),
-        "rejections_by_reason": dict(by_reason.most_common()),
-    }
-
-
-def _with_uri(sample: Sample, uri: str) -> Sample:
-    return Sample(
-        data_row_id=sample.data_row_id,
-        image_uri=uri,
-        width=sample.width,
-        height=sample.height,
-        split=sample.split,
-        boxes=sample.boxes,
-        mime_type=sample.mime_type,
-        global_key=sample.global_key,
-        line=sample.line,
+    return PrepareResult(
+        rows=parsed,
+        samples=kept.count,
+        rejected=rejected.count,
+        boxes=boxes,
+        by_split=dict(by_split),
+        rejections_by_reason=dict(by_reason.most_common()),
     )
 
 
-def _no_training_rows_message(outputs: dict[str, Any]) -> str:
-    if outputs["rows"] == 0:
+def _with_uri(sample: Sample, uri: str) -> Sample:
+    return dataclasses.replace(sample, image_uri=uri)
+
+
+def _no_training_rows_message(outputs: PrepareResult) -> str:
+    if outputs.rows == 0:
         return "the export has no data rows"
-    reasons = ", ".join(f"{n} {reason}" for reason, n in outputs["rejections_by_reason"].items())
-    if outputs["samples"] == 0:
-        return f"every row was rejected: {outputs['rows']} rows, none usable ({reasons})"
+    reasons = outputs.reasons_text()
+    if outputs.samples == 0:
+        return f"every row was rejected: {outputs.rows} rows, none usable ({reasons})"
     return (
-        f"no usable training rows: {outputs['samples']} of {outputs['rows']} rows usable, none in "
+        f"no usable training rows: {outputs.samples} of {outputs.rows} rows usable, none in "
         f"the training split" + (f" ({reasons} rejected)" if reasons else "")
     )
 
 
 # --- train -------------------------------------------------------------------------------
-def train_stage(trainer: Trainer, ctx: RunContext, *, samples: SampleFile) -> dict[str, Any]:
+def train_stage(trainer: Trainer, ctx: RunContext, *, samples: SampleFile) -> TrainResult:
     """Train (or re-attach to the training started before a crash); the model reference is
     recorded as the run's ``model`` handle."""
     model = trainer.train(ctx, samples)
     ctx.set_handle(MODEL_HANDLE, model)
-    return {"model": model}
+    return TrainResult(model=model)
 
 
 # --- predict -----------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def predict_stage(
     samples: SampleFile,
     predictions_out: Path,
     labelbox_out: Path,
-) -> dict[str, Any]:
+) -> PredictResult:
     """Predict on every VALIDATION and TEST row; write our JSONL and the Labelbox upload."""
     return predict_rows(
         trainer,
@@ -249,7 +250,7 @@ def predict_rows(
     predictions_out: Path,
     labelbox_out: Path,
     uuid_scope: str,
-) -> dict[str, Any]:
+) -> PredictResult:
     """``trainer.predict`` on ``samples`` -> our JSONL and the Labelbox upload NDJSON."""
     total = sum(1 for _ in samples)
     detections = 0
@@ -264,7 +265,7 @@ def predict_rows(
     upload_rows = write_labelbox_predictions(
         artifacts.read_predictions(predictions_out), labelbox_out, uuid_scope=uuid_scope
     )
-    return {"predicted_rows": out.count, "detections": detections, "upload_rows": upload_rows}
+    return PredictResult(predicted_rows=out.count, detections=detections, upload_rows=upload_rows)
 
 
 def write_labelbox_predictions(
@@ -297,26 +298,27 @@ def write_labelbox_predictions(
 def evaluate_stage(
     ctx: RunContext,
     *,
+    trainer_name: str,
     samples: SampleFile,
     predictions: Path,
     metrics_out: Path,
     report_out: Path,
     row_metrics_out: Path,
-) -> dict[str, Any]:
+) -> EvaluateResult:
     """Metrics over the VALIDATION and TEST rows: metrics.json, report.html, row metrics;
-    the summary adds the TEST split alone when it has rows."""
+    the summary adds the TEST split alone when it has rows. A trainer's own evaluation
+    (``artifacts.TRAINER_EVALUATION_FILE`` in the run folder) is kept in metrics.json as
+    ``<trainer_name>_evaluation``."""
     from vmt.evaluation import evaluate, row_metric_rows, write_report_html
 
     evaluated = samples.only(*EVALUATED_SPLITS)
     evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
     metrics = evaluation.to_json()
-    vertex_evaluation = ctx.workdir / VERTEX_EVALUATION_FILE
-    if vertex_evaluation.is_file():  # the trainer's own evaluation, kept beside ours
-        metrics["vertex_evaluation"] = orjson.loads(vertex_evaluation.read_bytes())
+    trainer_evaluation = ctx.workdir / artifacts.TRAINER_EVALUATION_FILE
+    if trainer_evaluation.is_file():
+        metrics[f"{trainer_name}_evaluation"] = orjson.loads(trainer_evaluation.read_bytes())
     _write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
-    local_images = {
-        s.data_row_id: path for s in evaluated if (path := local_image_path(s.image_uri))
-    }
+    local_images = {s.data_row_id: path for s in evaluated if (path := local_path(s.image_uri))}
     write_report_html(evaluation, report_out, image_path=local_images.get)
     with row_metrics_out.with_name(row_metrics_out.name + ".partial").open("wb") as out:
         for row in row_metric_rows(evaluation, namespace=ctx.run_id):
@@ -324,39 +326,12 @@ def evaluate_stage(
             out.write(b"\n")
     row_metrics_out.with_name(row_metrics_out.name + ".partial").replace(row_metrics_out)
 
-    summary = {"all": metrics_summary(metrics)}
+    test: MetricsSummary | None = None
     test_rows = samples.only(Split.TEST)
     if any(True for _ in test_rows):
         test_eval = evaluate(test_rows, artifacts.read_predictions(predictions))
-        summary["test"] = metrics_summary(test_eval.to_json())
-    return summary
-
-
-_HEADLINE_KEYS = {"mAP": "map", "AP50": "map_50", "AP75": "map_75"}
-_COUNT_KEYS = {
-    "images": "images",
-    "ground_truth": "ground_truth_boxes",
-    "predictions": "predictions",
-}
-
-
-def metrics_summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    """The headline figures of a metrics.json: mAP (IoU .50:.95), AP50, AP75 and counts."""
-    counts = metrics.get("counts", {})
-    summary = {ours: metrics.get(theirs) for ours, theirs in _HEADLINE_KEYS.items()}
-    summary.update({ours: counts.get(theirs) for ours, theirs in _COUNT_KEYS.items()})
-    return {key: value for key, value in summary.items() if value is not None}
-
-
-def local_image_path(uri: str) -> Path | None:
-    """The local file of an image URI (a path or ``file://``), None for remote URIs."""
-    if uri.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return Path(unquote(urlparse(uri).path))
-    if "://" in uri:
-        return None
-    return Path(uri)
+        test = MetricsSummary.of_metrics(test_eval.to_json())
+    return EvaluateResult(all=MetricsSummary.of_metrics(metrics), test=test)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -366,7 +341,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 # --- publish -----------------------------------------------------------------------------
-def publish_stage(sink: Sink, ctx: RunContext, *, paths: RunPaths) -> dict[str, Any]:
+def publish_stage(sink: Sink, ctx: RunContext, *, paths: RunPaths) -> PublishResult:
     sink.publish(
         ctx,
         predictions=paths.labelbox_predictions,
@@ -374,7 +349,52 @@ def publish_stage(sink: Sink, ctx: RunContext, *, paths: RunPaths) -> dict[str, 
         row_metrics=paths.row_metrics if paths.row_metrics.exists() else None,
         report=paths.report if paths.report.exists() else None,
     )
-    return {}
+    return PublishResult()
 
 
-StageFunction = Callable[..., dict[str, Any]]
+# --- one stage, whichever orchestrator runs it ---------------------------------------------
+def run_stage(
+    stage: Stage,
+    backends: Backends,
+    ctx: RunContext,
+    *,
+    paths: RunPaths,
+    trained_model: Callable[[], str],
+) -> StageResult:
+    """Run ``stage`` of the run in ``paths`` with ``backends``: what the local runner and a
+    Vertex AI pipeline step both call (one implementation, two orchestrators).
+    ``trained_model`` returns the model reference the train stage recorded (predict needs it)."""
+    samples = SampleFile(paths.samples)
+    if stage is Stage.EXPORT:
+        return export_stage(backends.source, ctx, dest=paths.export)
+    if stage is Stage.PREPARE:
+        return prepare_stage(
+            backends.trainer,
+            ctx,
+            export=paths.export,
+            locate_image=backends.source.locate_image,
+            samples_out=paths.samples,
+            rejections_out=paths.rejections,
+        )
+    if stage is Stage.TRAIN:
+        return train_stage(backends.trainer, ctx, samples=samples)
+    if stage is Stage.PREDICT:
+        return predict_stage(
+            backends.trainer,
+            ctx,
+            model=trained_model(),
+            samples=samples,
+            predictions_out=paths.predictions,
+            labelbox_out=paths.labelbox_predictions,
+        )
+    if stage is Stage.EVALUATE:
+        return evaluate_stage(
+            ctx,
+            trainer_name=backends.trainer.name,
+            samples=samples,
+            predictions=paths.predictions,
+            metrics_out=paths.metrics,
+            report_out=paths.report,
+            row_metrics_out=paths.row_metrics,
+        )
+    return publish_stage(backends.sink, ctx, paths=paths)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -27,9 +27,12 @@ from vmt.config import Settings
 from vmt.errors import InputError
 from vmt.pipeline.lease import Lease, LeaseHolder
 from vmt.pipeline.protocols import Stage
+from vmt.pipeline.results import EvaluateResult, Headline, StageResult, evaluation_of
 from vmt.pipeline.run_config import RunConfig
 
 SCHEMA_VERSION = 1
+
+R = TypeVar("R", bound=StageResult)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -126,6 +129,16 @@ class RunRecord:
     def is_active(self, now: float | None = None) -> bool:
         """True while a live process holds the run's lease (it is being advanced)."""
         return self.lease is not None and not self.lease.is_stale(now)
+
+    @property
+    def evaluation(self) -> EvaluateResult | None:
+        """The run's metrics summary (the evaluate stage's result); None before it ran."""
+        return evaluation_of(self.metrics)
+
+    def headline(self) -> Headline | None:
+        """The run's headline figures (``EvaluateResult.headline``); None before evaluation."""
+        evaluation = self.evaluation
+        return evaluation.headline() if evaluation is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,6 +372,14 @@ class RunStore:
             progress_done=row["progress_done"],
             progress_total=row["progress_total"],
         )
+
+    def result(self, run_id: str, kind: type[R]) -> R:
+        """The typed result of a finished stage (``kind.stage``). Raises ``InputError`` when
+        that stage has not finished."""
+        record = self.stage(run_id, kind.stage)
+        if record.state is not StageState.DONE:
+            raise InputError(f"run {run_id}: stage {kind.stage} has not finished")
+        return kind.from_json(record.outputs)
 
     def start_stage(self, run_id: str, stage: Stage) -> None:
         now = time.time()

@@ -36,7 +36,11 @@ class PipelineRunService:
         runner: Runner | None = None,
         conflict_retry_seconds: float = 30.0,
     ) -> None:
-        self.runner = runner or Runner(settings)
+        if runner is None:
+            from vmt.backends.factory import build_backends
+
+            runner = Runner(settings, backends_factory=build_backends)
+        self.runner = runner
         self.store = self.runner.store
         self.conflict_retry_seconds = conflict_retry_seconds
 
@@ -116,7 +120,7 @@ class PipelineRunService:
             "updated": _iso(record.updated),
             "error": record.error,
             "cancel_requested": record.cancel_requested,
-            "metrics": _metrics_summary(record.metrics),
+            "metrics": _metrics_view(record),
         }
         if not detail:
             return view
@@ -151,14 +155,12 @@ class PipelineRunService:
         return view
 
 
-def _metrics_summary(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The headline numbers of each split's metrics (mAP, AP50, AP75...), not the tables."""
-    summary: dict[str, Any] = {}
-    for split, values in metrics.items():
-        if isinstance(values, Mapping):
-            scalars = {k: v for k, v in values.items() if isinstance(v, int | float)}
-            if scalars:
-                summary[split] = scalars
-        elif isinstance(values, int | float):
-            summary[split] = values
-    return summary
+def _metrics_view(record: RunRecord) -> dict[str, Any]:
+    """Each evaluated row set's figures (mAP, AP50, AP75, counts) and ``headline``: the one
+    ``EvaluateResult.headline()`` picks (``rows``: ``test`` or ``all``, ``map``, ``ap50``)."""
+    evaluation = record.evaluation
+    if evaluation is None:
+        return {}
+    view: dict[str, Any] = {name: s.to_json() for name, s in evaluation.row_sets().items()}
+    view["headline"] = evaluation.headline().model_dump(mode="json")
+    return view

@@ -13,13 +13,13 @@ from tests.fakes.gcp import BUCKET, PROJECT, REGION, LocalGcp, local_gcp
 from vmt.backends.vertex.pipeline_jobs import (
     JOB_ID_PATTERN,
     LABEL_MODEL_RUN,
-    PipelineJobs,
     job_id_for,
     label_value,
 )
 from vmt.config import load_settings
 from vmt.errors import InputError, NotFoundError
 from vmt.orchestrators.kfp_pipeline import STAGE_ORDER
+from vmt.orchestrators.vertex_pipelines import pipeline_jobs
 from vmt.pipeline.run_config import RunConfig, labelbox_run_config
 
 IMAGE = "us-central1-docker.pkg.dev/test-project/vmt/vmt:0.1.0"
@@ -83,7 +83,7 @@ def test_distinct_model_runs_get_distinct_ids_and_labels() -> None:
 
 
 def test_submit_records_id_labels_template_root_and_parameters(gcp: LocalGcp) -> None:
-    jobs = PipelineJobs(load_settings())
+    jobs = pipeline_jobs(load_settings())
     run, created = jobs.submit(_config(), model_run_id=MODEL_RUN)
 
     assert created
@@ -119,15 +119,15 @@ def test_secrets_never_reach_the_pipeline_job(
 ) -> None:
     monkeypatch.setenv("LABELBOX_API_KEY", "lb-secret-value-123")
     monkeypatch.setenv("VMT_WEBHOOK_SECRET", "hook-secret-value-456")
-    PipelineJobs(load_settings()).submit(_config(), model_run_id=MODEL_RUN)
+    pipeline_jobs(load_settings()).submit(_config(), model_run_id=MODEL_RUN)
     sent = repr([r.body for r in gcp.vertex.requests])
     assert "lb-secret-value-123" not in sent and "hook-secret-value-456" not in sent
 
 
 def test_second_submit_attaches(gcp: LocalGcp) -> None:
-    jobs = PipelineJobs(load_settings())
+    jobs = pipeline_jobs(load_settings())
     first, created = jobs.submit(_config(), model_run_id=MODEL_RUN)
-    again, created_again = PipelineJobs(load_settings()).submit(_config(), model_run_id=MODEL_RUN)
+    again, created_again = pipeline_jobs(load_settings()).submit(_config(), model_run_id=MODEL_RUN)
     assert created and not created_again
     assert again.job_id == first.job_id
     assert len(gcp.vertex.pipeline_jobs.jobs) == 1
@@ -135,7 +135,7 @@ def test_second_submit_attaches(gcp: LocalGcp) -> None:
 
 
 def test_concurrent_submits_create_one_job(gcp: LocalGcp) -> None:
-    jobs = PipelineJobs(load_settings())
+    jobs = pipeline_jobs(load_settings())
     results: list[tuple[str, bool]] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -161,7 +161,7 @@ def test_concurrent_submits_create_one_job(gcp: LocalGcp) -> None:
 
 
 def test_read_list_by_label_and_task_details(gcp: LocalGcp) -> None:
-    jobs = PipelineJobs(load_settings())
+    jobs = pipeline_jobs(load_settings())
     jobs.submit(_config(), model_run_id=MODEL_RUN)
     jobs.submit(_config("other-run"), model_run_id="other-run")
     gcp.vertex.pipeline_jobs.advance(f"vmt-{MODEL_RUN}", done=2, running="train")
@@ -184,7 +184,7 @@ def test_read_list_by_label_and_task_details(gcp: LocalGcp) -> None:
 
 
 def test_cancel_cancels(gcp: LocalGcp) -> None:
-    jobs = PipelineJobs(load_settings())
+    jobs = pipeline_jobs(load_settings())
     jobs.submit(_config(), model_run_id=MODEL_RUN)
     cancelled = jobs.cancel(f"vmt-{MODEL_RUN}")
     assert cancelled.state == "cancelled"
@@ -194,7 +194,7 @@ def test_cancel_cancels(gcp: LocalGcp) -> None:
 
 
 def test_failed_job_reports_its_failing_task(gcp: LocalGcp) -> None:
-    jobs = PipelineJobs(load_settings())
+    jobs = pipeline_jobs(load_settings())
     jobs.submit(_config(), model_run_id=MODEL_RUN)
     gcp.vertex.pipeline_jobs.finish(
         f"vmt-{MODEL_RUN}", "FAILED", failed_task="train", error="Training failed: quota"

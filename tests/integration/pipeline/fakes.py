@@ -18,6 +18,7 @@ import orjson
 from vmt.backends.factory import Backends
 from vmt.config import Settings
 from vmt.domain import Detection, Prediction, Rejection, Sample
+from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline.context import RunObserver
 from vmt.pipeline.protocols import RunContext, RunStatus
 from vmt.pipeline.run_config import BackendSpec, RunConfig
@@ -86,9 +87,13 @@ class Calls:
 
 
 class FakeSource:
-    def __init__(self, calls: Calls, lines: list[bytes]) -> None:
+    def __init__(self, calls: Calls, lines: list[bytes], image_base: Path | None = None) -> None:
         self.calls = calls
         self.lines = lines
+        self.image_base = image_base
+
+    def locate_image(self, uri: str) -> str:
+        return resolve_relative(uri, self.image_base)
 
     def export(self, ctx: RunContext, dest: Path) -> None:
         self.calls.record("export")
@@ -193,10 +198,9 @@ def make_runner(
 
     def factory(config: RunConfig, settings: Settings) -> Backends:
         return Backends(
-            source=FakeSource(calls, export),
+            source=FakeSource(calls, export, image_base),
             trainer=FakeTrainer(calls, wait_for_release=wait_for_release),
             sink=FakeSink(calls),
-            image_base=image_base,
         )
 
     return Runner(

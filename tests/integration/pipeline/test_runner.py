@@ -291,11 +291,14 @@ def test_a_run_whose_every_row_is_bad_fails_and_says_why(store: RunStore) -> Non
 
 
 def test_unknown_backend_kind_is_refused_at_creation(store: RunStore) -> None:
+    from vmt.backends.factory import build_backends
     from vmt.config import Settings
     from vmt.pipeline.run_config import BackendSpec, RunConfig
     from vmt.pipeline.runner import Runner
 
-    runner = Runner(Settings(state_dir=store.db_path.parent), store=store)
+    runner = Runner(
+        Settings(state_dir=store.db_path.parent), backends_factory=build_backends, store=store
+    )
     config = RunConfig(
         source=BackendSpec(kind="ftp"),
         trainer=BackendSpec(kind="local"),

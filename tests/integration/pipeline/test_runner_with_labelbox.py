@@ -46,12 +46,10 @@ def _runner(tmp_path: Path, fake: FakeLabelbox, calls: Calls) -> Runner:
     )
 
     def factory(config: RunConfig, settings: Settings) -> Backends:
-        source, image_base = build_source(config.source, settings)
         return Backends(
-            source=source,
+            source=build_source(config.source, settings),
             trainer=FakeTrainer(calls),
             sink=build_sink(config.sink, settings),
-            image_base=image_base,
         )
 
     return Runner(

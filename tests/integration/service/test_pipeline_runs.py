@@ -25,6 +25,9 @@ from vmt.service.signature import sign
 
 
 class UnreachableSource:
+    def locate_image(self, uri: str) -> str:
+        return uri
+
     def export(self, ctx: RunContext, dest: Path) -> None:
         raise BackendError("Labelbox is unreachable (connection refused)", retryable=False)
 

@@ -20,7 +20,7 @@ def test_files_run_builds_its_backends_from_the_stored_json() -> None:
     assert isinstance(backends.source, FileSource)
     assert backends.source.export_path == Path("/data/export.ndjson")
     assert isinstance(backends.sink, FolderSink) and backends.sink.out_dir == Path("/out")
-    assert backends.image_base == Path("/data")  # relative row_data: the export's folder
+    assert backends.source.images_dir == Path("/data")  # relative row_data: the export's folder
     assert backends.trainer.name == "local"
     assert backends.trainer.config.train_seconds == 7.5  # type: ignore[attr-defined]
     assert backends.trainer.config.seed == 3  # type: ignore[attr-defined]
@@ -28,8 +28,10 @@ def test_files_run_builds_its_backends_from_the_stored_json() -> None:
 
 def test_images_dir_is_where_relative_paths_point() -> None:
     spec = BackendSpec(kind="files", options={"export_path": "/a/e.ndjson", "images_dir": "/img"})
-    _, base = build_source(spec, Settings())
-    assert base == Path("/img")
+    source = build_source(spec, Settings())
+    assert isinstance(source, FileSource)
+    assert source.images_dir == Path("/img")
+    assert source.locate_image("sub/a.png") == "/img/sub/a.png"
 
 
 @pytest.mark.parametrize(

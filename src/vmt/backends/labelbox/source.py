@@ -60,6 +60,9 @@ class LabelboxSource:
         """Class name -> feature schema id from the model's ontology."""
         return self.connection.feature_schema_ids()
 
+    def locate_image(self, uri: str) -> str:
+        return uri  # Labelbox row_data are URLs
+
     def export(self, ctx: RunContext, dest: Path) -> None:
         task = self._attach_or_start(ctx)
         self._record_errors(ctx, task)

@@ -29,8 +29,8 @@ from vmt.domain import Prediction, Sample
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.vertex_predictions import parse_prediction_line
+from vmt.pipeline.artifacts import TRAINER_EVALUATION_FILE
 from vmt.pipeline.protocols import RunContext
-from vmt.pipeline.stages import VERTEX_EVALUATION_FILE
 
 log = logging.getLogger("vmt")
 
@@ -190,7 +190,7 @@ class VertexBatchPrediction:
             ctx.event("vertex batch prediction cancel requested", job=job)
 
     def save_model_evaluation(self, ctx: RunContext, model: str) -> Path | None:
-        """Vertex's own evaluation of ``model`` -> ``ctx.workdir/vertex_evaluation.json``."""
+        """Vertex's own evaluation of ``model`` -> ``ctx.workdir/trainer_evaluation.json``."""
         from google.protobuf import json_format
 
         evaluations = vertex_call(
@@ -212,7 +212,7 @@ class VertexBatchPrediction:
             "boundingBoxMeanAveragePrecision": metrics.get("boundingBoxMeanAveragePrecision"),
             "metrics": metrics,
         }
-        path = ctx.workdir / VERTEX_EVALUATION_FILE
+        path = ctx.workdir / TRAINER_EVALUATION_FILE
         path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
         ctx.set_handle(H_EVALUATION, str(first.name))
         ctx.event(

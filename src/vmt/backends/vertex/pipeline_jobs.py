@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from vmt.config import Settings
-from vmt.errors import BackendError, ConfigError, InputError, NotFoundError
+from vmt.errors import BackendError, InputError, NotFoundError
 from vmt.pipeline.run_config import RunConfig
 
 JOB_ID_PATTERN = re.compile(r"[a-z][-a-z0-9]{0,127}")
@@ -154,13 +153,21 @@ _STAGE_NAMES = ("export", "prepare", "train", "predict", "evaluate", "publish")
 
 
 class PipelineJobs:
-    """Submit and read vmt pipeline jobs in ``settings``' project and region."""
+    """Submit and read vmt pipeline jobs in ``settings``' project and region.
 
-    def __init__(self, settings: Settings) -> None:
+    ``template`` gives the compiled pipeline (path or URI; called on each submit) and
+    ``step_settings`` the settings JSON its steps get (no secrets): the orchestrator provides
+    both (``vmt.orchestrators.vertex_pipelines.pipeline_jobs``).
+    """
+
+    def __init__(
+        self, settings: Settings, *, template: Callable[[], str], step_settings: str
+    ) -> None:
         settings.require("gcp_project", "gcp_region")
         self.settings = settings
+        self._template = template
+        self._step_settings = step_settings
         self._job_class: Any = None
-        self._template: Path | None = None
         self._lock = threading.Lock()
 
     # --- where things go -----------------------------------------------------------------
@@ -178,26 +185,6 @@ class PipelineJobs:
     def run_dir(self, job_id: str) -> str:
         return f"{self.pipeline_root()}/{job_id}/run"
 
-    def template(self) -> str:
-        """``VMT_PIPELINE_TEMPLATE`` (a compiled pipeline: path, gs:// or Artifact Registry),
-        else the pipeline compiled once per process for ``VMT_PIPELINE_IMAGE``."""
-        if self.settings.pipeline_template:
-            return self.settings.pipeline_template
-        with self._lock:
-            if self._template is None:
-                if not self.settings.pipeline_image:
-                    raise ConfigError(
-                        "missing setting: VMT_PIPELINE_IMAGE (the vmt image the pipeline steps "
-                        "run in) or VMT_PIPELINE_TEMPLATE (a compiled pipeline)"
-                    )
-                from vmt.orchestrators.kfp_pipeline import compile_pipeline
-
-                folder = Path(tempfile.mkdtemp(prefix="vmt-pipeline-"))
-                self._template = compile_pipeline(
-                    folder / "pipeline.yaml", image=self.settings.pipeline_image
-                )
-            return str(self._template)
-
     # --- commands ------------------------------------------------------------------------
     def submit(
         self, config: RunConfig, *, model_run_id: str, attempt: int = 1
@@ -205,8 +192,6 @@ class PipelineJobs:
         """Create the pipeline job of ``model_run_id`` (``config`` runs in it) and return it
         with True, or attach to the job that already has its id and return it with False."""
         from google.api_core import exceptions
-
-        from vmt.orchestrators.steps import step_settings_json
 
         job_id = job_id_for(model_run_id, attempt=attempt)
         labels = {
@@ -216,13 +201,13 @@ class PipelineJobs:
         }
         job = self._class()(
             display_name=f"vmt {model_run_id}"[:128],
-            template_path=self.template(),
+            template_path=self._template(),
             job_id=job_id,
             pipeline_root=self.pipeline_root(),
             parameter_values={
                 "run_id": job_id,
                 "run_config": config.to_json(),
-                "settings": step_settings_json(self.settings),
+                "settings": self._step_settings,
                 "run_dir": self.run_dir(job_id),
             },
             enable_caching=False,

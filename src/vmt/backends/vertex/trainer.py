@@ -4,7 +4,7 @@ prepare  stage images to GCS, write the import JSONL, check Vertex's limits (fai
 train    upload the import file, create + import the dataset, create the training pipeline
          (never twice for a run), poll it to the end
 predict  batch prediction over the given images, parsed back to pixels; Vertex's own
-         evaluation saved to ``ctx.workdir/vertex_evaluation.json``
+         evaluation saved to ``ctx.workdir/trainer_evaluation.json``
 cancel   cancel the run's training pipeline / batch prediction job
 """
 
