@@ -72,8 +72,9 @@ log "base image $BASE_IMAGE: $($DOCKER run --rm --network none "$BASE_IMAGE" pyt
 
 # 4. -----------------------------------------------------------------------------------------
 log "wheelhouse: pip wheel -c constraints.txt .[$EXTRAS]"
-rm -f wheelhouse/*.whl
+rm -f wheelhouse/vertex_model_training-*.whl  # ours is rebuilt; the others are reused
 "$PYTHON" -m pip wheel --quiet --disable-pip-version-check -w wheelhouse -c constraints.txt \
+    --find-links wheelhouse \
     ".[$EXTRAS]" 2>"$WORK/wheelhouse.log" || { tail -20 "$WORK/wheelhouse.log"; exit 1; }
 log "wheelhouse: $(ls wheelhouse/*.whl | wc -l) wheels, $(du -sh wheelhouse | cut -f1)"
 

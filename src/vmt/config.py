@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
 
     # --- Vertex AI Pipelines (--orchestrator vertex-pipelines) -------------------------------
+    orchestrator: Literal["local", "vertex-pipelines"] = "local"
+    """Who advances runs: this process (local) or Vertex AI Pipelines (``vmt run``, ``vmt runs``,
+    ``vmt cancel``, ``vmt serve``; each has ``--orchestrator``)."""
     pipeline_image: str | None = None
     """The vmt image the pipeline steps run in, e.g. us-central1-docker.pkg.dev/P/vmt/vmt:0.1.0."""
     pipeline_template: str | None = None

@@ -35,6 +35,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "serve",
     "convert",
     "evaluate",
+    "pipeline",
 )
 
 _state = {"debug": False}

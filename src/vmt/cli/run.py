@@ -2,6 +2,8 @@ from pathlib import Path
 
 import typer
 
+from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
+
 
 def register(app: typer.Typer) -> None:
     @app.command("run")
@@ -33,6 +35,9 @@ def register(app: typer.Typer) -> None:
             "--dry-run",
             help="Vertex: stage, validate, import and print the cost, but do not launch training.",
         ),
+        orchestrator: str | None = typer.Option(
+            None, "--orchestrator", help="With --model-run: " + ORCHESTRATOR_HELP
+        ),
     ) -> None:
         """Run the whole loop on an export file or a Labelbox model run: prepare, train,
         predict, evaluate, publish."""
@@ -57,6 +62,11 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             options["vertex_dry_run"] = True
         settings = load_settings()
+        if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
+            if model_run is None:
+                raise InputError("--orchestrator vertex-pipelines runs a Labelbox --model-run")
+            submit_pipeline_run(settings, model_run=model_run, trainer=trainer, options=options)
+            return
         if model_run is not None:
             settings.require("labelbox_api_key")  # before a run is created that cannot start
             config = labelbox_run_config(
