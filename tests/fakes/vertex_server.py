@@ -101,8 +101,7 @@ class FakeVertex:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -409,6 +408,12 @@ class FakeVertex:
         self.storage_client.bucket(bucket).blob(name).upload_from_string(
             data, content_type="application/jsonl"
         )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    """Listen backlog: hundreds of concurrent clients (the webhook storm tests) connect at once."""
 
 
 class _Refused(Exception):

@@ -220,7 +220,7 @@ class PipelineJobs:
             job.create(service_account=self.settings.pipeline_service_account)
         except exceptions.Conflict:  # ALREADY_EXISTS: this model run's job was created before
             return self.get(job_id), False
-        except exceptions.GoogleAPICallError as exc:
+        except (exceptions.GoogleAPICallError, OSError) as exc:
             raise _backend_error(f"creating pipeline job {job_id}", exc) from exc
         return _run_of(job.gca_resource), True
 
@@ -239,7 +239,7 @@ class PipelineJobs:
             )
         except exceptions.NotFound as exc:
             raise NotFoundError(f"no pipeline job {job_id} in {self.parent}") from exc
-        except exceptions.GoogleAPICallError as exc:
+        except (exceptions.GoogleAPICallError, OSError) as exc:
             raise _backend_error(f"reading pipeline job {job_id}", exc) from exc
         return _run_of(job.gca_resource)
 
@@ -258,7 +258,7 @@ class PipelineJobs:
                 location=self.settings.gcp_region,
                 credentials=self._credentials(),
             )
-        except exceptions.GoogleAPICallError as exc:
+        except (exceptions.GoogleAPICallError, OSError) as exc:
             raise _backend_error("listing pipeline jobs", exc) from exc
         runs = [_run_of(job.gca_resource) for job in jobs]
         runs.sort(key=lambda r: (r.created or datetime.min.astimezone(), r.job_id), reverse=True)
@@ -279,7 +279,7 @@ class PipelineJobs:
                 location=self.settings.gcp_region,
                 credentials=self._credentials(),
             ).cancel()
-        except exceptions.GoogleAPICallError as exc:
+        except (exceptions.GoogleAPICallError, OSError) as exc:
             raise _backend_error(f"cancelling pipeline job {job_id}", exc) from exc
         return self.get(job_id)
 
@@ -370,8 +370,9 @@ def _time(value: Any) -> datetime | None:
 
 
 def _backend_error(what: str, exc: Any) -> BackendError:
+    """A Vertex error as ours: 429/5xx and network errors are retryable."""
     code = getattr(exc, "code", None)
-    retryable = code in (429, 500, 502, 503, 504)
+    retryable = isinstance(exc, OSError) or code in (429, 500, 502, 503, 504)
     return BackendError(
         f"{what} failed: {exc.message if hasattr(exc, 'message') else exc}", retryable=retryable
     )
