@@ -35,6 +35,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY")
     )
     labelbox_endpoint: str | None = None
+    labelbox_api_key_secret: str | None = None
+    """Secret Manager version holding the API key, for processes without it in their environment
+    (Vertex AI pipeline steps): projects/P/secrets/labelbox-api-key/versions/latest."""
+    secret_manager_endpoint: str | None = None
+    """Secret Manager REST endpoint override (tests)."""
     """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
     prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
     labelbox_poll_seconds: float = Field(default=5.0, ge=0)

@@ -69,9 +69,12 @@ def step_settings_json(settings: Settings) -> str:
 
 
 def load_step_settings(settings_json: str) -> Settings:
-    """Settings inside a step: the pipeline's JSON over the step's environment."""
+    """Settings inside a step: the pipeline's JSON over the step's environment; the Labelbox
+    API key from Secret Manager when ``labelbox_api_key_secret`` names it."""
+    from vmt.backends.secret_manager import with_secrets
+
     overrides = orjson.loads(settings_json) if settings_json else {}
-    return load_settings(**overrides)
+    return with_secrets(load_settings(**overrides))
 
 
 # --- one stage -----------------------------------------------------------------------------
