@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from vmt.formats.conversion_stats import ConversionStats  # noqa: E402
+from vmt.formats.json_records import ndjson_records  # noqa: E402
 from vmt.formats.labelbox_export import ExportOptions, parse_export_rows  # noqa: E402
 from vmt.formats.labelbox_to_vertex import convert_export  # noqa: E402
 
@@ -109,14 +110,14 @@ def parser_only(path: Path) -> int:
     """The reference parser with every row check, no output."""
     stats = ConversionStats()
     with path.open("rb", buffering=1 << 20) as lines:
-        for _ in parse_export_rows(lines, ExportOptions(), stats):
+        for _ in parse_export_rows(ndjson_records(lines), ExportOptions(), stats):
             pass
     return stats.rows_read
 
 
 def reference_core(path: Path, out_path: Path) -> int:
     with path.open("rb", buffering=1 << 20) as lines, out_path.open("wb", buffering=1 << 20) as out:
-        stats = convert_export(lines, out)
+        stats = convert_export(ndjson_records(lines), out)
     return stats.rows_read
 
 

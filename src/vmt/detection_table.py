@@ -113,6 +113,9 @@ class PredictionsRead:
     """Detections (or lines) left out, with reason and line number."""
     warnings: tuple[Rejection, ...]
     """Detections kept but worth a look (e.g. no confidence, read as 1.0)."""
+    failed_rows: frozenset[str] = frozenset()
+    """Rows the model could not predict on (a failed Vertex instance): leave them out of the
+    metrics; each is also in ``ignored`` as ``prediction_failed``."""
 
 
 class DetectionTableBuilder:
@@ -133,6 +136,8 @@ class DetectionTableBuilder:
         """Detections left out, and why."""
         self.warnings: list[Rejection] = []
         """Detections kept, with a remark."""
+        self.failed_rows: set[str] = set()
+        """Rows the model could not predict on."""
 
     @property
     def known(self) -> KnownRows | None:
@@ -174,6 +179,11 @@ class DetectionTableBuilder:
         self, reason: Reason, line: int | None, data_row_id: str | None, detail: str
     ) -> None:
         self.rejections.append(Rejection(reason.value, line, data_row_id, detail))
+
+    def fail(self, line: int | None, data_row_id: str, detail: str) -> None:
+        """Record a row the model could not predict on (``prediction_failed``)."""
+        self.failed_rows.add(data_row_id)
+        self.reject(Reason.PREDICTION_FAILED, line, data_row_id, detail)
 
     def warn(self, reason: Reason, line: int | None, data_row_id: str | None, detail: str) -> None:
         self.warnings.append(Rejection(reason.value, line, data_row_id, detail))
@@ -243,7 +253,12 @@ class DetectionTableBuilder:
         self._row_index.setdefault(data_row_id, len(self._row_index))
 
     def result(self) -> PredictionsRead:
-        return PredictionsRead(self.build(), tuple(self.rejections), tuple(self.warnings))
+        return PredictionsRead(
+            self.build(),
+            tuple(self.rejections),
+            tuple(self.warnings),
+            frozenset(self.failed_rows),
+        )
 
     def build(self) -> DetectionTable:
         xyxy = np.stack(

@@ -46,6 +46,10 @@ class Box:
     y0: float
     x1: float
     y1: float
+    crowd: bool = False
+    """A COCO ``iscrowd`` region: an ignore region for evaluation (never a box to find)."""
+    given_area: float | None = None
+    """The annotation's own ``area`` (COCO), which size ranges use instead of ``w * h``."""
 
     @classmethod
     def from_ltwh(cls, label: str, left: float, top: float, width: float, height: float) -> Box:
@@ -61,6 +65,9 @@ class Box:
 
     @property
     def area(self) -> float:
+        """``given_area`` when the source has one, else ``w * h``."""
+        if self.given_area is not None:
+            return self.given_area
         return max(self.width, 0.0) * max(self.height, 0.0)
 
     def to_ltwh(self) -> tuple[float, float, float, float]:

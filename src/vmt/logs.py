@@ -2,7 +2,8 @@
 ``VMT_LOG_JSON=1`` (Cloud Run / Cloud Logging read ``severity`` and ``message``).
 
 Secrets are redacted as a last line of defence: any configured secret value that reaches a
-formatted record is replaced by ``***`` (code must never log them in the first place).
+formatted record is replaced by ``***``, and URLs lose their user-info and query string
+(``vmt.formats.image_uri.redact_urls``); code must never log them in the first place.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from datetime import UTC, datetime
 
 import orjson
 
+from vmt.formats.image_uri import redact_urls
+
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
 
 class SecretRedactor(logging.Filter):
-    """Replaces each secret value in the formatted message (and arguments) with ``***``."""
+    """Replaces each secret value in the formatted message (and arguments) with ``***`` and
+    strips credentials from URLs in it."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -27,13 +31,24 @@ class SecretRedactor(logging.Filter):
     def redact(self, text: str) -> str:
         for secret in self.secrets:
             text = text.replace(secret, "***")
-        return text
+        return redact_urls(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            record.msg = self.redact(record.getMessage())
+        message = record.getMessage()
+        redacted = self.redact(message)
+        if redacted != message:
+            record.msg = redacted
             record.args = None
         return True
+
+
+def protect_last_resort() -> None:
+    """Redact what Python's last-resort handler prints (warnings when logging is not
+    configured, as in the CLI)."""
+    if logging.lastResort is not None and not any(
+        isinstance(f, SecretRedactor) for f in logging.lastResort.filters
+    ):
+        logging.lastResort.addFilter(SecretRedactor(()))
 
 
 class JsonFormatter(logging.Formatter):

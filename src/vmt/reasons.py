@@ -46,7 +46,6 @@ class Reason(StrEnum):
 
     # COCO ground truth.
     MALFORMED_ANNOTATION = "malformed_annotation"
-    CROWD_ANNOTATION = "crowd_annotation"
     MALFORMED_IMAGE = "malformed_image"
     UNKNOWN_IMAGE = "unknown_image"
 

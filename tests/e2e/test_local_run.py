@@ -173,7 +173,7 @@ def test_bad_rows_are_reported_and_the_run_completes(
         3: ("image_missing", str(images / "no-such-file.png")),
         5: ("image_fetch_failed", f"{image_server}/no-such-image.png"),
         7: ("image_fetch_failed", f"http://127.0.0.1:{_closed_port()}/x.png"),
-        9: ("image_unreadable", str(not_an_image)),
+        9: ("image_not_supported", str(not_an_image)),
     }
     for line_no, (_, uri) in bad.items():
         row = orjson.loads(lines[line_no - 1])
@@ -207,7 +207,7 @@ def test_bad_rows_are_reported_and_the_run_completes(
 
     shown = _vmt(env, "runs", "show", run.id).stdout
     assert "Rejected rows: 5" in shown
-    for reason in ("image_missing", "image_fetch_failed", "image_unreadable", "malformed_json"):
+    for reason in ("image_missing", "image_fetch_failed", "image_not_supported", "malformed_json"):
         assert reason in shown
 
     # the trained model labels new rows (every split, boxes or not)

@@ -128,6 +128,10 @@ class FakeLabelbox:
         client mid-way."""
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        from tests.fakes.labelbox_projects import FakeProjects
+
+        self.projects = FakeProjects(self)
+        """Projects, MAL imports and batches (``tests/fakes/labelbox_projects.py``)."""
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> FakeLabelbox:
@@ -258,7 +262,12 @@ class FakeLabelbox:
 
     def graphql(self, operation: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """The ``data`` of the answer, or raise _GraphQLError."""
+        from tests.fakes.labelbox_projects import OPERATIONS
+
         with self.lock:
+            project_handler = OPERATIONS.get(operation)
+            if project_handler is not None:
+                return project_handler(self.projects, query, variables)
             handler = _OPERATIONS.get(operation)
             if handler is None:
                 raise _GraphQLError(f"unknown operation {operation}", "GRAPHQL_VALIDATION_FAILED")
@@ -315,6 +324,7 @@ class FakeLabelbox:
     def _created_tasks(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
         wanted = [str(value) for value in v.values() if str(value) in self.export_tasks]
         nodes = [self._task_node(self.export_tasks[task_id]) for task_id in wanted]
+        nodes += [n for value in v.values() if (n := self.projects.task_node(str(value)))]
         return {"user": {"createdTasks": nodes}}
 
     def _task_node(self, task: ExportTaskState) -> dict[str, Any]:
@@ -505,7 +515,7 @@ class FakeLabelbox:
                     return _ndjson(imp.statuses)
                 if parts[3] == "errors":
                     return _ndjson([s for s in imp.statuses if s["status"] != "SUCCESS"])
-        return None
+            return self.projects.file(parts)
 
 
 def _row_status(row: dict[str, Any], known: set[str], tools: set[str]) -> dict[str, Any]:
@@ -643,13 +653,19 @@ class _Handler(BaseHTTPRequestHandler):
             err = _GraphQLError("injected fatal error", "INTERNAL_SERVER_ERROR", status=400)
             self._send_json(200, err.body())
             return
-        expected_path = "/_gql" if operation == "setPipelineStatusPyApi" else "/graphql"
+        from tests.fakes.labelbox_projects import EXPERIMENTAL_OPERATIONS
+
+        experimental = operation == "setPipelineStatusPyApi" or operation in EXPERIMENTAL_OPERATIONS
+        expected_path = "/_gql" if experimental else "/graphql"
         try:
             if self.path != expected_path:
                 raise _GraphQLError(f"{operation} is not served on {self.path}", "NOT_FOUND")
             if operation == "createMEAPredictionImportByFilePyApi":
                 payload = next(iter(files.values()), b"")
                 data = self.fake.create_import(variables, payload)
+            elif operation == "createMALPredictionImportByFilePyApi":
+                payload = next(iter(files.values()), b"")
+                data = self.fake.projects.create_mal_import(variables, payload)
             else:
                 data = self.fake.graphql(operation, query, variables)
         except _GraphQLError as exc:

@@ -55,6 +55,7 @@ def test_converts_writes_the_report_and_prints_a_summary(tmp_path: Path) -> None
     assert set(data) == {
         "rows_read",
         "rows_written",
+        "rows_with_boxes",
         "boxes_written",
         "rejected",
         "warnings",

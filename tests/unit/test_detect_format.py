@@ -52,8 +52,10 @@ def test_ground_truth(tmp_path: Path, content: bytes, expected: str | None) -> N
         (b'{"dataRow": \n' + orjson.dumps(LB_PRED) + b"\n", "labelbox"),
         (orjson.dumps(VERTEX) + b"\n", "vertex"),
         (b"[\n" + orjson.dumps({"image_id": 1}) + b"]", "coco"),
+        (orjson.dumps({"image_id": "a", "category_id": 1}) + b"\n", "coco"),
         (orjson.dumps(model_run_row()), None),
-        (b"", None),
+        (b"", "empty"),
+        (b"\n  \r\n", "empty"),
     ],
 )
 def test_predictions(tmp_path: Path, content: bytes, expected: str | None) -> None:

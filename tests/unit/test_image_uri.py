@@ -58,3 +58,17 @@ def test_redact_text_removes_secrets_quoted_apart_from_the_url() -> None:
     out = redact_text(text, uri)
     assert "pa55word" not in out and "SIGNATURE123" not in out and "user:" not in out
     assert "https://host/a.png" in out
+
+
+def test_redact_urls_in_free_text_and_request_lines() -> None:
+    from vmt.formats.image_uri import redact_urls
+
+    text = (
+        "failed https://u:pw1234@h.example/a.png?X-Goog-Signature=SIG999 then "
+        '127.0.0.1:80 "GET /b.png?token=TOK777 HTTP/1.1" 403'
+    )
+    out = redact_urls(text)
+    for secret in ("pw1234", "SIG999", "TOK777", "u:"):
+        assert secret not in out
+    assert "https://h.example/a.png" in out and "GET /b.png HTTP/1.1" in out
+    assert redact_urls("no urls here: 3 rows?") == "no urls here: 3 rows?"

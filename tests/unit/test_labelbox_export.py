@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -300,12 +301,19 @@ BOXES: list[
     ("negative origin", (-10.0, -5.0, 50.0, 50.0), (0, 0, 40, 45), "box_clipped"),
     ("past the right and bottom", (950, 480, 100, 100), (950, 480, 1000, 500), "box_clipped"),
     ("bigger than the image", (-1, -1, 2000, 2000), (0, 0, 1000, 500), "box_clipped"),
-    ("exactly 1% wide and high", (100, 100, 10, 5), (100, 100, 110, 105), None),
-    ("exactly 1%, floats", (100.0, 100.0, 10.0, 5.0), (100, 100, 110, 105), None),
+    ("exactly 1% wide", (100, 100, 10, 50), (100, 100, 110, 150), None),
+    ("exactly 1%, floats", (100.0, 100.0, 10.0, 50.0), (100, 100, 110, 150), None),
+    ("exactly 8 px high (over 1%)", (100, 100, 50, 8), (100, 100, 150, 108), None),
+    ("exactly 8 x 8 px, floats", (100.0, 100.0, 8.0, 8.0), None, "box_too_small"),
+    ("just under 8 px high (over 1%)", (100, 100, 50, 7.99), None, "box_too_small"),
+    ("7 x 7 px", (100, 100, 7, 7), None, "box_too_small"),
+    ("8 px after clipping", (-42, 0, 50, 50), None, "box_too_small"),
+    ("just under 8 px after clipping", (0, 492.5, 50, 50), None, "box_too_small"),
     ("exactly on the border, floats", (900.0, 400.0, 100.0, 100.0), (900, 400, 1000, 500), None),
     ("just past the border", (900.0, 400.0, 100.5, 100.0), (900, 400, 1000, 500), "box_clipped"),
     ("just left of the border", (-0.25, 0.0, 100.0, 100.0), (0, 0, 99.75, 100), "box_clipped"),
-    ("exactly 1% after clipping", (-90, -95, 100, 100), (0, 0, 10, 5), "box_clipped"),
+    ("exactly 1% after clipping", (-90, -50, 100, 100), (0, 0, 10, 50), "box_clipped"),
+    ("exactly 8 px after clipping", (0, 492, 50, 50), (0, 492, 50, 500), "box_clipped"),
     ("just under 1% wide", (100, 100, 9.99, 50), None, "box_too_small"),
     ("just under 1% high", (100, 100, 50, 4.99), None, "box_too_small"),
     ("under 1% after clipping", (-95, 0, 100, 100), None, "box_too_small"),
@@ -341,12 +349,32 @@ def test_boxes(
 
 @pytest.mark.parametrize(
     ("width", "side"),
-    [(640, 6.4), (333, 3.33), (1920, 19.2), (4032, 40.32), (101, 1.01)],
+    [(1920, 19.2), (4032, 40.32), (1001, 10.01), (3333, 33.33), (8192, 81.92)],
 )
 def test_exactly_one_percent_is_kept_for_odd_sizes(width: int, side: float) -> None:
     row = model_run_row(objects=[box_object("car", 0, 0, side, side)], width=width, height=width)
     sample, stats = only_sample(row)
     assert len(sample.boxes) == 1 and stats.warnings == {}
+
+
+@pytest.mark.parametrize(("width", "side"), [(640, 6.4), (333, 3.33), (101, 1.01)])
+def test_one_percent_under_8_px_is_too_small_and_says_why(width: int, side: float) -> None:
+    row = model_run_row(
+        objects=[box_object("car", 0, 0, side, side), box_object("bus", 0, 0, 8, 8)],
+        width=width,
+        height=width,
+    )
+    sample, stats = only_sample(row)
+    assert [b.label for b in sample.boxes] == ["bus"]
+    assert stats.warnings == {"box_too_small": 1}
+    assert "8 x 8 px" in stats.examples["box_too_small"][0]["detail"]
+
+
+def test_ground_truth_keeps_every_labelled_box() -> None:
+    objects = [box_object("car", 0, 0, 2, 2)] * 501
+    items, stats = parse(model_run_row(objects=objects), **asdict(ExportOptions.ground_truth()))
+    assert isinstance(items[0], Sample) and len(items[0].boxes) == 501
+    assert stats.warnings == {}
 
 
 def test_geometry_keys_missing_or_wrong_shape() -> None:
@@ -526,6 +554,7 @@ def test_report_json_shape() -> None:
     assert report == {
         "rows_read": 3,
         "rows_written": 2,
+        "rows_with_boxes": 2,
         "boxes_written": 2,
         "rejected": {"malformed_json": 1},
         "warnings": {"box_clipped": 1},
@@ -558,7 +587,7 @@ def test_small_boxes_are_kept_when_asked(
 ) -> None:
     anchor = box_object("anchor", 500, 250, 100, 100)
     row = model_run_row(objects=[box_object("car", *ltwh), anchor], width=1000, height=500)
-    sample, stats = only_sample(row, drop_small_boxes=False)
+    sample, stats = only_sample(row, vertex_limits=False)
     kept = [(b.x0, b.y0, b.x1, b.y1) for b in sample.boxes if b.label == "car"]
     assert kept == ([expected] if expected else [])
     assert stats.warnings == ({warning: 1} if warning else {})

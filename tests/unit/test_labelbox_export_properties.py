@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from tests.builders.labelbox_rows import box_object, model_run_row, project_row, v1_row
 from vmt.domain import Rejection, Sample
 from vmt.formats.export_boxes import read_box, read_boxes
+from vmt.formats.json_records import ndjson_records
 from vmt.formats.labelbox_export import (
     ConversionStats,
     ExportOptions,
@@ -156,7 +157,9 @@ def test_converter_never_crashes_and_writes_valid_lines(
     lines: list[bytes], prefix: str | None, unassigned: str
 ) -> None:
     out = io.BytesIO()
-    stats = convert_export(lines, out, image_uri_prefix=prefix, unassigned=unassigned)
+    stats = convert_export(
+        ndjson_records(lines), out, image_uri_prefix=prefix, unassigned=unassigned
+    )
     assert stats.rows_read == stats.rows_written + sum(stats.rejected.values())
     written = out.getvalue().splitlines()
     assert len(written) == stats.rows_written
@@ -201,19 +204,27 @@ def near_edges(draw: st.DrawFn) -> tuple[tuple[float, float, float, float], int,
 @_settings
 @given(
     case=st.tuples(st.tuples(edgy, edgy, edgy, edgy), sides, sides) | near_edges(),
-    drop_small=st.booleans(),
+    vertex_limits=st.booleans(),
 )
 def test_box_fast_path_agrees_with_the_reference_rules(
-    case: tuple[tuple[float, float, float, float], int, int], drop_small: bool
+    case: tuple[tuple[float, float, float, float], int, int], vertex_limits: bool
 ) -> None:
     geometry, width, height = case
     obj = box_object("car", *geometry)
     fast_stats, slow_stats = ConversionStats(), ConversionStats()
     fast = read_boxes(
-        [obj], "bounding_box", "name", width, height, 1, "id", fast_stats, drop_small=drop_small
+        [obj],
+        "bounding_box",
+        "name",
+        width,
+        height,
+        1,
+        "id",
+        fast_stats,
+        vertex_limits=vertex_limits,
     )
     slow = read_box(
-        obj, "bounding_box", "name", width, height, 1, "id", slow_stats, drop_small=drop_small
+        obj, "bounding_box", "name", width, height, 1, "id", slow_stats, vertex_limits=vertex_limits
     )
     assert fast == ([slow] if slow is not None else [])
     assert fast_stats.warnings == slow_stats.warnings

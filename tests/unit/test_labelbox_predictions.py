@@ -80,8 +80,8 @@ def test_writer_rows_round_trip_through_the_reader(tmp_path: Path) -> None:
         (orjson.dumps(row(confidence=None)), None),
         # broken JSON
         (b'{"dataRow": {"id": "r1"', "malformed_json"),
-        # JSON but not an object
-        (b"[1, 2]", "malformed_row"),
+        # JSON but not an object (a JSON array file holding one array)
+        (b"[[1, 2]]", "malformed_row"),
         # unknown data row
         (orjson.dumps(row(dataRow={"id": "nope"})), "unknown_data_row"),
         # unknown global key

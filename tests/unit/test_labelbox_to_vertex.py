@@ -10,6 +10,7 @@ import pytest
 
 from tests.builders.labelbox_rows import box_object, lines, model_run_row, v1_row
 from vmt.domain import Sample
+from vmt.formats.json_records import ndjson_records
 from vmt.formats.labelbox_export import ConversionStats, ExportOptions, parse_lines
 from vmt.formats.labelbox_to_vertex import convert_export
 from vmt.formats.vertex import image_uri, import_line
@@ -17,7 +18,7 @@ from vmt.formats.vertex import image_uri, import_line
 
 def convert(*rows: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], ConversionStats]:
     out = io.BytesIO()
-    stats = convert_export(lines(*rows), out, **kwargs)
+    stats = convert_export(ndjson_records(lines(*rows)), out, **kwargs)
     assert stats.rows_read == stats.rows_written + stats.rows_rejected
     written = out.getvalue().splitlines(keepends=True)
     assert len(written) == stats.rows_written and all(w.endswith(b"\n") for w in written)
@@ -77,7 +78,7 @@ def test_output_equals_import_line_of_the_parsed_samples() -> None:
         model_run_row("d", objects=[box_object("tiny", 0, 0, 1, 1)]),
     ]
     out = io.BytesIO()
-    convert_export(lines(*rows), out, image_uri_prefix="gs://s/")
+    convert_export(ndjson_records(lines(*rows)), out, image_uri_prefix="gs://s/")
     expected = b"".join(
         import_line(s, image_uri(s.data_row_id, s.image_uri, s.mime_type, prefix="gs://s/") or "")
         for s in parse_lines(lines(*rows), ExportOptions())

@@ -22,23 +22,29 @@ from typing import Any, TypeVar
 
 import urllib3
 
+from vmt.backends import image_source
 from vmt.backends.image_source import (
-    GcsPath,
+    IMAGE_CONVERSION_FAILED,
+    IMAGE_FETCH_FAILED,
+    IMAGE_NOT_SUPPORTED,
+    IMAGE_UPLOAD_FAILED,
+    SNIFF_LIMIT,
+    FetchPolicy,
+    ImageFetcher,
     ImageRejected,
-    ImageSource,
-    SourceHttpError,
-    open_image_source,
-    safe_uri,
+    sniff,
+    transient_status,
 )
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import InputError
-from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
+from vmt.formats.image_header import EXTENSIONS, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
     needs_transcode,
     transcode_for_training,
 )
+from vmt.formats.image_uri import GcsPath, redact, redact_text
 from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff, retry_call
@@ -48,8 +54,6 @@ log = logging.getLogger("vmt")
 T = TypeVar("T")
 R = TypeVar("R")
 
-_SNIFF_LIMIT = 1024 * 1024
-"""Read this far at most looking for an image header (JPEG EXIF blocks can be large)."""
 _UPLOAD_CHUNK = 8 * 1024 * 1024
 _META_SOURCE_SIZE = "vmt-source-size"
 _META_WIDTH = "vmt-width"
@@ -103,24 +107,19 @@ def upload_file(client: Any, path: Path, uri: str, *, content_type: str) -> None
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Network errors, timeouts, 408/429/5xx: worth another try."""
+    """What the image seam retries (network errors, timeouts, 408/429/5xx), and the same from
+    the Cloud Storage client (its API errors, requests' transport errors)."""
     import requests
     from google.api_core import exceptions as api_exceptions
 
-    if isinstance(exc, SourceHttpError):
-        return _transient_status(exc.status)
-    if isinstance(exc, urllib3.exceptions.HTTPError | requests.ConnectionError | requests.Timeout):
+    if image_source.is_transient(exc):
+        return True
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return True
     if isinstance(exc, api_exceptions.GoogleAPICallError):
-        return exc.code is not None and _transient_status(int(exc.code))
-    if isinstance(exc, ConnectionError | TimeoutError):
-        return True
+        return exc.code is not None and transient_status(int(exc.code))
     status = getattr(getattr(exc, "response", None), "status_code", None)
-    return isinstance(status, int) and _transient_status(status)
-
-
-def _transient_status(code: int) -> bool:
-    return code in (408, 429) or 500 <= code < 600
+    return isinstance(status, int) and transient_status(status)
 
 
 # --- staging ----------------------------------------------------------------------------------
@@ -147,22 +146,18 @@ class ImageStager:
         http_pool: urllib3.PoolManager | None = None,
         max_image_bytes: int = MAX_TRAINING_IMAGE_BYTES,
         backoff: Backoff | None = None,
+        policy: FetchPolicy | None = None,
     ) -> None:
         settings.require("gcs_bucket")
         self._settings = settings
         self._bucket_name = str(settings.gcs_bucket)
         self._workers = settings.staging_concurrency
         self._storage = storage_client or build_storage_client(settings)
-        # urllib3 directly: half the CPU per download of httpx, and CPU is the limit here.
-        # A pool of its own: the storage session's credentials never go to image origins.
-        self._http = http_pool or urllib3.PoolManager(
-            num_pools=32,
-            maxsize=self._workers,
-            timeout=urllib3.Timeout(connect=15.0, read=60.0),
-            retries=urllib3.Retry(total=5, connect=0, read=0, status=0, other=0, redirect=5),
+        self._fetcher = ImageFetcher(
+            policy, storage=self._storage, http=http_pool, pool_size=self._workers
         )
         self._max_image_bytes = max_image_bytes
-        self._backoff = backoff or Backoff(base=0.5, cap=8.0, deadline=120.0, max_attempts=5)
+        self._backoff = backoff or self._fetcher.policy.backoff()
         # Re-encoding decodes whole images: only a couple at a time, whatever the concurrency.
         self._transcode_slots = threading.Semaphore(2)
 
@@ -206,19 +201,20 @@ class ImageStager:
         try:
             if self._settings.gcs_use_sources_in_place and sample.image_uri.startswith("gs://"):
                 return self._use_in_place(sample), False
-            return retry_call(
+            return self._fetcher.retrying(
                 lambda: self._copy(sample, prefix, staged),
+                uri=sample.image_uri,
                 is_retryable=is_transient,
                 backoff=self._backoff,
-                describe=f"stage image of {sample.data_row_id}",
             )
         except ImageRejected as rejected:
+            log.warning("image of %s not staged: %s", sample.data_row_id, rejected.detail[:300])
             return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
-            reason = "image_fetch_failed"
-            if _is_upload_error(exc):
-                reason = "image_upload_failed"
-            detail = f"{safe_uri(sample.image_uri)}: {type(exc).__name__}: {exc}"
+            reason = IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else IMAGE_FETCH_FAILED
+            detail = redact_text(
+                f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
+            )
             log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
             return (
                 Rejection(reason, sample.line, sample.data_row_id, detail[:500]),
@@ -228,11 +224,11 @@ class ImageStager:
     def _copy(
         self, sample: Sample, prefix: str, staged: _Staged | None
     ) -> tuple[Sample | Rejection, bool]:
-        source = open_image_source(sample.image_uri, http=self._http, storage=self._storage)
+        source = self._fetcher.open(sample.image_uri)
         try:
             if staged is not None and source.size is not None and staged.source_size == source.size:
                 return _with_image(sample, staged), False
-            info = self._sniff(source)
+            info = sniff(source)
             data: bytes | None = None
             size = source.size
             mime = info.mime_type
@@ -248,7 +244,7 @@ class ImageStager:
                     try:
                         encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
                     except (OSError, ValueError) as exc:
-                        raise ImageRejected("image_conversion_failed", f"{mime}: {exc}") from exc
+                        raise ImageRejected(IMAGE_CONVERSION_FAILED, f"{mime}: {exc}") from exc
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
             blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
@@ -266,36 +262,23 @@ class ImageStager:
         )
         return _with_image(sample, done), True
 
-    def _sniff(self, source: ImageSource) -> ImageInfo:
-        want = HEADER_BYTES
-        while True:
-            head = source.read_at_least(want)
-            info = sniff_image(head)
-            if info is not None:
-                return info
-            if (source.exhausted and len(head) < want) or want >= _SNIFF_LIMIT:
-                raise ImageRejected(
-                    "image_not_supported", "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image"
-                )
-            want *= 4
-
     def _use_in_place(self, sample: Sample) -> Sample | Rejection:
         if sample.width and sample.height and sample.mime_type in TRAINABLE_MIME_TYPES:
             return sample
         path = GcsPath.parse(sample.image_uri)
         blob = self._storage.bucket(path.bucket).blob(path.name)
         head = retry_call(
-            lambda: blob.download_as_bytes(start=0, end=_SNIFF_LIMIT - 1, timeout=60),
+            lambda: blob.download_as_bytes(start=0, end=SNIFF_LIMIT - 1, timeout=60),
             is_retryable=is_transient,
             backoff=self._backoff,
             describe=f"read header of {sample.data_row_id}",
         )
         info = sniff_image(head)
         if info is None:
-            return Rejection("image_not_supported", sample.line, sample.data_row_id, path.uri)
+            return Rejection(IMAGE_NOT_SUPPORTED, sample.line, sample.data_row_id, path.uri)
         if info.mime_type not in TRAINABLE_MIME_TYPES:
             return Rejection(
-                "image_not_supported",
+                IMAGE_NOT_SUPPORTED,
                 sample.line,
                 sample.data_row_id,
                 f"{info.mime_type} cannot be used in place: set gcs_use_sources_in_place=false",
@@ -329,7 +312,7 @@ class ImageStager:
         return found
 
     def close(self) -> None:
-        self._http.clear()
+        self._fetcher.close()
 
 
 def _with_image(sample: Sample, staged: _Staged) -> Sample:

@@ -33,8 +33,12 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "models",
     "serve",
+    "ui",
     "convert",
     "evaluate",
+    "prelabel",
+    "select",
+    "publish",
     "pipeline",
 )
 
@@ -53,6 +57,9 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from vmt.logs import protect_last_resort
+
+    protect_last_resort()
     try:
         app()
     except VmtError as exc:

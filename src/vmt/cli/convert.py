@@ -1,4 +1,4 @@
-"""``vmt convert``: a Labelbox export (NDJSON) into a Vertex AI image bounding-box import file."""
+"""``vmt convert``: a Labelbox export into a Vertex AI image bounding-box import file."""
 
 from __future__ import annotations
 
@@ -9,9 +9,6 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-    from typing import BinaryIO
-
     from rich.console import Console
 
     from vmt.formats.conversion_stats import ConversionStats
@@ -25,15 +22,13 @@ class UnassignedPolicy(StrEnum):
     auto = "auto"
 
 
-_CHUNK_BYTES = 1 << 20
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def convert(
         export: Path = typer.Argument(
             ...,
-            help="Labelbox export file (NDJSON: model-run or project export v2, or v1 rows).",
+            help="Labelbox export file: model-run or project export v2, or v1 rows; NDJSON or "
+            "a JSON array, optionally .gz.",
             exists=True,
             dir_okay=False,
             readable=True,
@@ -110,6 +105,7 @@ def _convert(
     from vmt.cli.console import console, err_console
     from vmt.errors import InputError
     from vmt.formats.conversion_stats import ConversionStats
+    from vmt.formats.json_records import read_records
     from vmt.formats.labelbox_to_vertex import convert_export
     from vmt.formats.vertex import limit_problems
 
@@ -127,7 +123,6 @@ def _convert(
     try:
         with (
             Progress(*columns, console=err_console, transient=True) as progress,
-            export.open("rb") as source,
             partial.open("wb", buffering=1 << 20) as sink,
         ):
             task = progress.add_task("convert", total=size, rows=0)
@@ -136,7 +131,7 @@ def _convert(
                 progress.update(task, completed=position, rows=stats.rows_read)
 
             convert_export(
-                _lines(source, advance),
+                read_records(export, advance),
                 sink,
                 model_run_id=model_run_id,
                 unassigned=unassigned,
@@ -161,21 +156,18 @@ def _convert(
     err_console.print(f"wrote {stats.rows_written:,} rows to {output}", highlight=False)
 
 
-def _lines(source: BinaryIO, advance: Callable[[int], None]) -> Iterator[bytes]:
-    """The lines of ``source`` in chunks (no per-line Python overhead), reporting progress."""
-    from itertools import chain
-
-    def chunks() -> Iterator[list[bytes]]:
-        while lines := source.readlines(_CHUNK_BYTES):
-            yield lines
-            advance(source.tell())
-
-    return chain.from_iterable(chunks())
-
-
 def _why_nothing(stats: ConversionStats) -> str:
+    """The real blocker: no rows, no row with a box (no option can help), else the most
+    frequent rejection with the option that lifts it."""
     if stats.rows_read == 0:
         return "the export has no rows"
+    unreadable = stats.rejected.get("malformed_json", 0) + stats.rejected.get("unrecognized_row", 0)
+    if stats.rows_with_boxes == 0 and unreadable < stats.rows_read:
+        return (
+            f"no row has a bounding box: the {stats.rows_read - unreadable:,} rows read hold "
+            "no ImageBoundingBox object (only classifications, other shapes or nothing); "
+            "Vertex object detection trains on boxes"
+        )
     reason, count = max(stats.rejected.items(), key=lambda item: item[1])
     hint = {
         "not_in_gcs": " (pass --image-uri-prefix gs://...)",

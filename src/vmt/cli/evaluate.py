@@ -7,6 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from vmt.cli.ci_gate import (
+    FAIL_UNDER_HELP,
+    JSON_HELP,
+    evaluation_summary,
+    exit_on_verdict,
+    gate,
+    print_json,
+    thresholds_option,
+)
+
 if TYPE_CHECKING:
     from vmt.evaluation.result import Evaluation
 
@@ -67,6 +77,8 @@ def register(app: typer.Typer) -> None:
         model_run: str | None = typer.Option(
             None, "--model-run", help="Which model run to read when export rows list several."
         ),
+        fail_under: list[str] | None = typer.Option(None, "--fail-under", help=FAIL_UNDER_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Detection metrics (COCO, identical to pycocotools) and error analysis."""
         import orjson
@@ -76,6 +88,7 @@ def register(app: typer.Typer) -> None:
         from vmt.evaluation.result import summarize_rejections
         from vmt.formats.evaluation_inputs import image_finder, read_evaluation_files
 
+        thresholds = thresholds_option(fail_under)
         chosen_confidence = _confidence(confidence)
         with err_console.status("reading ground truth and predictions"):
             files = read_evaluation_files(
@@ -116,9 +129,14 @@ def register(app: typer.Typer) -> None:
             with row_metrics.open("wb") as out:
                 for row in row_metric_rows(evaluation):
                     out.write(orjson.dumps(row) + b"\n")
-        _print_summary(console, evaluation, metrics)
         written = [p for p in (output, html, row_metrics) if p is not None]
-        console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+        verdict = gate(metrics, thresholds)
+        if as_json:
+            print_json(evaluation_summary(metrics, written, verdict))
+        else:
+            _print_summary(console, evaluation, metrics)
+            console.print("wrote " + ", ".join(str(p) for p in written), highlight=False)
+        exit_on_verdict(verdict)
 
 
 def _fmt(value: float | None) -> str:

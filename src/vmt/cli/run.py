@@ -2,6 +2,13 @@ from pathlib import Path
 
 import typer
 
+from vmt.cli.ci_gate import (
+    FAIL_UNDER_HELP,
+    JSON_HELP,
+    exit_on_verdict,
+    print_json,
+    thresholds_option,
+)
 from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
 
 
@@ -38,16 +45,21 @@ def register(app: typer.Typer) -> None:
         orchestrator: str | None = typer.Option(
             None, "--orchestrator", help="With --model-run: " + ORCHESTRATOR_HELP
         ),
+        fail_under: list[str] | None = typer.Option(None, "--fail-under", help=FAIL_UNDER_HELP),
+        as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Run the whole loop on an export file or a Labelbox model run: prepare, train,
         predict, evaluate, publish."""
         from vmt.backends.factory import build_backends
-        from vmt.cli.run_display import RichRunDisplay, finish_run
+        from vmt.cli.run_display import finish_run
+        from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
         from vmt.errors import InputError
         from vmt.pipeline.run_config import files_run_config, labelbox_run_config
         from vmt.pipeline.runner import Runner
+        from vmt.pipeline.store import RunState
 
+        thresholds = thresholds_option(fail_under)
         if (export is None) == (model_run is None):
             raise InputError("give exactly one of --export FILE (with --out) or --model-run ID")
         if export is not None and out is None:
@@ -81,9 +93,14 @@ def register(app: typer.Typer) -> None:
                 trainer=trainer,
                 trainer_options=options,
             )
-        with RichRunDisplay() as display:
+        with run_display(json_logs=as_json or settings.log_json) as display:
             runner = Runner(settings, backends_factory=build_backends, observer=display)
             run_id = runner.create_run(config)
             display.note(f"run {run_id} (resume with: vmt resume {run_id})")
             record = runner.advance(run_id)
-        finish_run(runner.store, record)
+        summary, verdict = run_summary(runner.store, record, thresholds)
+        if as_json:
+            print_json(summary)
+        if not as_json or record.state is not RunState.COMPLETE:
+            finish_run(runner.store, record)
+        exit_on_verdict(verdict)

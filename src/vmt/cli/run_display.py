@@ -19,15 +19,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from vmt.cli.console import console, err_console
+from vmt.cli.event_lines import event_line
 from vmt.errors import VmtError
 from vmt.pipeline.context import RunObserver
 from vmt.pipeline.protocols import REPORT_HANDLE, Stage
 from vmt.pipeline.results import ROW_SET_NAMES, EvaluateResult
 from vmt.pipeline.store import RunRecord, RunState, RunStore
-
-_QUIET_EVENTS = {"stage started", "stage done"}
 
 
 class RichRunDisplay(RunObserver):
@@ -76,12 +76,10 @@ class RichRunDisplay(RunObserver):
             task = self._task(stage)
             total = self._progress.tasks[task].total or 1
             self._progress.update(task, total=total, completed=total, what="done")
-        if message not in _QUIET_EVENTS:
-            where = f"{stage.value}: " if stage else ""
-            details = " ".join(f"{k}={v}" for k, v in data.items() if k != "error")
-            error = f" ({data['error']})" if "error" in data else ""
+        line = event_line(stage.value if stage else None, message, data)
+        if line is not None:
             self._progress.console.print(
-                f"[dim]{where}{message}{error} {details}[/]".rstrip(), highlight=False
+                Text(line, style="dim"), highlight=False, no_wrap=True, overflow="ellipsis"
             )
 
     def progress(
@@ -123,6 +121,7 @@ def finish_run(store: RunStore, record: RunRecord) -> None:
             console.print(f"results: {Path(out_dir)}", highlight=False)
         console.print(f"report:  {report}", highlight=False)
         console.print(f"run:     {record.id} (vmt runs show {record.id})", highlight=False)
+        console.print("browse:  vmt ui (the runs in a web page)", highlight=False)
         return
     if record.state is RunState.CANCELLED:
         raise VmtError(f"run {record.id} was cancelled")

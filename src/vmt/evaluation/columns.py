@@ -69,6 +69,12 @@ class EvaluationInput:
     """Detections whose data row is not among the samples (left out)."""
     unknown_row_ids: tuple[str, ...]
     """Up to 20 such data row ids, for the report."""
+    crowd: BoxColumns | None = None
+    """Crowd regions (COCO ``iscrowd``): ignore regions, matched only by the COCO metrics;
+    ``gt`` holds every other ground-truth box."""
+    gt_seq: IntArray | None = None
+    """For ``gt`` then ``crowd`` (in their sorted order): each box's position among all the
+    ground truth as given, so the two can be merged back in input order."""
 
 
 def _coords(boxes: list[Box]) -> FloatArray:
@@ -88,10 +94,12 @@ def columns_from_arrays(
     label: IntArray,
     xyxy: FloatArray,
     score: FloatArray | None,
+    area: FloatArray | None = None,
 ) -> BoxColumns:
     """Sort boxes by (image, class[, score descending]) stably and derive widths, areas, ranks.
 
-    ``xyxy`` is ``(n, 4)`` pixel corners; ``score`` is ``None`` for ground truth.
+    ``xyxy`` is ``(n, 4)`` pixel corners; ``score`` is ``None`` for ground truth; ``area``
+    (NaN where not given) replaces ``w * h`` for the size ranges, as a COCO ``area`` does.
     """
     img = image
     lab = label
@@ -102,6 +110,10 @@ def columns_from_arrays(
     order = np.lexsort((lab, img)) if score is None else np.lexsort((-sc, lab, img))
     img, lab, sc = img[order], lab[order], sc[order]
     x0, y0, w, h = x0[order], y0[order], w[order], h[order]
+    areas = w * h
+    if area is not None:
+        given = area[order]
+        areas = np.where(np.isnan(given), areas, given)
     rank = np.zeros(img.shape[0], dtype=np.int64)
     if score is not None and img.shape[0]:
         key = img * (int(lab.max()) + 1) + lab
@@ -115,7 +127,7 @@ def columns_from_arrays(
         y=np.ascontiguousarray(y0),
         w=w,
         h=h,
-        area=w * h,
+        area=areas,
         score=sc,
         rank=rank,
     )
@@ -144,7 +156,11 @@ def _build_input(samples: Iterable[Sample], predictions: Iterable[Prediction]) -
         else DetectionTable.from_predictions(predictions)
     )
 
-    gt_boxes = [(i, box) for i, sample in enumerate(rows) for box in sample.boxes]
+    all_gt = [(i, box) for i, sample in enumerate(rows) for box in sample.boxes]
+    gt_boxes = [(i, box) for i, box in all_gt if not box.crowd]
+    crowd_boxes = [(i, box) for i, box in all_gt if box.crowd]
+    gt_pos = [n for n, (_, box) in enumerate(all_gt) if not box.crowd]
+    crowd_pos = [n for n, (_, box) in enumerate(all_gt) if box.crowd]
     gt_labels = [box.label for _, box in gt_boxes]
     row_map = np.asarray([row_index.get(r, -1) for r in table.data_row_ids], dtype=np.int64)
     dt_image = row_map[table.row]
@@ -153,12 +169,18 @@ def _build_input(samples: Iterable[Sample], predictions: Iterable[Prediction]) -
     names = sorted({*gt_labels, *(table.labels[k] for k in np.unique(table.label[known]))})
     label_index = {name: k for k, name in enumerate(names)}
     table_labels = np.asarray([label_index.get(x, -1) for x in table.labels], dtype=np.int64)
-    gt = columns_from_arrays(
-        np.asarray([i for i, _ in gt_boxes], dtype=np.int64),
-        np.asarray([label_index[x] for x in gt_labels], dtype=np.int64),
-        _coords([box for _, box in gt_boxes]),
-        None,
-    )
+    gt = _ground_truth_columns(gt_boxes, label_index)
+    crowd = gt_seq = None
+    if crowd_boxes:
+        crowd_labels = [label_index.get(box.label, -1) for _, box in crowd_boxes]
+        kept = [k >= 0 for k in crowd_labels]
+        crowd_kept = [pair for pair, keep in zip(crowd_boxes, kept, strict=True) if keep]
+        crowd_pos = [n for n, keep in zip(crowd_pos, kept, strict=True) if keep]
+        crowd = _ground_truth_columns(crowd_kept, label_index)
+        gt_seq = np.r_[
+            _sorted_positions(gt_boxes, label_index, gt_pos),
+            _sorted_positions(crowd_kept, label_index, crowd_pos),
+        ]
     dt = columns_from_arrays(
         dt_image[known],
         table_labels[table.label[known]],
@@ -172,4 +194,29 @@ def _build_input(samples: Iterable[Sample], predictions: Iterable[Prediction]) -
         dt=dt,
         unknown_row_predictions=int((~known).sum()),
         unknown_row_ids=tuple(unknown_ids),
+        crowd=crowd,
+        gt_seq=gt_seq,
     )
+
+
+def _ground_truth_columns(boxes: list[tuple[int, Box]], label_index: dict[str, int]) -> BoxColumns:
+    return columns_from_arrays(
+        np.asarray([i for i, _ in boxes], dtype=np.int64),
+        np.asarray([label_index[box.label] for _, box in boxes], dtype=np.int64),
+        _coords([box for _, box in boxes]),
+        None,
+        np.asarray(
+            [np.nan if box.given_area is None else box.given_area for _, box in boxes],
+            dtype=np.float64,
+        ),
+    )
+
+
+def _sorted_positions(
+    boxes: list[tuple[int, Box]], label_index: dict[str, int], positions: list[int]
+) -> IntArray:
+    """``positions`` (of ``boxes`` among all the ground truth) in the order
+    `columns_from_arrays` sorts the boxes."""
+    image = np.asarray([i for i, _ in boxes], dtype=np.int64)
+    label = np.asarray([label_index[box.label] for _, box in boxes], dtype=np.int64)
+    return np.asarray(positions, dtype=np.int64)[np.lexsort((label, image))]

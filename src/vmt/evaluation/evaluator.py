@@ -17,7 +17,7 @@ from vmt.evaluation.coco_metrics import (
     per_class_ap,
     summarize,
 )
-from vmt.evaluation.columns import EvaluationInput, FloatArray, build_input
+from vmt.evaluation.columns import EvaluationInput, FloatArray, IntArray, build_input
 from vmt.evaluation.confidence import SWEEP_THRESHOLDS, count_by_threshold, curve
 from vmt.evaluation.error_breakdown import confusion_matrix, error_breakdown
 from vmt.evaluation.result import Evaluation
@@ -59,8 +59,48 @@ def evaluate(
     return _evaluate_columns(data, iou=iou, confidence=confidence)
 
 
+def _match_per_class(
+    data: EvaluationInput,
+    gt_key: IntArray,
+    dt_key: IntArray,
+    thresholds: FloatArray,
+    t_eval: int,
+) -> tuple[np.ndarray, np.ndarray, IntArray]:
+    """`kernel.match_per_class` over the ground truth and the crowd regions merged back in
+    input order inside each (image, class) group; ``gt_by`` indexes ``data.gt``."""
+    from vmt.evaluation.kernel import match_per_class
+
+    gt, dt, crowd = data.gt, data.dt, data.crowd
+    area_lo = np.asarray([lo for lo, _ in AREA_RANGES])
+    area_hi = np.asarray([hi for _, hi in AREA_RANGES])
+    if crowd is None or data.gt_seq is None or len(crowd) == 0:
+        is_crowd = np.zeros(len(gt), dtype=np.uint8)
+        return match_per_class(
+            gt.x, gt.y, gt.w, gt.h, gt.area, gt_key, is_crowd,
+            dt.x, dt.y, dt.w, dt.h, dt.area, dt_key,
+            thresholds, area_lo, area_hi, t_eval,
+        )  # fmt: skip
+    stride = max(len(data.classes), 1)
+    key = np.r_[gt_key, crowd.image * stride + crowd.label]
+    order = np.lexsort((data.gt_seq, key))
+    x, y, w, h, area = (
+        np.r_[getattr(gt, name), getattr(crowd, name)][order]
+        for name in ("x", "y", "w", "h", "area")
+    )
+    is_crowd = np.r_[np.zeros(len(gt)), np.ones(len(crowd))].astype(np.uint8)[order]
+    matched, ignored, merged_by = match_per_class(
+        x, y, w, h, area, key[order], is_crowd,
+        dt.x, dt.y, dt.w, dt.h, dt.area, dt_key,
+        thresholds, area_lo, area_hi, t_eval,
+    )  # fmt: skip
+    gt_by = np.full(len(gt), -1, dtype=np.int64)
+    regular = order < len(gt)
+    gt_by[order[regular]] = merged_by[regular]
+    return matched, ignored, gt_by
+
+
 def _evaluate_columns(data: EvaluationInput, *, iou: float, confidence: float | None) -> Evaluation:
-    from vmt.evaluation.kernel import match_per_class, match_per_image
+    from vmt.evaluation.kernel import match_per_image
 
     thresholds, t_eval = iou_thresholds(iou)
     gt, dt = data.gt, data.dt
@@ -70,13 +110,7 @@ def _evaluate_columns(data: EvaluationInput, *, iou: float, confidence: float | 
 
     gt_key = gt.image * stride + gt.label
     dt_key = dt.image * stride + dt.label
-    area_lo = np.asarray([lo for lo, _ in AREA_RANGES])
-    area_hi = np.asarray([hi for _, hi in AREA_RANGES])
-    matched, ignored, gt_by = match_per_class(
-        gt.x, gt.y, gt.w, gt.h, gt.area, gt_key,
-        dt.x, dt.y, dt.w, dt.h, dt.area, dt_key,
-        thresholds, area_lo, area_hi, t_eval,
-    )  # fmt: skip
+    matched, ignored, gt_by = _match_per_class(data, gt_key, dt_key, thresholds, t_eval)
 
     gt_counts = count_ground_truth(gt, n_classes)
     curves = accumulate(dt, matched, ignored, gt_counts)
@@ -111,7 +145,7 @@ def _evaluate_columns(data: EvaluationInput, *, iou: float, confidence: float | 
         np.searchsorted(dt.image[by_score], rows, side="right"),
         float(thresholds[t_eval]), float(chosen),
     )  # fmt: skip
-    confusion = confusion_matrix(gt, dt, agnostic_gt, kept, n_classes)
+    confusion = confusion_matrix(gt, dt, agnostic_gt, kept & counted, n_classes)
     gt_found = gt_by >= 0
     gt_found[gt_found] = dt.score[gt_by[gt_found]] >= chosen
     errors = error_breakdown(

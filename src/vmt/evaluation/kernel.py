@@ -38,6 +38,22 @@ def _iou(
     return i / u
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _crowd_iou(
+    dx: float, dy: float, dw: float, dh: float, gx: float, gy: float, gw: float, gh: float
+) -> float:
+    # pycocotools maskApi.c bbIou, crowd = 1: the intersection over the detection's area.
+    da = dw * dh
+    w = min(dw + dx, gw + gx) - max(dx, gx)
+    if w <= 0:
+        return 0.0
+    h = min(dh + dy, gh + gy) - max(dy, gy)
+    if h <= 0:
+        return 0.0
+    i = w * h
+    return i / da
+
+
 @nb.njit(cache=True, nogil=True)
 def match_per_class(
     gx: Array,
@@ -46,6 +62,7 @@ def match_per_class(
     gh: Array,
     garea: Array,
     gkey: Array,
+    gcrowd: Array,
     dx: Array,
     dy: Array,
     dw: Array,
@@ -60,7 +77,9 @@ def match_per_class(
     """Greedy COCO matching of every (image, class) group.
 
     ``gkey``/``dkey`` (image * K + class) are sorted; inside a group, detections are sorted by
-    score, descending (stable). Returns ``matched[d, a, t]`` and ``ignored[d, a, t]`` (uint8)
+    score, descending (stable). ``gcrowd[g]`` marks crowd regions: always ignored, matched by
+    intersection over the detection's area, and matchable by any number of detections (as in
+    pycocotools). Returns ``matched[d, a, t]`` and ``ignored[d, a, t]`` (uint8)
     for area range ``a`` and IoU threshold ``t``, and for each ground-truth box the detection
     that matched it at ``t_eval`` over all areas (``-1`` if none).
     """
@@ -98,10 +117,16 @@ def match_per_class(
             g_used = np.empty(2 * n_g, dtype=np.uint8)
         for d in range(n_d):
             for g in range(n_g):
-                iou[d * n_g + g] = _iou(
-                    dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
-                    gx[g0 + g], gy[g0 + g], gw[g0 + g], gh[g0 + g],
-                )  # fmt: skip
+                if gcrowd[g0 + g] == 1:
+                    iou[d * n_g + g] = _crowd_iou(
+                        dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
+                        gx[g0 + g], gy[g0 + g], gw[g0 + g], gh[g0 + g],
+                    )  # fmt: skip
+                else:
+                    iou[d * n_g + g] = _iou(
+                        dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
+                        gx[g0 + g], gy[g0 + g], gw[g0 + g], gh[g0 + g],
+                    )  # fmt: skip
         for a in range(n_areas):
             lo = area_lo[a]
             hi = area_hi[a]
@@ -109,7 +134,7 @@ def match_per_class(
             n_order = 0
             for g in range(n_g):
                 ar = garea[g0 + g]
-                g_ign[g] = 1 if (ar < lo or ar > hi) else 0
+                g_ign[g] = 1 if (gcrowd[g0 + g] == 1 or ar < lo or ar > hi) else 0
                 if g_ign[g] == 0:
                     order[n_order] = g
                     n_order += 1
@@ -126,7 +151,7 @@ def match_per_class(
                     cur = thr
                     for j in range(n_g):
                         g = order[j]
-                        if g_used[g] == 1:
+                        if g_used[g] == 1 and gcrowd[g0 + g] == 0:
                             continue
                         if best > -1 and g_ign[best] == 0 and g_ign[g] == 1:
                             break
@@ -139,7 +164,7 @@ def match_per_class(
                         g_used[best] = 1
                         matched[d0 + d, a, t] = 1
                         ignored[d0 + d, a, t] = g_ign[best]
-                        if a == 0 and t == t_eval:
+                        if a == 0 and t == t_eval and gcrowd[g0 + best] == 0:
                             gt_by[g0 + best] = d0 + d
                     else:
                         ar = darea[d0 + d]

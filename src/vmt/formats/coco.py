@@ -4,9 +4,11 @@ Boxes are COCO ``[x, y, width, height]`` in pixels. A COCO image becomes a ``Sam
 row id is the image id (as a string) and whose global key and image URI are its ``file_name``.
 COCO has no splits: every image is ``Split.UNASSIGNED``.
 
-Area ranges (small/medium/large) use ``width * height`` of the box, as our metrics do; a COCO
-file whose ``area`` fields hold segmentation areas can therefore bin a few boxes differently
-from pycocotools. Crowd annotations (``iscrowd: 1``) are left out and reported.
+As in pycocotools: size ranges (small/medium/large) use each annotation's ``area`` when given
+(``w * h`` otherwise); crowd annotations (``iscrowd: 1``) are ignore regions (a detection on one
+is neither a true nor a false positive); images are evaluated in ascending id order, which is
+how equal scores are ordered. Image and category ids may be integers (not necessarily
+contiguous) or strings.
 """
 
 from __future__ import annotations
@@ -17,29 +19,35 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Box, Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
+from vmt.formats.json_records import Malformed, read_document, read_records
 from vmt.reasons import Reason
 
 
 @dataclass(frozen=True)
 class CocoGroundTruth:
     samples: list[Sample]
-    categories: dict[int, str]
+    """In ascending image id order (the order pycocotools evaluates images in)."""
+    categories: dict[CocoId, str]
     """Category id -> name."""
     rejections: list[Rejection]
 
 
-def _load(path: Path) -> Any:
-    try:
-        return orjson.loads(path.read_bytes())
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{path} is not JSON ({exc.msg}, line {exc.lineno})") from exc
+CocoId = int | str
+"""COCO ids: integers (any, not necessarily contiguous) or strings."""
+
+
+def _coco_id(value: object) -> CocoId | None:
+    if isinstance(value, int | str) and type(value) is not bool and value != "":
+        return value
+    return None
+
+
+def _order(image_id: CocoId) -> tuple[int, int | str]:
+    """pycocotools sorts image ids: numbers numerically, strings as strings."""
+    return (0, image_id) if type(image_id) is int else (1, image_id)
 
 
 def _bbox(value: object) -> tuple[float, float, float, float] | None:
@@ -53,101 +61,126 @@ def _bbox(value: object) -> tuple[float, float, float, float] | None:
     return x, y, w, h
 
 
+def _number(value: object) -> float | None:
+    if isinstance(value, int | float) and type(value) is not bool and math.isfinite(value):
+        return float(value)
+    return None
+
+
 def read_ground_truth(path: Path) -> CocoGroundTruth:
-    """Read a COCO ground-truth file. Broken annotations are reported, not raised."""
-    doc = _load(path)
+    """Read a COCO ground-truth file (any shape `vmt.formats.json_records.read_document` reads).
+
+    Broken annotations are reported, not raised. Crowd annotations (``iscrowd: 1``) are kept as
+    ignore regions (``Box.crowd``), and each annotation's ``area`` (when given) is kept for the
+    size ranges (``Box.given_area``), as pycocotools uses them.
+    """
+    doc = read_document(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise InputError(f"{path} is not a COCO ground-truth file (no 'images' list)")
-    categories: dict[int, str] = {}
+    categories: dict[CocoId, str] = {}
     for cat in doc.get("categories") or []:
-        if isinstance(cat, dict) and isinstance(cat.get("id"), int):
-            categories[cat["id"]] = str(cat.get("name", cat["id"]))
+        cat_id = _coco_id(cat.get("id")) if isinstance(cat, dict) else None
+        if cat_id is not None:
+            categories[cat_id] = str(cat.get("name", cat_id))
     rejections: list[Rejection] = []
-    boxes: dict[int, list[Box]] = {}
+    boxes: dict[CocoId, list[Box]] = {}
     for n, ann in enumerate(doc.get("annotations") or [], 1):
         where = f"annotation #{n}"
         if not isinstance(ann, dict):
             rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, where))
             continue
-        image_id, cat_id = ann.get("image_id"), ann.get("category_id")
+        image_id, cat_id = _coco_id(ann.get("image_id")), ann.get("category_id")
         bbox = _bbox(ann.get("bbox"))
-        if not isinstance(image_id, int) or bbox is None:
-            detail = f"{where}: needs an integer image_id and bbox [x, y, w, h] (w, h >= 0)"
+        if image_id is None or bbox is None:
+            detail = f"{where}: needs an image_id and a bbox [x, y, w, h] (w, h >= 0)"
             rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, detail))
             continue
         if cat_id not in categories:
             detail = f"{where}: unknown category_id {cat_id!r}"
             rejections.append(Rejection(Reason.UNKNOWN_CLASS, None, str(image_id), detail))
             continue
-        if ann.get("iscrowd"):
-            detail = f"{where}: crowd annotations are not evaluated"
-            rejections.append(Rejection(Reason.CROWD_ANNOTATION, None, str(image_id), detail))
-            continue
         x, y, w, h = bbox
-        boxes.setdefault(image_id, []).append(Box.from_ltwh(categories[cat_id], x, y, w, h))
-    samples: list[Sample] = []
-    seen: set[int] = set()
-    for img in doc["images"]:
-        if not isinstance(img, dict) or not isinstance(img.get("id"), int) or img["id"] in seen:
-            rejections.append(
-                Rejection(Reason.MALFORMED_IMAGE, None, None, f"image entry {img!r:.80}")
+        boxes.setdefault(image_id, []).append(
+            Box(
+                categories[cat_id],
+                x,
+                y,
+                x + w,
+                y + h,
+                crowd=bool(ann.get("iscrowd")),
+                given_area=_number(ann.get("area")),
             )
+        )
+    samples: list[tuple[CocoId, Sample]] = []
+    seen: set[CocoId] = set()
+    for img in doc["images"]:
+        image_id = _coco_id(img.get("id")) if isinstance(img, dict) else None
+        if image_id is None or image_id in seen:
+            detail = f"image entry {img!r:.80}"
+            rejections.append(Rejection(Reason.MALFORMED_IMAGE, None, None, detail))
             continue
-        seen.add(img["id"])
-        name = str(img.get("file_name") or img["id"])
+        seen.add(image_id)
+        name = str(img.get("file_name") or image_id)
         width, height = img.get("width"), img.get("height")
         samples.append(
-            Sample(
-                data_row_id=str(img["id"]),
-                image_uri=name,
-                width=width if isinstance(width, int) else None,
-                height=height if isinstance(height, int) else None,
-                split=Split.UNASSIGNED,
-                boxes=tuple(boxes.pop(img["id"], ())),
-                global_key=name,
+            (
+                image_id,
+                Sample(
+                    data_row_id=str(image_id),
+                    image_uri=name,
+                    width=width if type(width) is int else None,
+                    height=height if type(height) is int else None,
+                    split=Split.UNASSIGNED,
+                    boxes=tuple(boxes.pop(image_id, ())),
+                    global_key=name,
+                ),
             )
         )
     for image_id, lost in boxes.items():
         detail = f"{len(lost)} annotations of image_id {image_id}, which is not in 'images'"
         rejections.append(Rejection(Reason.UNKNOWN_IMAGE, None, str(image_id), detail))
-    return CocoGroundTruth(samples=samples, categories=categories, rejections=rejections)
+    samples.sort(key=lambda entry: _order(entry[0]))
+    return CocoGroundTruth(
+        samples=[sample for _, sample in samples], categories=categories, rejections=rejections
+    )
 
 
 def read_results(
-    path: Path, *, categories: Mapping[int, str], known: KnownRows | None = None
+    path: Path, *, categories: Mapping[CocoId, str], known: KnownRows | None = None
 ) -> PredictionsRead:
-    """Read a COCO results list (``[{image_id, category_id, bbox, score}]``).
+    """Read COCO results (``[{image_id, category_id, bbox, score}]``; a JSON array or any other
+    shape `vmt.formats.json_records` reads, streamed).
 
-    Needs the ground truth's categories (ids -> names); image ids are data row ids. Entries are
-    numbered from 1 in the reported details.
+    Needs the ground truth's categories (ids -> names); image ids are data row ids. Line numbers
+    are where each result starts in the file.
     """
-    doc = _load(path)
-    if not isinstance(doc, list):
-        raise InputError(f"{path} is not a COCO results file (expected a JSON list)")
     builder = DetectionTableBuilder(known)
-    for n, res in enumerate(doc, 1):
-        where = f"result #{n}"
+    for line, res in read_records(path):
+        if type(res) is Malformed:
+            builder.reject(Reason.MALFORMED_JSON, line, None, f"not JSON ({res.detail})")
+            continue
         if not isinstance(res, dict):
-            builder.reject(Reason.MALFORMED_ROW, None, None, f"{where}: not an object")
+            builder.reject(Reason.MALFORMED_ROW, line, None, "not an object")
             continue
-        image_id, cat_id, score = res.get("image_id"), res.get("category_id"), res.get("score")
+        image_id, cat_id = _coco_id(res.get("image_id")), _coco_id(res.get("category_id"))
+        score = _number(res.get("score"))
         bbox = _bbox(res.get("bbox"))
-        if not isinstance(image_id, int) or bbox is None:
-            builder.reject(Reason.MALFORMED_ROW, None, None, f"{where}: needs image_id and bbox")
+        if image_id is None or bbox is None:
+            builder.reject(Reason.MALFORMED_ROW, line, None, "needs image_id and bbox")
             continue
-        if not isinstance(score, int | float) or not math.isfinite(score):
-            builder.reject(Reason.INVALID_CONFIDENCE, None, str(image_id), f"{where}: no score")
+        if score is None:
+            builder.reject(Reason.INVALID_CONFIDENCE, line, str(image_id), "no score")
             continue
-        name = categories.get(cat_id) if isinstance(cat_id, int) else None
+        name = categories.get(cat_id) if cat_id is not None else None
         if name is None:
-            detail = f"{where}: unknown category_id {cat_id!r}"
-            builder.reject(Reason.UNKNOWN_CLASS, None, str(image_id), detail)
+            detail = f"unknown category_id {cat_id!r}"
+            builder.reject(Reason.UNKNOWN_CLASS, line, str(image_id), detail)
             continue
-        row_id = builder.resolve_row(None, str(image_id))
+        row_id = builder.resolve_row(line, str(image_id))
         if row_id is None:
             continue
         x, y, w, h = bbox
-        builder.add(None, row_id, name, (x, y, x + w, y + h), float(score))
+        builder.add(line, row_id, name, (x, y, x + w, y + h), score)
     return builder.result()
 
 

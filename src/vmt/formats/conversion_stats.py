@@ -26,6 +26,9 @@ class ConversionStats:
     rows_read: int = 0
     """Non-blank lines seen; each one ends up written or rejected with exactly one reason."""
     rows_written: int = 0
+    rows_with_boxes: int = 0
+    """Rows (written or not, duplicates aside) whose label holds at least one bounding-box
+    object, usable or not: when it is 0, no option can make the export convert."""
     boxes_written: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
@@ -93,6 +96,7 @@ class ConversionStats:
         return {
             "rows_read": self.rows_read,
             "rows_written": self.rows_written,
+            "rows_with_boxes": self.rows_with_boxes,
             "boxes_written": self.boxes_written,
             "rejected": dict(sorted(self.rejected.items())),
             "warnings": dict(sorted(self.warnings.items())),

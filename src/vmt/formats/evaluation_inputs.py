@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
-from vmt.detection_table import KnownRows, PredictionsRead
+from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Rejection, Sample, Split
 from vmt.errors import InputError
 from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predictions
+from vmt.formats.coco import CocoId
+from vmt.formats.vertex_predictions import AmbiguousImage, SampleForUri
 from vmt.gc_pause import gc_paused
 
 DEFAULT_SPLITS = (Split.VALIDATION, Split.TEST)
@@ -30,18 +32,18 @@ class GroundTruth:
     """Every row read, whatever its split."""
     rejections: list[Rejection]
     format: str
-    categories: dict[int, str] | None = None
+    categories: dict[CocoId, str] | None = None
     """COCO category ids -> names (COCO ground truth only)."""
     box_warnings: dict[str, int] = field(default_factory=dict)
-    """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only): it
-    applies ``vmt convert``'s rules, which drop boxes under 1% of the image side."""
+    """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only; every
+    labelled box is kept: Vertex's size limits do not apply to ground truth)."""
 
 
 @dataclass(frozen=True)
 class EvaluationFiles:
     ground_truth: GroundTruth
     evaluated: list[Sample]
-    """The rows of the chosen splits, in file order."""
+    """The rows of the chosen splits, in file order, less the rows whose prediction failed."""
     splits: tuple[Split, ...] | None
     """The chosen splits; None: every row."""
     predictions: PredictionsRead
@@ -77,13 +79,7 @@ def read_ground_truth(
         raise InputError(f"unknown ground-truth format {fmt!r} (labelbox or coco)")
     from vmt.formats.labelbox_export import ConversionStats, ExportOptions, read_samples
 
-    options = ExportOptions(
-        model_run_id=model_run_id,
-        require_dimensions=False,
-        require_boxes=False,
-        keep_unassigned=True,
-        drop_small_boxes=False,
-    )
+    options = ExportOptions.ground_truth(model_run_id)
     samples: list[Sample] = []
     rejections: list[Rejection] = []
     stats = ConversionStats()
@@ -136,7 +132,9 @@ def read_evaluation_files(
     )
     known = KnownRows.from_samples(gt.samples, {s.data_row_id for s in evaluated}, classes or None)
     fmt = pred_format or detect_format.prediction_format(predictions)
-    if fmt == "labelbox":
+    if fmt == detect_format.EMPTY:
+        read = DetectionTableBuilder(known).result()
+    elif fmt == "labelbox":
         read = labelbox_predictions.read_predictions(predictions, known)
     elif fmt == "vertex":
         read = vertex_predictions.read_predictions(
@@ -152,6 +150,8 @@ def read_evaluation_files(
         read = coco.read_results(predictions, categories=gt.categories, known=known)
     else:
         raise InputError(f"unknown prediction format {fmt!r} (labelbox, vertex or coco)")
+    if read.failed_rows:
+        evaluated = [s for s in evaluated if s.data_row_id not in read.failed_rows]
     return EvaluationFiles(gt, evaluated, chosen, read, fmt)
 
 
@@ -159,22 +159,33 @@ def _file_name(uri: str) -> str:
     return PurePosixPath(unquote(urlparse(uri).path) if "://" in uri else uri).name
 
 
-def sample_finder(samples: Sequence[Sample]) -> Callable[[str], Sample | None]:
-    """Image URI -> row: the exact URI, else the file name (of the URI, the global key, or
-    ``<data row id>.<ext>``), as staged copies keep one of them."""
+def sample_finder(samples: Sequence[Sample]) -> SampleForUri:
+    """Image location -> row: the exact location first; else, for staged copies, the file name
+    (of the location, the global key, or ``<data row id>.<ext>``) when exactly one row has it.
+    A file name that several rows share matches none of them: `AmbiguousImage`, never a guess."""
     by_uri = {s.image_uri: s for s in samples if s.image_uri}
-    by_name: dict[str, Sample] = {}
+    by_name: dict[str, Sample | AmbiguousImage] = {}
+    by_id = {s.data_row_id: s for s in samples}
     for s in samples:
-        for key in (_file_name(s.image_uri), s.global_key, s.data_row_id):
-            if key:
-                by_name.setdefault(key, s)
+        for key in {_file_name(s.image_uri), s.global_key}:
+            if not key:
+                continue
+            seen = by_name.get(key)
+            if seen is None:
+                by_name[key] = s
+            elif isinstance(seen, AmbiguousImage):
+                if s.data_row_id not in seen.data_row_ids:
+                    by_name[key] = AmbiguousImage((*seen.data_row_ids, s.data_row_id))
+            elif seen.data_row_id != s.data_row_id:
+                by_name[key] = AmbiguousImage((seen.data_row_id, s.data_row_id))
 
-    def find(uri: str) -> Sample | None:
+    def find(uri: str) -> Sample | AmbiguousImage | None:
         hit = by_uri.get(uri)
         if hit is not None:
             return hit
         name = _file_name(uri)
-        return by_name.get(name) or by_name.get(PurePosixPath(name).stem)
+        stem = PurePosixPath(name).stem
+        return by_id.get(stem) or by_id.get(name) or by_name.get(name) or by_name.get(stem)
 
     return find
 

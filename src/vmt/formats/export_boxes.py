@@ -3,8 +3,9 @@
 Boxes come in as Labelbox objects (pixels, ``left``/``top``/``width``/``height``) and go out as
 plain ``(label, x0, y0, x1, y1)`` tuples clipped to the image, in input order. Per object:
 ``box_invalid`` (geometry not four numbers, or no name), ``box_degenerate`` (empty after
-clipping, dropped), ``box_too_small`` (under 1% of the image width or height after clipping,
-dropped; exactly 1% is kept), ``box_clipped`` (changed by clipping, kept),
+clipping, dropped), ``box_too_small`` (under 1% of the image width or height, or under 8 x 8 px,
+after clipping: Vertex's minimums, dropped; exactly 1% and exactly 8 px are kept; the detail
+says which), ``box_clipped`` (changed by clipping, kept),
 ``unsupported_annotation`` (not a box: polygon, point, line, mask..., ignored).
 """
 
@@ -14,10 +15,12 @@ from math import inf, isfinite
 from typing import Any
 
 from vmt.formats.conversion_stats import ConversionStats, PixelBox, clip_text
+from vmt.formats.vertex import MIN_BOX_SIDE_PERCENT, MIN_BOX_SIDE_PX
 from vmt.reasons import Reason
 
-_MIN_SIDE_PERCENT = 100.0
+_SIDE_FACTOR = 100.0 / MIN_BOX_SIDE_PERCENT
 """A clipped box is kept when ``side * 100 >= image side`` (exactly 1% is kept)."""
+_MIN_PX = float(MIN_BOX_SIDE_PX)
 
 
 def read_boxes(
@@ -30,7 +33,7 @@ def read_boxes(
     data_row_id: str,
     stats: ConversionStats,
     *,
-    drop_small: bool = True,
+    vertex_limits: bool = True,
 ) -> list[PixelBox]:
     """The row's boxes, clipped and filtered, in input order (plain tuples, no objects).
 
@@ -41,8 +44,9 @@ def read_boxes(
     boxes: list[PixelBox] = []
     append = boxes.append
     sized = width is not None and height is not None
-    # With drop_small off, any positive side passes the quick size test (x * inf >= w).
-    min_side = _MIN_SIDE_PERCENT if drop_small else inf
+    # Without Vertex's limits, any positive side passes the quick size tests (x * inf >= w).
+    factor = _SIDE_FACTOR if vertex_limits else inf
+    min_px = _MIN_PX if vertex_limits else 0.0
     for o in objects:
         try:
             geometry = o[box_key]
@@ -70,13 +74,23 @@ def read_boxes(
                     and top >= 0.0
                     and x1 <= width  # type: ignore[operator]
                     and y1 <= height  # type: ignore[operator]
-                    and (x1 - left) * min_side >= width  # type: ignore[operator]
-                    and (y1 - top) * min_side >= height  # type: ignore[operator]
+                    and (x1 - left) * factor >= width  # type: ignore[operator]
+                    and (y1 - top) * factor >= height  # type: ignore[operator]
+                    and x1 - left >= min_px
+                    and y1 - top >= min_px
                 ):
                     append((name, left, top, x1, y1))
                     continue
         box = read_box(
-            o, box_key, name_key, width, height, line, data_row_id, stats, drop_small=drop_small
+            o,
+            box_key,
+            name_key,
+            width,
+            height,
+            line,
+            data_row_id,
+            stats,
+            vertex_limits=vertex_limits,
         )
         if box is not None:
             append(box)
@@ -93,7 +107,7 @@ def read_box(
     data_row_id: str,
     stats: ConversionStats,
     *,
-    drop_small: bool = True,
+    vertex_limits: bool = True,
 ) -> PixelBox | None:
     """Every box rule for one object: the box to keep, or None (with its warning)."""
     geometry = o.get(box_key) if type(o) is dict else None
@@ -134,10 +148,15 @@ def read_box(
         detail = f"{name}: {cw}x{ch} px after clipping to {width}x{height}"
         stats.warn(Reason.BOX_DEGENERATE, line, data_row_id, detail)
         return None
-    if drop_small and (cw * _MIN_SIDE_PERCENT < width or ch * _MIN_SIDE_PERCENT < height):
-        detail = f"{name}: {cw}x{ch} px is under 1% of {width}x{height}"
-        stats.warn(Reason.BOX_TOO_SMALL, line, data_row_id, detail)
-        return None
+    if vertex_limits:
+        if cw * _SIDE_FACTOR < width or ch * _SIDE_FACTOR < height:
+            detail = f"{name}: {cw}x{ch} px is under 1% of the image's {width}x{height}"
+            stats.warn(Reason.BOX_TOO_SMALL, line, data_row_id, detail)
+            return None
+        if cw < _MIN_PX or ch < _MIN_PX:
+            detail = f"{name}: {cw}x{ch} px is under Vertex's minimum of 8 x 8 px"
+            stats.warn(Reason.BOX_TOO_SMALL, line, data_row_id, detail)
+            return None
     if cx0 != left or cy0 != top or cx1 != x1 or cy1 != y1:
         detail = f"{name}: ({left}, {top}, {x1}, {y1}) clipped to {width}x{height}"
         stats.warn(Reason.BOX_CLIPPED, line, data_row_id, detail)

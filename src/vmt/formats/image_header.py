@@ -33,6 +33,22 @@ EXTENSIONS = {
 }
 
 
+_MIME_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "image/x-png": "image/png",
+    "image/x-ms-bmp": "image/bmp",
+    "image/tif": "image/tiff",
+}
+
+
+def normalize_mime(mime: str) -> str:
+    """``mime`` without parameters, in lower case, common non-standard names mapped to the
+    standard one: ``"Image/JPG; charset=binary"`` -> ``"image/jpeg"``."""
+    base = mime.split(";", 1)[0].strip().lower()
+    return _MIME_ALIASES.get(base, base)
+
+
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
     mime_type: str

@@ -3,16 +3,21 @@
 
 ``redact`` is the one way a location is shown in a log, event, error, rejection or report:
 user-info (``https://user:token@host/``) and the query string (signed URLs carry their
-signature there: ``X-Goog-Signature``, ``sig``, ``token``...) never leave it.
+signature there: ``X-Goog-Signature``, ``sig``, ``token``...) never leave it. ``redact_urls``
+applies it to free text (log records, events, errors, status metadata) as a last line of
+defence.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-REMOTE_SCHEMES = frozenset({"http", "https", "gs"})
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_QUERY = re.compile(r"(/[^\s'\"<>?]*)\?[^\s'\"<>]*=[^\s'\"<>]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,3 +93,17 @@ def redact_text(text: str, uri: str) -> str:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
     return text
+
+
+def redact_urls(text: str) -> str:
+    """Every URL in free ``text`` shown as ``redact`` shows it, and any other ``/path?k=v``
+    (an HTTP request line quoting a signed URL's path) without its query string. The last line
+    of defence for logs, events, errors and status metadata; code redacts at the source too."""
+    if "://" not in text and "?" not in text:
+        return text
+    return _QUERY.sub(r"\1", _URL.sub(lambda m: redact(m.group(0)), text))
+
+
+def redact_values(data: Mapping[str, object]) -> dict[str, object]:
+    """``data`` with ``redact_urls`` applied to its string values (one level deep)."""
+    return {k: redact_urls(v) if isinstance(v, str) else v for k, v in data.items()}

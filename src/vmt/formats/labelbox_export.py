@@ -1,4 +1,7 @@
-"""Streaming parser of Labelbox export NDJSON: one data row per line, constant memory.
+"""Streaming parser of Labelbox exports: one data row per record, constant memory.
+
+The file may be NDJSON, a JSON array (however laid out), gzip-compressed, with a byte-order mark
+or CRLF line ends: `vmt.formats.json_records` reads them all.
 
 Reads model-run export v2 rows (``experiments.<model>.runs.<run>``), project export v2 rows
 (``projects.<id>.labels``) and legacy export v1 rows (``DataRow ID``, ``Labeled Data``,
@@ -21,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
-import orjson
-
 from vmt.domain import Box, Rejection, Sample, Split
-from vmt.formats.conversion_stats import ConversionStats, PixelBox, clip_text
+from vmt.formats.conversion_stats import ConversionStats, PixelBox
 from vmt.formats.export_boxes import read_boxes
+from vmt.formats.image_header import normalize_mime
+from vmt.formats.json_records import Malformed, Record, ndjson_records, read_records
 from vmt.formats.seen_ids import SeenIds
 from vmt.formats.vertex import MAX_BOXES_PER_IMAGE
 from vmt.reasons import Reason
@@ -40,12 +43,11 @@ __all__ = [
     "auto_split",
     "parse_export_rows",
     "parse_lines",
+    "parse_records",
     "read_samples",
 ]
 
 UNASSIGNED_POLICIES = ("skip", "training", "validation", "test", "auto")
-
-_READ_BUFFER = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,22 @@ class ExportOptions:
     """False: keep rows with no boxes (rows to predict on or to evaluate)."""
     keep_unassigned: bool = False
     """True: with ``unassigned="skip"``, yield unassigned rows as Split.UNASSIGNED instead."""
-    drop_small_boxes: bool = True
-    """False: keep boxes under 1% of the image side (ground truth for evaluation keeps every
-    object; only Vertex training needs them gone)."""
+    vertex_limits: bool = True
+    """False: keep boxes under Vertex's minimum size (1% of the image side, 8 x 8 px) and rows
+    over its 500-box limit: ground truth for evaluation keeps every labelled object; only
+    Vertex training needs them gone."""
+
+    @classmethod
+    def ground_truth(cls, model_run_id: str | None = None) -> ExportOptions:
+        """The rules for evaluation ground truth (``vmt evaluate`` and the pipeline's evaluate
+        stage): every labelled box of every row, with or without a split, size or box."""
+        return cls(
+            model_run_id=model_run_id,
+            require_dimensions=False,
+            require_boxes=False,
+            keep_unassigned=True,
+            vertex_limits=False,
+        )
 
     def __post_init__(self) -> None:
         if self.unassigned not in UNASSIGNED_POLICIES:
@@ -120,17 +135,26 @@ def auto_split(data_row_id: str) -> Split:
 def read_samples(
     path: Path, options: ExportOptions, stats: ConversionStats | None = None
 ) -> Iterator[Sample | Rejection]:
-    """Stream the samples (and rejections) of an export file, in file order."""
-    with Path(path).open("rb", buffering=_READ_BUFFER) as lines:
-        yield from parse_lines(lines, options, stats)
+    """Stream the samples (and rejections) of an export file, in file order.
+
+    Raises ``InputError`` when the file cannot be read or is not JSON in any accepted shape.
+    """
+    yield from parse_records(read_records(path), options, stats)
 
 
 def parse_lines(
     lines: Iterable[bytes], options: ExportOptions, stats: ConversionStats | None = None
 ) -> Iterator[Sample | Rejection]:
-    """`read_samples` over lines already at hand (line numbers count from 1)."""
+    """`read_samples` over NDJSON lines already at hand (line numbers count from 1)."""
+    yield from parse_records(ndjson_records(lines), options, stats)
+
+
+def parse_records(
+    records: Iterable[Record], options: ExportOptions, stats: ConversionStats | None = None
+) -> Iterator[Sample | Rejection]:
+    """`read_samples` over records already at hand."""
     stats = ConversionStats() if stats is None else stats
-    for item in parse_export_rows(lines, options, stats):
+    for item in parse_export_rows(records, options, stats):
         if type(item) is ExportRow:
             stats.record_written(item.split, item.boxes)
             yield item.to_sample()
@@ -140,14 +164,13 @@ def parse_lines(
 
 
 def parse_export_rows(
-    lines: Iterable[bytes], options: ExportOptions, stats: ConversionStats
+    records: Iterable[Record], options: ExportOptions, stats: ConversionStats
 ) -> Iterator[ExportRow | Rejection]:
     """The parser itself: rows that passed every check (not yet counted as written) or
-    rejections (already counted). Blank lines are skipped and not counted."""
-    read_line = RowReader(options, stats).read_line
-    for line, raw in enumerate(lines, 1):
-        if raw and not raw.isspace():
-            yield read_line(raw, line)
+    rejections (already counted)."""
+    read_record = RowReader(options, stats).read_record
+    for line, value in records:
+        yield read_record(value, line)
 
 
 class IdSet(Protocol):
@@ -171,14 +194,12 @@ class RowReader:
         self.splits: dict[str, Split] = {}
         """`Split.parse` of the split spellings met so far (a handful)."""
 
-    def read_line(self, raw: bytes, line: int) -> ExportRow | Rejection:
-        """One non-blank line, counted as read: `parse_export_rows` for a single line."""
+    def read_record(self, value: Any, line: int) -> ExportRow | Rejection:
+        """One record, counted as read: `parse_export_rows` for a single record."""
         self.stats.rows_read += 1
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return self.stats.reject(Reason.MALFORMED_JSON, line, None, clip_text(str(exc)))
-        return self.read(obj, line)
+        if type(value) is Malformed:
+            return self.stats.reject(Reason.MALFORMED_JSON, line, None, value.detail)
+        return self.read(value, line)
 
     def read(self, obj: Any, line: int) -> ExportRow | Rejection:
         if type(obj) is not dict:
@@ -290,8 +311,12 @@ class RowReader:
     ) -> ExportRow | Rejection:
         if not self.seen.add(data_row_id):
             return self._reject(Reason.DUPLICATE_ROW, line, data_row_id, "data row id seen before")
+        if type(objects) is not list:
+            objects = []
         if type(mime) is str:
-            if not mime.startswith("image/") and mime[:6].lower() != "image/":
+            mime = normalize_mime(mime)
+            if not mime.startswith("image/"):
+                self._count_box_rows(objects, box_key)
                 return self._reject(Reason.NOT_AN_IMAGE, line, data_row_id, f"mime type {mime}")
         else:
             mime = None
@@ -304,6 +329,7 @@ class RowReader:
                 height = _dimension(height)
         if width is None or height is None:
             if self.require_dimensions:
+                self._count_box_rows(objects, box_key)
                 detail = "media attributes lack a positive integer width and height"
                 return self._reject(Reason.MISSING_DIMENSIONS, line, data_row_id, detail)
             width = height = None
@@ -319,11 +345,10 @@ class RowReader:
             elif policy != "skip":
                 split = Split(policy)
             elif not self.options.keep_unassigned:
+                self._count_box_rows(objects, box_key)
                 detail = f"split {raw_split!r}" if raw_split is not None else "no split"
                 return self._reject(Reason.UNASSIGNED_SPLIT, line, data_row_id, detail)
-        if type(objects) is not list:
-            objects = []
-        if len(objects) > MAX_BOXES_PER_IMAGE:
+        if len(objects) > MAX_BOXES_PER_IMAGE and self.options.vertex_limits:
             count = sum(1 for o in objects if type(o) is dict and box_key in o)
             if count > MAX_BOXES_PER_IMAGE:
                 detail = f"{count} boxes (Vertex allows {MAX_BOXES_PER_IMAGE})"
@@ -337,10 +362,14 @@ class RowReader:
             line,
             data_row_id,
             self.stats,
-            drop_small=self.options.drop_small_boxes,
+            vertex_limits=self.options.vertex_limits,
         )
-        if not boxes and self.require_boxes:
-            return self._reject(Reason.NO_BOXES, line, data_row_id, "no usable box")
+        if boxes:
+            self.stats.rows_with_boxes += 1
+        else:
+            self._count_box_rows(objects, box_key)
+            if self.require_boxes:
+                return self._reject(Reason.NO_BOXES, line, data_row_id, "no usable box")
         return _new_row(
             ExportRow,
             (
@@ -355,6 +384,10 @@ class RowReader:
                 boxes,
             ),
         )
+
+    def _count_box_rows(self, objects: list[Any], box_key: str) -> None:
+        if any(type(o) is dict and o.get(box_key) is not None for o in objects):
+            self.stats.rows_with_boxes += 1
 
     def _reject(self, reason: Reason, line: int, data_row_id: str | None, detail: str) -> Rejection:
         return self.stats.reject(reason, line, data_row_id, detail)

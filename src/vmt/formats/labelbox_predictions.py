@@ -19,11 +19,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Prediction
-from vmt.errors import InputError
+from vmt.formats.json_records import Malformed, read_records
 from vmt.reasons import Reason
 
 UuidFor = Callable[[str, int], str]
@@ -80,38 +78,38 @@ def _number(value: object) -> float | None:
 
 
 def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsRead:
-    """Read a prediction NDJSON file into columns.
+    """Read a prediction file (NDJSON or a JSON array, see `vmt.formats.json_records`) into
+    columns.
 
     With ``known``, rows of unknown data rows, of rows outside the evaluated splits and of
     unknown classes are left out (and reported). Nothing in the file raises: each broken line
-    becomes a rejection with its 1-based line number. Only an unreadable file raises.
+    becomes a rejection with its 1-based line number. Only an unreadable file raises
+    ``InputError``.
     """
     builder = DetectionTableBuilder(known)
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise InputError(f"cannot read predictions {path}: {exc.strerror}") from exc
     evaluated = known.evaluated if known is not None else None
     classes = known.classes if known is not None else None
-    columns: _Columns = ([], [], [], [], [], [], [])
-    rows, names, x0s, y0s, x1s, y1s, scores = columns
-    loads = orjson.loads
+    rows: list[str] = []
+    names: list[str] = []
+    x0s: list[float] = []
+    y0s: list[float] = []
+    x1s: list[float] = []
+    y1s: list[float] = []
+    scores: list[float] = []
     isfinite = math.isfinite
-    with handle:
-        for line_no, raw in enumerate(handle, 1):
-            try:
-                row = loads(raw)
-                ref = row["dataRow"]
-                row_id = ref["id"]
-                name = row["name"]
-                bbox = row["bbox"]
-                left, top, width, height = bbox["left"], bbox["top"], bbox["width"], bbox["height"]
-                score = row["confidence"]
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                _slow_path(builder, columns, line_no, raw)
-                continue
+    for line_no, row in read_records(path):
+        try:
+            ref = row["dataRow"]
+            row_id = ref["id"]
+            name = row["name"]
+            bbox = row["bbox"]
+            left, top, width, height = bbox["left"], bbox["top"], bbox["width"], bbox["height"]
+            score = row["confidence"]
+        except (KeyError, TypeError, IndexError):
+            parsed = _read_record(builder, line_no, row)
+        else:
             # The common row: every field a float/str, a known row and class. Anything else
-            # (ints, globalKey, odd values, rows to reject) takes the slow path, in order.
+            # (ints, globalKey, odd values, rows to reject) goes through every check, in order.
             if (
                 type(left) is float
                 and type(top) is float
@@ -128,51 +126,37 @@ def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsR
                 and (evaluated is None or row_id in evaluated)
                 and (classes is None or name in classes)
             ):
-                rows.append(row_id)
-                names.append(name)
-                x0s.append(left)
-                y0s.append(top)
-                x1s.append(left + width)
-                y1s.append(top + height)
-                scores.append(score)
+                parsed = (row_id, name, left, top, left + width, top + height, score)
             else:
-                _slow_path(builder, columns, line_no, raw)
-    builder.extend(*columns)
+                parsed = _read_record(builder, line_no, row)
+        if parsed is not None:
+            rows.append(parsed[0])
+            names.append(parsed[1])
+            x0s.append(parsed[2])
+            y0s.append(parsed[3])
+            x1s.append(parsed[4])
+            y1s.append(parsed[5])
+            scores.append(parsed[6])
+    builder.extend(rows, names, x0s, y0s, x1s, y1s, scores)
     return builder.result()
 
 
-_Columns = tuple[
-    list[str], list[str], list[float], list[float], list[float], list[float], list[float]
-]
+_Detection = tuple[str, str, float, float, float, float, float]
 
 
-def _slow_path(builder: DetectionTableBuilder, columns: _Columns, line_no: int, raw: bytes) -> None:
-    if not raw.strip():
-        return
-    try:
-        row = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        builder.reject(Reason.MALFORMED_JSON, line_no, None, f"not JSON ({exc.msg})")
-        return
+def _read_record(builder: DetectionTableBuilder, line_no: int, row: Any) -> _Detection | None:
+    if type(row) is Malformed:
+        builder.reject(Reason.MALFORMED_JSON, line_no, None, f"not JSON ({row.detail})")
+        return None
     if type(row) is not dict:
         builder.reject(Reason.MALFORMED_ROW, line_no, None, "not a JSON object")
-        return
-    parsed = _read_row(builder, line_no, row)
-    if parsed is not None:
-        rows, names, x0s, y0s, x1s, y1s, scores = columns
-        row_id, name, x0, y0, x1, y1, score = parsed
-        rows.append(row_id)
-        names.append(name)
-        x0s.append(x0)
-        y0s.append(y0)
-        x1s.append(x1)
-        y1s.append(y1)
-        scores.append(score)
+        return None
+    return _read_row(builder, line_no, row)
 
 
 def _read_row(
     builder: DetectionTableBuilder, line_no: int, row: dict[str, Any]
-) -> tuple[str, str, float, float, float, float, float] | None:
+) -> _Detection | None:
     """Every check, one reason per rejected row; the detection if it is usable."""
     ref = row.get("dataRow")
     if type(ref) is not dict:

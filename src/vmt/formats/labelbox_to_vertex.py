@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from typing import BinaryIO
 
 from vmt.formats.conversion_stats import ConversionStats
+from vmt.formats.json_records import Record
 from vmt.formats.labelbox_export import ExportOptions, ExportRow, parse_export_rows
 from vmt.formats.vertex import encode_import_line, image_uri
 from vmt.reasons import Reason
 
 
 def convert_export(
-    lines: Iterable[bytes],
+    records: Iterable[Record],
     out: BinaryIO,
     *,
     model_run_id: str | None = None,
@@ -25,11 +26,14 @@ def convert_export(
     image_uri_prefix: str | None = None,
     stats: ConversionStats | None = None,
 ) -> ConversionStats:
-    """Write one Vertex import line per usable export row to ``out``, in input order."""
+    """Write one Vertex import line per usable export row to ``out``, in input order.
+
+    ``records`` come from `vmt.formats.json_records` (`read_records` of a file, or
+    `ndjson_records` of lines at hand)."""
     stats = ConversionStats() if stats is None else stats
     options = ExportOptions(model_run_id=model_run_id, unassigned=unassigned)
     write = RowWriter(out, stats, image_uri_prefix).write
-    for row in parse_export_rows(lines, options, stats):
+    for row in parse_export_rows(records, options, stats):
         if type(row) is ExportRow:
             write(row)
     return stats

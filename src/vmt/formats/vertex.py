@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from vmt.domain import Sample, Split
-from vmt.formats.image_header import EXTENSIONS
+from vmt.formats.image_header import EXTENSIONS, normalize_mime
 
 ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
 
@@ -35,8 +35,11 @@ MAX_BOXES_PER_DATASET = 1_000_000
 MIN_LABELS = 1
 MAX_LABELS = 1_000
 MAX_TRAINING_IMAGE_BYTES = 30 * 1024 * 1024
-MIN_BOX_SIDE_FRACTION = 0.01
-"""Boxes under 1% of the image side are dropped by the converter (exactly 1% is kept)."""
+MIN_BOX_SIDE_PERCENT = 1
+"""Boxes under 1% of the image width or height are dropped by the converter (exactly 1% is
+kept)."""
+MIN_BOX_SIDE_PX = 8
+"""Vertex does not train on boxes under 8 x 8 px: the converter drops them (exactly 8 is kept)."""
 
 _ML_USE = {
     Split.TRAINING: "training",
@@ -95,7 +98,7 @@ def encode_import_line(
 def image_extension(mime_type: str | None, row_data: str | None) -> str:
     """``.jpg``/``.png``/... from the mime type, else the suffix of row_data's path, else ''."""
     if mime_type:
-        ext = EXTENSIONS.get(mime_type) or EXTENSIONS.get(mime_type.lower())
+        ext = EXTENSIONS.get(mime_type) or EXTENSIONS.get(normalize_mime(mime_type))
         if ext:
             return ext
     if row_data:

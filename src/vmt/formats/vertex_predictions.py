@@ -12,7 +12,10 @@ Boxes come back in pixels of the original image, clipped to it.
 
 ``parse_prediction`` is the one parser; ``parse_prediction_line`` (one raw line, image sizes by
 URI; used by the Vertex backend) and ``read_predictions`` (output files -> columns, every broken
-line reported with its number; used by ``vmt evaluate``) are built on it.
+line reported with its number; used by ``vmt evaluate``) are built on it. A failed instance
+(``error`` instead of ``prediction``, inline or in ``errors_*.jsonl``) is never read as "nothing
+detected": ``parse_prediction_line`` raises `VertexInstanceFailed`, ``read_predictions`` reports
+it (``prediction_failed``) and names the row in ``failed_rows``.
 """
 
 from __future__ import annotations
@@ -20,18 +23,23 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
 from vmt.domain import Box, Detection, Prediction, Sample
-from vmt.errors import InputError
+from vmt.formats.json_records import Malformed, read_records
 from vmt.reasons import Reason
 
 
 class VertexLineError(ValueError):
     """A batch-prediction line that cannot be read; the message says why."""
+
+
+class VertexInstanceFailed(VertexLineError):
+    """A batch-prediction line where Vertex reports an ``error`` for the instance: the image was
+    not predicted at all (not "nothing detected"); the message holds Vertex's."""
 
 
 def parse_prediction(
@@ -83,6 +91,9 @@ def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> 
     uri = _content_uri(row)
     if uri is None:
         raise VertexLineError("no instance.content")
+    failure = instance_error(row)
+    if failure is not None:
+        raise VertexInstanceFailed(f"Vertex could not predict {uri}: {failure}")
     if uri not in sizes:
         raise VertexLineError(f"prediction for an unknown image {uri}")
     width, height = sizes[uri]
@@ -99,27 +110,35 @@ def _is_number(value: object) -> bool:
     return type(value) in (int, float) and math.isfinite(value)  # type: ignore[arg-type]
 
 
+class AmbiguousImage(NamedTuple):
+    """An image location that names no row exactly and whose file name several rows share."""
+
+    data_row_ids: tuple[str, ...]
+
+
+SampleForUri = Callable[[str], "Sample | AmbiguousImage | None"]
+"""Image location -> its ground-truth row, `AmbiguousImage`, or None when no row has it."""
+
+
 def read_predictions(
     paths: Iterable[Path],
     *,
-    sample_for_uri: Callable[[str], Sample | None],
+    sample_for_uri: SampleForUri,
     known: KnownRows | None = None,
 ) -> PredictionsRead:
-    """Read batch-prediction output files (``predictions_*.jsonl``) into columns.
+    """Read batch-prediction output files (``predictions_*.jsonl`` and ``errors_*.jsonl``; any
+    shape `vmt.formats.json_records` reads) into columns.
 
     ``sample_for_uri`` maps an instance's ``content`` URI to its ground-truth row. Lines that
     cannot be used are reported (line numbers count per file; the file name is in the detail).
+    An instance that failed (``error`` instead of ``prediction``) is reported once per row as
+    ``prediction_failed`` with Vertex's message, and its row is in ``failed_rows``: it must be
+    left out of the metrics, not scored as "nothing detected".
     """
     builder = DetectionTableBuilder(known)
     for path in paths:
-        try:
-            handle = path.open("rb")
-        except OSError as exc:
-            raise InputError(f"cannot read predictions {path}: {exc.strerror}") from exc
-        with handle:
-            for line_no, raw in enumerate(handle, 1):
-                if raw.strip():
-                    _read_line(builder, path.name, line_no, raw, sample_for_uri)
+        for line_no, line in read_records(path):
+            _read_line(builder, path.name, line_no, line, sample_for_uri)
     return builder.result()
 
 
@@ -127,14 +146,12 @@ def _read_line(
     builder: DetectionTableBuilder,
     file_name: str,
     line_no: int,
-    raw: bytes,
-    sample_for_uri: Callable[[str], Sample | None],
+    line: Any,
+    sample_for_uri: SampleForUri,
 ) -> None:
     where = f"{file_name}:{line_no}"
-    try:
-        line = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        builder.reject(Reason.MALFORMED_JSON, line_no, None, f"{where}: not JSON ({exc.msg})")
+    if type(line) is Malformed:
+        builder.reject(Reason.MALFORMED_JSON, line_no, None, f"{where}: not JSON ({line.detail})")
         return
     uri = _content_uri(line) if isinstance(line, dict) else None
     if uri is None:
@@ -143,6 +160,17 @@ def _read_line(
     sample = sample_for_uri(uri)
     if sample is None:
         builder.reject(Reason.UNKNOWN_DATA_ROW, line_no, None, f"{where}: no data row for {uri}")
+        return
+    if isinstance(sample, AmbiguousImage):
+        ids = ", ".join(sample.data_row_ids[:5])
+        detail = f"{where}: {uri} is no row's image and its file name is shared by rows {ids}"
+        builder.reject(Reason.AMBIGUOUS_IMAGE, line_no, None, detail)
+        return
+    failure = instance_error(line)
+    if failure is not None:
+        if sample.data_row_id not in builder.failed_rows:
+            detail = f"{where}: Vertex could not predict {uri}: {failure}"
+            builder.fail(line_no, sample.data_row_id, detail)
         return
     row_id = builder.resolve_row(line_no, sample.data_row_id)
     if row_id is None:
@@ -162,3 +190,19 @@ def _read_line(
     for det in prediction.detections:
         b = det.box
         builder.add(line_no, row_id, b.label, (b.x0, b.y0, b.x1, b.y1), det.score)
+
+
+def instance_error(line: dict[str, Any]) -> str | None:
+    """Vertex's message when the instance failed (an ``error`` and no ``prediction``), else
+    None. Vertex writes ``{"instance": ..., "error": {"status": ..., "message": ...}}`` inline
+    or in ``errors_*.jsonl``."""
+    error = line.get("error")
+    if error is None or line.get("prediction") is not None:
+        return None
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("status") or "no message"
+        status = error.get("status")
+        text = f"{status}: {message}" if status and status != message else str(message)
+    else:
+        text = str(error)
+    return text[:200]

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from vmt.config import Settings
 from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError, VmtError
+from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline import stages
 from vmt.pipeline.context import RunObserver, StoreRunContext
 from vmt.pipeline.failure import failure_message
@@ -219,7 +220,12 @@ class Runner:
         self._retrying(
             ctx,
             f"status {status}",
-            lambda: backends.sink.report_status(ctx, status, metadata=metadata, error=error),
+            lambda: backends.sink.report_status(
+                ctx,
+                status,
+                metadata=redact_values(metadata),
+                error=None if error is None else redact_urls(error),
+            ),
         )
 
     def _metadata(self, run_id: str, stage: Stage | None) -> dict[str, object]:

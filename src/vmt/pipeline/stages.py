@@ -18,7 +18,7 @@ import orjson
 
 from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
-from vmt.formats.image_uri import local_path
+from vmt.formats.image_uri import local_path, redact_urls
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.protocols import (
@@ -157,7 +157,7 @@ def prepare_rows(
     ):
 
         def reject(rejection: Rejection) -> None:
-            rejected.write(rejection)
+            rejected.write(dataclasses.replace(rejection, detail=redact_urls(rejection.detail)))
             by_reason[rejection.reason] += 1
 
         def parsed_samples() -> Iterator[Sample]:

@@ -25,6 +25,7 @@ import orjson
 
 from vmt.config import Settings
 from vmt.errors import InputError
+from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline.lease import Lease, LeaseHolder
 from vmt.pipeline.protocols import Stage
 from vmt.pipeline.results import EvaluateResult, Headline, StageResult, evaluation_of
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS runs (
     lease_owner TEXT,
     lease_expires REAL
 );
+CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created DESC, id DESC);
+CREATE INDEX IF NOT EXISTS runs_by_state ON runs(state, created DESC, id DESC);
 CREATE TABLE IF NOT EXISTS stages (
     run_id TEXT NOT NULL REFERENCES runs(id),
     stage TEXT NOT NULL,
@@ -290,6 +293,45 @@ class RunStore:
             params = (limit,)
         return [self._run_record(row) for row in self._conn().execute(sql, params)]
 
+    def page_runs(
+        self, *, state: RunState | None = None, limit: int, offset: int = 0
+    ) -> list[RunRecord]:
+        """One page of runs, newest first, optionally only those in ``state`` (an index
+        answers both orders: the cost does not grow with the number of runs before the page)."""
+        where, params = ("WHERE state = ?", [state.value]) if state else ("", [])
+        sql = f"SELECT * FROM runs {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
+        rows = self._conn().execute(sql, (*params, limit, offset))
+        return [self._run_record(row) for row in rows]
+
+    def count_runs(self, *, state: RunState | None = None) -> int:
+        """How many runs the store holds (in ``state`` when given)."""
+        where, params = ("WHERE state = ?", (state.value,)) if state else ("", ())
+        row = self._conn().execute(f"SELECT COUNT(*) FROM runs {where}", params).fetchone()
+        return int(row[0])
+
+    def stages_of(self, run_ids: list[str]) -> dict[str, dict[Stage, StageRecord]]:
+        """The stage records of several runs in one query (a page of the runs list)."""
+        found: dict[str, dict[Stage, StageRecord]] = {run_id: {} for run_id in run_ids}
+        if not run_ids:
+            return found
+        marks = ",".join("?" * len(run_ids))
+        rows = self._conn().execute(f"SELECT * FROM stages WHERE run_id IN ({marks})", run_ids)
+        for row in rows:
+            stage = Stage(row["stage"])
+            found[row["run_id"]][stage] = self._stage_record(stage, row)
+        return found
+
+    def handles_of(self, run_ids: list[str], key: str) -> dict[str, str]:
+        """The handle ``key`` of each of several runs that has it."""
+        if not run_ids:
+            return {}
+        marks = ",".join("?" * len(run_ids))
+        rows = self._conn().execute(
+            f"SELECT run_id, value FROM handles WHERE key = ? AND run_id IN ({marks})",
+            (key, *run_ids),
+        )
+        return {row["run_id"]: row["value"] for row in rows}
+
     @staticmethod
     def _run_record(row: sqlite3.Row) -> RunRecord:
         lease = None
@@ -315,7 +357,13 @@ class RunStore:
             conn.execute(
                 "UPDATE runs SET state = ?, stage = COALESCE(?, stage), error = ?, updated = ?"
                 " WHERE id = ?",
-                (state.value, stage.value if stage else None, error, time.time(), run_id),
+                (
+                    state.value,
+                    stage.value if stage else None,
+                    None if error is None else redact_urls(error),
+                    time.time(),
+                    run_id,
+                ),
             )
 
     def set_metrics(self, run_id: str, metrics: Mapping[str, Any]) -> None:
@@ -408,7 +456,7 @@ class RunStore:
             conn.execute(
                 "UPDATE stages SET state = ?, finished = ?, error = ?"
                 " WHERE run_id = ? AND stage = ?",
-                (StageState.FAILED.value, time.time(), error, run_id, stage.value),
+                (StageState.FAILED.value, time.time(), redact_urls(error), run_id, stage.value),
             )
 
     def set_progress(self, run_id: str, stage: Stage, done: int, total: int | None) -> None:
@@ -454,7 +502,13 @@ class RunStore:
         with self._tx() as conn:
             conn.execute(
                 "INSERT INTO events (run_id, ts, stage, message, data) VALUES (?, ?, ?, ?, ?)",
-                (run_id, time.time(), stage.value if stage else None, message, _json(data or {})),
+                (
+                    run_id,
+                    time.time(),
+                    stage.value if stage else None,
+                    redact_urls(message),
+                    _json(redact_values(data or {})),
+                ),
             )
 
     def events(self, run_id: str) -> list[EventRecord]:
@@ -477,7 +531,14 @@ class RunStore:
             conn.execute(
                 "INSERT INTO errors (run_id, ts, stage, kind, message, retryable)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
-                (run_id, time.time(), stage.value if stage else None, kind, message, retryable),
+                (
+                    run_id,
+                    time.time(),
+                    stage.value if stage else None,
+                    kind,
+                    redact_urls(message),
+                    retryable,
+                ),
             )
 
     def errors(self, run_id: str) -> list[ErrorRecord]:

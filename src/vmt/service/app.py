@@ -65,6 +65,21 @@ def _secret(settings: Settings, *, insecure: bool) -> bytes | None:
     return None
 
 
+def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: str | None) -> None:
+    """The dashboard pages (``/ui``) over the run store the runs come from."""
+    from vmt.backends.factory import build_backends
+    from vmt.pipeline.runner import Runner
+    from vmt.service.dashboard import RunnerActions, install_dashboard
+
+    pipeline = getattr(runs, "runner", None)
+    runner = (
+        pipeline
+        if isinstance(pipeline, Runner)
+        else Runner(settings, backends_factory=build_backends)
+    )
+    install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -115,6 +130,7 @@ def create_app(
     )
     app.include_router(runs_router(runs=runner, require_token=token_guard(token or None)))
     app.include_router(health_router(deliveries=deliveries, runs=runner))
+    add_dashboard(app, settings, runs=runner, token=token or None)
     app.state.worker = worker
     app.state.deliveries = deliveries
     return app

@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from tests.integration.local.context import RecordingContext
+from vmt.backends.image_source import FetchPolicy
 from vmt.backends.local import LocalTrainer
-from vmt.backends.local.images import FetchPolicy
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample, Split
 
@@ -139,7 +139,7 @@ def test_bad_images_are_rejected_with_a_reason_and_the_line(
     rejected = {item.line: item for item in out if isinstance(item, Rejection)}
     assert {line: r.reason for line, r in rejected.items()} == {
         1: "image_missing",
-        2: "image_unreadable",
+        2: "image_not_supported",
         3: "image_fetch_failed",
         4: "image_fetch_failed",
         5: "image_uri_unsupported",

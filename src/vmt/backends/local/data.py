@@ -12,10 +12,10 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from vmt.backends.local.images import local_path
 from vmt.backends.local.letterbox import Letterbox
 from vmt.domain import Sample
 from vmt.errors import InputError
+from vmt.formats.image_uri import local_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +35,8 @@ class LetterboxedImages:
 
 def open_rgb(sample: Sample) -> Image.Image:
     path = local_path(sample.image_uri)
+    if path is None:
+        raise InputError(f"the image of data row {sample.data_row_id} is not a local file")
     try:
         with Image.open(path) as image:
             return image.convert("RGB")

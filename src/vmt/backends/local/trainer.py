@@ -14,12 +14,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from vmt.backends.local.images import FetchPolicy, ImageResolver
+from vmt.backends.image_source import FetchPolicy, ImageFetcher
+from vmt.backends.local.images import ImageResolver
 from vmt.backends.local.training_config import TrainConfig, TrainProgress
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.protocols import RunContext
 
 MODEL_HANDLE = "local.model"
@@ -39,6 +39,15 @@ def passive_openmp_threads() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+def training_progress_text(update: TrainProgress) -> str:
+    """``epoch 2/5 · loss 1.234 · val AP50 0.6121 · 1 min 3 s left``: the progress line."""
+    ap50 = "–" if update.val_ap50 is None else format_number(update.val_ap50)
+    return (
+        f"epoch {update.epoch}/{update.epochs} · loss {format_number(update.loss)} · "
+        f"val AP50 {ap50} · {format_duration(update.eta_seconds)} left"
+    )
+
+
 class LocalTrainer:
     name = "local"
 
@@ -49,7 +58,7 @@ class LocalTrainer:
         config: TrainConfig | None = None,
         on_progress: Callable[[TrainProgress], None] | None = None,
         fetch_policy: FetchPolicy | None = None,
-        http_client: httpx.Client | None = None,
+        fetcher: ImageFetcher | None = None,
     ) -> None:
         """``on_progress(TrainProgress)`` is called after every training step (a CLI progress
         bar); ``config`` overrides what ``settings`` give (seed, train_seconds)."""
@@ -61,7 +70,7 @@ class LocalTrainer:
         )
         self._on_progress = on_progress
         self._fetch_policy = fetch_policy
-        self._http_client = http_client
+        self._fetcher = fetcher
 
     @property
     def config(self) -> TrainConfig:
@@ -69,7 +78,7 @@ class LocalTrainer:
 
     def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
         resolver = ImageResolver(
-            ctx.workdir / "images", policy=self._fetch_policy, client=self._http_client
+            ctx.workdir / "images", policy=self._fetch_policy, fetcher=self._fetcher
         )
         done = 0
         last_report = time.monotonic()
@@ -100,7 +109,7 @@ class LocalTrainer:
                 ctx.progress(
                     (update.epoch - 1) * update.steps + update.step,
                     update.epochs * update.steps,
-                    what=f"epoch {update.epoch}/{update.epochs} loss {update.loss:.3f}",
+                    what=training_progress_text(update),
                 )
 
         def event(message: str, data: dict[str, Any]) -> None:
@@ -153,6 +162,29 @@ class LocalTrainer:
                     ctx.check_cancelled()
                     ctx.progress(done, None, what="images")
                 yield prediction
+
+    def predict_and_embed(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Iterator[tuple[Prediction, Any]]:
+        """Like ``predict``, with each image's backbone embedding (``(D,)`` float32) beside its
+        prediction: ``diverse`` selection spreads its picks over them."""
+        passive_openmp_threads()
+        import torch
+
+        from vmt.backends.local.checkpoint import load_model
+        from vmt.backends.local.embed import predict_and_embed
+        from vmt.backends.local.train_loop import pick_device, use_all_cores
+
+        use_all_cores()
+        detector, classes = load_model(Path(model), pick_device(self._config.device))
+        done = 0
+        with torch.inference_mode():
+            for item in predict_and_embed(detector, classes, samples):
+                done += 1
+                if done % 64 == 0:
+                    ctx.check_cancelled()
+                    ctx.progress(done, None, what="images")
+                yield item
 
     def cancel(self, ctx: RunContext) -> None:
         """Nothing runs outside this process: cancelling is stopping the loop (check_cancelled)."""

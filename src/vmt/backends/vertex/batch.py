@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 from vmt.backends.gcs import run_prefix, upload_file
-from vmt.backends.image_source import GcsPath
 from vmt.backends.vertex.calls import (
     find_by_run_label,
     poll_until_done,
@@ -28,6 +27,7 @@ from vmt.config import Settings
 from vmt.domain import Prediction, Sample
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
+from vmt.formats.image_uri import GcsPath
 from vmt.formats.vertex_predictions import parse_prediction_line
 from vmt.pipeline.artifacts import TRAINER_EVALUATION_FILE
 from vmt.pipeline.protocols import RunContext

@@ -26,6 +26,7 @@ from vmt.config import Settings
 from vmt.errors import BackendError, RunCancelled
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff
+from vmt.vertex_cost import cost_usd
 
 log = logging.getLogger("vmt")
 
@@ -37,9 +38,6 @@ OBJECT_DETECTION_DEFINITION = (
     "gs://google-cloud-aiplatform/schema/trainingjob/definition/"
     "automl_image_object_detection_1.0.0.yaml"
 )
-USD_PER_NODE_HOUR = 3.465
-"""AutoML image object detection training price (us-central1, list price)."""
-
 ML_USE = "labels.aiplatform.googleapis.com/ml_use"
 
 H_DATASET = "vertex.dataset"
@@ -59,7 +57,7 @@ class DryRunFinished(BackendError):
 
 
 def max_cost_usd(budget_milli_node_hours: int) -> float:
-    return budget_milli_node_hours / 1000 * USD_PER_NODE_HOUR
+    return cost_usd(budget_milli_node_hours)
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""The dashboard's runs page with 10,000 runs in the store, against ``/healthz`` in the same run.
+
+A run store is filled with ``--runs`` runs (complete with metrics, failed with an error,
+running with progress; each with its six stage rows), then the real ``vmt ui`` app is served by
+uvicorn in a child process on 127.0.0.1 and this process, logged in, asks for pages one request
+at a time: ``/healthz`` (baseline: the cheapest route), the first runs page, a deep page
+(``?page=150``), a state filter (``?state=failed``) and one run's page. Each answer's latency is
+measured end to end (HTTP on loopback, template rendering, the store queries).
+
+    .venv/bin/python bench/dashboard.py                  # 10,000 runs, 200 requests per page
+    .venv/bin/python bench/dashboard.py --runs 1000 --requests 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+TOKEN = "bench-dashboard-token"
+TARGET_MS = 200.0
+
+
+def fill_store(state_dir: Path, runs: int) -> str:
+    """``runs`` runs written in one transaction; returns the id of a complete one."""
+    sys.path.insert(0, str(SRC))
+    from vmt.pipeline.protocols import Stage
+    from vmt.pipeline.run_config import files_run_config
+    from vmt.pipeline.store import RunStore
+
+    store = RunStore(state_dir / "runs.sqlite")
+    template = store.create_run(files_run_config(export="/data/export.ndjson", out_dir="/out"))
+    config = store.get_run(template).config.to_json()
+    store.close()
+    conn = sqlite3.connect(state_dir / "runs.sqlite")
+    now = time.time() - runs * 60
+    run_rows, stage_rows = [], []
+    for i in range(runs):
+        run_id = f"bench-{i:06d}"
+        kind = i % 10
+        state = "failed" if kind == 0 else "running" if kind == 1 else "complete"
+        metrics = {"all": {"mAP": 0.4 + i % 7 / 100, "AP50": 0.7 + i % 5 / 100, "images": 500}}
+        run_rows.append(
+            (
+                run_id,
+                now + i * 60,
+                now + i * 60 + 900,
+                state,
+                "prepare" if state == "failed" else "train" if state == "running" else "publish",
+                config,
+                orjson.dumps(metrics if state == "complete" else {}).decode(),
+                f"image folder missing on row {i}" if state == "failed" else None,
+            )
+        )
+        for n, stage in enumerate(Stage):
+            outputs = (
+                {"rows": 520, "samples": 500, "rejected": 20} if stage is Stage.PREPARE else {}
+            )
+            stage_rows.append(
+                (run_id, stage.value, "done", now + i * 60 + n, now + i * 60 + n + 1,
+                 1, orjson.dumps(outputs).decode(), 40 if state == "running" else None, 100)
+            )  # fmt: skip
+    with conn:
+        conn.executemany(
+            "INSERT INTO runs (id, created, updated, state, stage, config, metrics, error)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            run_rows,
+        )
+        conn.executemany(
+            "INSERT INTO stages (run_id, stage, state, started, finished, attempts, outputs,"
+            " progress_done, progress_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            stage_rows,
+        )
+    conn.close()
+    return "bench-000005"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+SERVER = """
+import sys, uvicorn
+from vmt.config import load_settings
+from vmt.service.dashboard.local_app import create_ui_app
+app = create_ui_app(load_settings())
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
+
+def measure(client: httpx.Client, path: str, requests: int) -> list[float]:
+    for _ in range(5):  # warm up (connection, template compile, SQLite page cache)
+        assert client.get(path).status_code == 200, path
+    times = []
+    for _ in range(requests):
+        start = time.perf_counter()
+        response = client.get(path)
+        times.append((time.perf_counter() - start) * 1000)
+        assert response.status_code == 200, (path, response.status_code)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        state_dir = Path(tmp) / "state"
+        started = time.perf_counter()
+        run_id = fill_store(state_dir, args.runs)
+        print(f"store: {args.runs} runs written in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        env = dict(os.environ, PYTHONPATH=str(SRC), VMT_STATE_DIR=str(state_dir),
+                   VMT_API_TOKEN=TOKEN)  # fmt: skip
+        server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)], env=env)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            with httpx.Client(base_url=base, timeout=30) as client:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        client.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        if time.monotonic() > deadline or server.poll() is not None:
+                            raise
+                        time.sleep(0.1)
+                login = client.post("/ui/login", data={"token": TOKEN, "next": "/ui/"})
+                assert login.status_code == 303, login.text
+                pages = {
+                    "/healthz (baseline)": "/healthz",
+                    "runs, first page": "/ui/",
+                    "runs, page 150": "/ui/?page=150",
+                    "runs, state=failed": "/ui/?state=failed&page=3",
+                    "one run": f"/ui/runs/{run_id}",
+                }
+                results = {
+                    name: measure(client, path, args.requests) for name, path in pages.items()
+                }
+        finally:
+            server.terminate()
+            server.wait(10)
+    baseline = statistics.median(results["/healthz (baseline)"])
+    print(f"{'page':<22} {'median ms':>10} {'p95 ms':>8} {'x healthz':>10}")
+    for name, times in results.items():
+        median = statistics.median(times)
+        p95 = statistics.quantiles(times, n=20)[-1]
+        print(f"{name:<22} {median:>10.2f} {p95:>8.2f} {median / baseline:>10.1f}")
+    worst = max(
+        statistics.quantiles(t, n=20)[-1] for n, t in results.items() if n.startswith("runs")
+    )
+    verdict = "under" if worst < TARGET_MS else "OVER"
+    print(f"runs pages: worst p95 {worst:.1f} ms, {verdict} the {TARGET_MS:.0f} ms target "
+          f"with {args.runs} runs in the store")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

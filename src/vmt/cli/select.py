@@ -1,0 +1,171 @@
+"""``vmt select``: rank a pool for labelling (and optionally send the top rows to a project)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from vmt.selection.names import STRATEGIES
+
+if TYPE_CHECKING:
+    from vmt.pool.select import SelectResult
+    from vmt.selection.ranking import SelectionOptions
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("select")
+    def select_command(
+        pool: Path = typer.Option(..., "--pool", help="Labelbox export of the pool's rows."),
+        strategy: str = typer.Option(
+            "least_confidence", "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."
+        ),
+        budget: int | None = typer.Option(
+            None, "--budget", "-n", help="How many rows to choose (default: rank them all)."
+        ),
+        output: Path = typer.Option(..., "--output", "-o", help="Where to write ranking.csv."),
+        run_id: str | None = typer.Option(
+            None, "--run", help="A finished run: its model predicts on the pool (kept, reused)."
+        ),
+        predictions: Path | None = typer.Option(
+            None,
+            "--predictions",
+            help="Predictions on the pool made elsewhere (Labelbox NDJSON or Vertex output).",
+        ),
+        threshold: float | None = typer.Option(
+            None,
+            "--threshold",
+            help="Decision threshold for margin (default: the run's F1-optimal confidence; "
+            "0.5 with --predictions).",
+        ),
+        training: Path | None = typer.Option(
+            None, "--training", help="With --predictions: the training export (rare_class)."
+        ),
+        seed: int = typer.Option(0, "--seed", help="Seed of the random strategy."),
+        base: str = typer.Option(
+            "least_confidence", "--base", help="The uncertainty strategy that diverse thins."
+        ),
+        images_dir: Path | None = typer.Option(
+            None, "--images-dir", help="Folder that relative row_data paths are relative to."
+        ),
+        project_id: str | None = typer.Option(
+            None, "--project", help="Send the chosen rows to this Labelbox project as batch(es)."
+        ),
+        batch: str | None = typer.Option(
+            None,
+            "--batch",
+            help="Batch name (default: vmt-<strategy>-<digest of the chosen rows>).",
+        ),
+        priority: int = typer.Option(5, "--priority", help="Batch priority, 1 (highest) to 5."),
+        prelabel: bool = typer.Option(
+            False, "--prelabel", help="With --project and --run: also import their pre-labels."
+        ),
+    ) -> None:
+        """Rank a pool for labelling: data row id, global key, score, rank and the reason."""
+        from vmt.cli.console import console, err_console
+        from vmt.errors import InputError
+        from vmt.pool.select import select_from_file, write_ranking_csv
+        from vmt.selection.ranking import SelectionOptions
+
+        if (run_id is None) == (predictions is None):
+            raise InputError("give exactly one of --run RUN or --predictions FILE")
+        options = SelectionOptions(
+            threshold=threshold if threshold is not None else 0.5, seed=seed, base=base
+        )
+        result: SelectResult
+        if predictions is not None:
+            result = select_from_file(
+                predictions=predictions,
+                pool=pool,
+                strategy=strategy,
+                budget=budget,
+                options=options,
+                training=training,
+            )
+        else:
+            assert run_id is not None
+            result = _select_from_run(
+                run_id, pool, strategy, budget, options, threshold, images_dir
+            )
+        write_ranking_csv(result.ranking, output)
+        for note in result.ranking.notes:
+            err_console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(
+            f"{len(result.ranking.rows)} of {result.ranking.pool_rows} pool rows ranked by "
+            f"{strategy} (threshold {result.threshold:.2f}, {result.threshold_source}) -> {output}",
+            highlight=False,
+        )
+        if project_id is not None:
+            if prelabel and run_id is None:
+                raise InputError("--prelabel needs --run (the pre-labels are its model's boxes)")
+            _send(project_id, result, batch, priority, run_id if prelabel else None, pool)
+
+
+def _select_from_run(
+    run_id: str,
+    pool: Path,
+    strategy: str,
+    budget: int | None,
+    options: SelectionOptions,
+    threshold: float | None,
+    images_dir: Path | None,
+) -> SelectResult:
+    from vmt.backends.factory import build_trainer
+    from vmt.cli.run_display import RichRunDisplay
+    from vmt.config import load_settings
+    from vmt.pipeline.store import RunStore
+    from vmt.pool.select import select_from_run
+
+    settings = load_settings()
+    store = RunStore.for_settings(settings)
+    trainer = build_trainer(store.get_run(run_id).config.trainer, settings)
+    with RichRunDisplay() as display:
+        return select_from_run(
+            store,
+            run_id,
+            pool=pool,
+            trainer=trainer,
+            strategy=strategy,
+            budget=budget,
+            options=options,
+            threshold=threshold,
+            image_base=images_dir.resolve() if images_dir else None,
+            observer=display,
+        )
+
+
+def _send(
+    project_id: str,
+    result: SelectResult,
+    batch: str | None,
+    priority: int,
+    prelabel_run: str | None,
+    pool: Path,
+) -> None:
+    from vmt.backends.factory import build_trainer
+    from vmt.backends.labelbox.labelling_loop import prelabel_project, send_to_project
+    from vmt.backends.labelbox.project import LabelboxProject
+    from vmt.cli.labelling_report import print_batch_summary, print_prelabel_summary
+    from vmt.config import load_settings
+    from vmt.pipeline.store import RunStore
+    from vmt.pool.prelabel import prelabel_pool
+
+    settings = load_settings()
+    project = LabelboxProject(settings, project_id)
+    ids = [row.data_row_id for row in result.ranking.rows]
+    if batch is None:  # the same selection gets the same name: a retry makes no second batch
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]
+        batch = f"vmt-{result.ranking.strategy}-{digest}"
+    print_batch_summary(
+        project_id, send_to_project(project, data_row_ids=ids, batch=batch, priority=priority)
+    )
+    if prelabel_run is not None:
+        store = RunStore.for_settings(settings)
+        trainer = build_trainer(store.get_run(prelabel_run).config.trainer, settings)
+        prelabels = prelabel_pool(store, prelabel_run, pool=pool, trainer=trainer)
+        imported = prelabel_project(
+            project, run_id=prelabel_run, prelabels=prelabels, pool_export=pool, only=ids
+        )
+        print_prelabel_summary(project_id, imported.summary)

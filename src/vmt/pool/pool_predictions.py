@@ -1,0 +1,246 @@
+"""A run's model on a pool (an export file of rows it never saw), predicted once and kept.
+
+``predict_pool`` prepares the pool's rows with the run's own trainer (images cached, sizes read),
+predicts on every usable row and, when the trainer can (the local detector), keeps each image's
+embedding for ``diverse`` selection. Everything goes to ``<run folder>/pools/<key>/``, where the
+key is a digest of the pool file and the model: asking again for the same pool with the same
+model reads the files back (``PoolPredictions.reused``). ``pool.json`` is written last, so a crash
+half-way leaves a folder that is simply predicted again.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from vmt.domain import Prediction, Sample, Split
+from vmt.errors import InputError
+from vmt.formats.image_uri import resolve_relative
+from vmt.pipeline import artifacts
+from vmt.pipeline.artifacts import SampleFile
+from vmt.pipeline.context import DetachedRunContext, RunObserver
+from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Trainer
+from vmt.pipeline.stages import CHECK_EVERY, prepare_rows
+from vmt.pipeline.store import RunStore
+
+POOLS_DIR = "pools"
+POOL_FILE = "pool.json"
+EMBEDDINGS_FILE = "embeddings.npy"
+TRAINING_EMBEDDINGS_LIMIT = 5000
+"""At most this many training images are embedded for ``diverse`` (the first ones, in file
+order): they only mark regions already covered."""
+
+
+@runtime_checkable
+class EmbeddingTrainer(Protocol):
+    """A trainer that can also embed images (the local detector)."""
+
+    def predict_and_embed(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Iterator[tuple[Prediction, Any]]: ...
+
+
+@dataclass(frozen=True)
+class PoolPredictions:
+    """The files of one predicted pool."""
+
+    folder: Path
+    rows: int
+    """Rows in the pool file."""
+    predicted_rows: int
+    detections: int
+    rejected: int
+    rejections_by_reason: dict[str, int]
+    has_embeddings: bool
+    reused: bool
+    """True when the files were already there and nothing was predicted."""
+
+    @property
+    def samples(self) -> Path:
+        return self.folder / artifacts.SAMPLES_FILE
+
+    @property
+    def predictions(self) -> Path:
+        return self.folder / artifacts.PREDICTIONS_FILE
+
+    @property
+    def rejections(self) -> Path:
+        return self.folder / artifacts.REJECTIONS_FILE
+
+    @property
+    def embeddings(self) -> Path:
+        return self.folder / EMBEDDINGS_FILE
+
+    def read_embeddings(self) -> npt.NDArray[np.float32] | None:
+        """``(predicted_rows, D)`` in predictions order, or None without embeddings."""
+        if not self.has_embeddings:
+            return None
+        loaded: npt.NDArray[np.float32] = np.load(self.embeddings)
+        return loaded
+
+
+def pool_key(pool: Path, model: str) -> str:
+    """A digest of the pool file's bytes and the model reference (16 hex digits)."""
+    digest = hashlib.sha256(model.encode() + b"\0")
+    with pool.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def run_model(store: RunStore, run_id: str) -> str:
+    """The trained model of run ``run_id``; ``InputError`` when it has none yet."""
+    run = store.get_run(run_id)
+    model = store.handles(run_id).get(MODEL_HANDLE)
+    if model is None:
+        raise InputError(
+            f"run {run_id} has no trained model yet (it is {run.state.value}); "
+            f"finish it with `vmt resume {run_id}` first"
+        )
+    return model
+
+
+def predict_pool(
+    store: RunStore,
+    run_id: str,
+    *,
+    pool: Path,
+    trainer: Trainer,
+    image_base: Path | None = None,
+    observer: RunObserver | None = None,
+) -> PoolPredictions:
+    """Predict run ``run_id``'s model on every row of the export file ``pool`` (or reuse what
+    was predicted before). Raises ``InputError`` when the run has no model, the file is
+    missing or none of its rows is usable."""
+    from vmt.formats.labelbox_export import ExportOptions
+
+    model = run_model(store, run_id)
+    if not pool.is_file():
+        raise InputError(f"pool file not found: {pool}")
+    folder = store.run_dir(run_id) / POOLS_DIR / pool_key(pool, model)
+    done = folder / POOL_FILE
+    if done.is_file():
+        return _from_json(folder, orjson.loads(done.read_bytes()), reused=True)
+    ctx = DetachedRunContext(run_id, folder, store.handles(run_id), observer=observer)
+    ctx.event("predicting on a pool", pool=str(pool))
+    counts = prepare_rows(
+        trainer,
+        ctx,
+        export=pool,
+        options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
+        locate_image=functools.partial(
+            resolve_relative, base=image_base if image_base is not None else pool.resolve().parent
+        ),
+        samples_out=folder / artifacts.SAMPLES_FILE,
+        rejections_out=folder / artifacts.REJECTIONS_FILE,
+    )
+    if counts.samples == 0:
+        reasons = counts.reasons_text()
+        raise InputError(
+            f"no usable rows in pool {pool}: {counts.rows} rows"
+            + (f" ({reasons})" if reasons else "")
+        )
+    predicted, detections, has_embeddings = _predict(
+        trainer, ctx, model, SampleFile(folder / artifacts.SAMPLES_FILE), folder
+    )
+    facts = {
+        "pool": str(pool),
+        "model": model,
+        "rows": counts.rows,
+        "predicted_rows": predicted,
+        "detections": detections,
+        "rejected": counts.rejected,
+        "rejections_by_reason": counts.rejections_by_reason,
+        "embeddings": has_embeddings,
+    }
+    partial = done.with_name(done.name + ".partial")
+    partial.write_bytes(orjson.dumps(facts, option=orjson.OPT_INDENT_2))
+    partial.replace(done)
+    return _from_json(folder, facts, reused=False)
+
+
+def _predict(
+    trainer: Trainer, ctx: RunContext, model: str, samples: SampleFile, folder: Path
+) -> tuple[int, int, bool]:
+    total = sum(1 for _ in samples)
+    detections = 0
+    vectors: list[Any] = []
+    if isinstance(trainer, EmbeddingTrainer):
+        items: Iterator[tuple[Prediction, Any]] = trainer.predict_and_embed(ctx, model, samples)
+    else:
+        items = ((p, None) for p in trainer.predict(ctx, model, samples))
+    with artifacts.prediction_writer(folder / artifacts.PREDICTIONS_FILE) as out:
+        for prediction, vector in items:
+            out.write(prediction)
+            detections += len(prediction.detections)
+            if vector is not None:
+                vectors.append(vector)
+            if out.count % CHECK_EVERY == 0:
+                ctx.check_cancelled()
+                ctx.progress(out.count, total, what="pool rows")
+    ctx.progress(out.count, total, what="pool rows")
+    has_embeddings = bool(vectors) and len(vectors) == out.count
+    if has_embeddings:
+        _save_npy(folder / EMBEDDINGS_FILE, np.stack(vectors).astype(np.float32))
+    return out.count, detections, has_embeddings
+
+
+def training_embeddings(
+    store: RunStore, run_id: str, *, trainer: Trainer, observer: RunObserver | None = None
+) -> npt.NDArray[np.float32] | None:
+    """Embeddings of the run's training images (at most ``TRAINING_EMBEDDINGS_LIMIT``), kept in
+    ``pools/training/``; None when the trainer gives no embeddings or the run has no samples."""
+    if not isinstance(trainer, EmbeddingTrainer):
+        return None
+    run_dir = store.run_dir(run_id)
+    cached = run_dir / POOLS_DIR / "training" / EMBEDDINGS_FILE
+    if cached.is_file():
+        loaded: npt.NDArray[np.float32] = np.load(cached)
+        return loaded
+    samples_path = run_dir / artifacts.SAMPLES_FILE
+    if not samples_path.is_file():
+        return None
+    training = [
+        s
+        for _, s in zip(
+            range(TRAINING_EMBEDDINGS_LIMIT),
+            SampleFile(samples_path, splits=[Split.TRAINING]),
+            strict=False,
+        )
+    ]
+    if not training:
+        return None
+    ctx = DetachedRunContext(run_id, cached.parent, store.handles(run_id), observer=observer)
+    model = run_model(store, run_id)
+    vectors = [v for _, v in trainer.predict_and_embed(ctx, model, training)]
+    array = np.stack(vectors).astype(np.float32)
+    _save_npy(cached, array)
+    return array
+
+
+def _save_npy(path: Path, array: npt.NDArray[np.float32]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial.npy")
+    np.save(partial, array)
+    partial.replace(path)
+
+
+def _from_json(folder: Path, facts: dict[str, Any], *, reused: bool) -> PoolPredictions:
+    return PoolPredictions(
+        folder=folder,
+        rows=int(facts["rows"]),
+        predicted_rows=int(facts["predicted_rows"]),
+        detections=int(facts["detections"]),
+        rejected=int(facts["rejected"]),
+        rejections_by_reason=dict(facts["rejections_by_reason"]),
+        has_embeddings=bool(facts["embeddings"]),
+        reused=reused,
+    )

@@ -1,0 +1,49 @@
+"""``vmt ui``: the dashboard alone over the local run store (no webhook, no worker)."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from fastapi import FastAPI
+
+from vmt import __version__
+from vmt.backends.factory import build_backends
+from vmt.config import Settings
+from vmt.errors import ConfigError
+from vmt.pipeline.runner import Runner
+from vmt.service.dashboard.actions import RunnerActions
+from vmt.service.dashboard.routes import install_dashboard
+
+log = logging.getLogger("vmt")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_ui_app(
+    settings: Settings, *, host: str = "127.0.0.1", runner: Runner | None = None
+) -> FastAPI:
+    """The dashboard over ``settings.state_dir``. Without ``VMT_API_TOKEN`` it is open, so it
+    refuses to be built for an address other than loopback (raises ``ConfigError``)."""
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not token and not is_loopback(host):
+        raise ConfigError(
+            f"vmt ui on {host}: set VMT_API_TOKEN first (without it anyone who reaches the "
+            "address could see and cancel runs); 127.0.0.1 needs no token"
+        )
+    runner = runner or Runner(settings, backends_factory=build_backends)
+    app = FastAPI(title="vmt ui", version=__version__, docs_url=None, redoc_url=None)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token or None)
+    return app

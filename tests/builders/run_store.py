@@ -1,0 +1,133 @@
+"""Runs in a run store as the pipeline leaves them: finished (with real metrics.json, report
+and rejections), failed, or running (a thread holds its lease and moves its progress)."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import orjson
+
+from tests.builders.detection_sets import random_dataset
+from vmt.domain import Box, Detection, Prediction, Rejection, Sample
+from vmt.evaluation import evaluate, write_report_html
+from vmt.pipeline import artifacts
+from vmt.pipeline.lease import LeaseHolder
+from vmt.pipeline.protocols import Stage
+from vmt.pipeline.results import MetricsSummary
+from vmt.pipeline.run_config import files_run_config
+from vmt.pipeline.store import RunState, RunStore
+
+XSS = "<script>window.__xss=1</script>"
+
+
+def _config(label: str):  # type: ignore[no-untyped-def]
+    return files_run_config(export=f"/data/{label}.ndjson", out_dir=f"/out/{label}")
+
+
+def _rename(
+    samples: list[Sample], predictions: list[Prediction], names: dict[str, str]
+) -> tuple[list[Sample], list[Prediction]]:
+    def box(b: Box) -> Box:
+        return dataclasses.replace(b, label=names.get(b.label, b.label))
+
+    return (
+        [dataclasses.replace(s, boxes=tuple(box(b) for b in s.boxes)) for s in samples],
+        [
+            dataclasses.replace(
+                p, detections=tuple(Detection(box(d.box), d.score) for d in p.detections)
+            )
+            for p in predictions
+        ],
+    )
+
+
+def finished_run(
+    store: RunStore,
+    *,
+    seed: int,
+    class_names: dict[str, str] | None = None,
+    rejections: Sequence[Rejection] = (),
+    run_id: str | None = None,
+) -> str:
+    """A COMPLETE run whose metrics.json and report come from ``evaluate`` on a random dataset."""
+    run_id = store.create_run(_config(f"finished-{seed}"), run_id=run_id)
+    samples, predictions, _ = random_dataset(seed, images=30, classes=4)
+    samples, predictions = _rename(samples, predictions, class_names or {})
+    run_dir = store.run_dir(run_id)
+    with artifacts.rejection_writer(run_dir / artifacts.REJECTIONS_FILE) as out:
+        for rejection in rejections:
+            out.write(rejection)
+    by_reason: dict[str, int] = {}
+    for rejection in rejections:
+        by_reason[rejection.reason] = by_reason.get(rejection.reason, 0) + 1
+    outputs = {
+        Stage.EXPORT: {"export_bytes": 1234},
+        Stage.PREPARE: {
+            "rows": len(samples) + len(rejections),
+            "samples": len(samples),
+            "rejected": len(rejections),
+            "boxes": sum(len(s.boxes) for s in samples),
+            "rejections_by_reason": by_reason,
+        },
+        Stage.TRAIN: {"model": "/out/model.pt"},
+        Stage.PREDICT: {"predicted_rows": len(predictions)},
+    }
+    evaluation = evaluate(samples, predictions)
+    metrics = evaluation.to_json()
+    (run_dir / artifacts.METRICS_FILE).write_bytes(orjson.dumps(metrics))
+    write_report_html(evaluation, run_dir / artifacts.REPORT_FILE)
+    for stage in Stage:
+        store.start_stage(run_id, stage)
+        store.finish_stage(run_id, stage, outputs.get(stage, {}))
+    store.set_metrics(run_id, {"all": MetricsSummary.of_metrics(metrics).model_dump()})
+    store.set_run_state(run_id, RunState.COMPLETE)
+    return run_id
+
+
+def failed_run(store: RunStore, *, error: str, run_id: str | None = None) -> str:
+    """A run that FAILED in prepare with ``error``."""
+    run_id = store.create_run(_config("failed"), run_id=run_id)
+    store.start_stage(run_id, Stage.EXPORT)
+    store.finish_stage(run_id, Stage.EXPORT, {"export_bytes": 10})
+    store.start_stage(run_id, Stage.PREPARE)
+    store.fail_stage(run_id, Stage.PREPARE, error)
+    store.add_error(run_id, stage=Stage.PREPARE, kind="InputError", message=error, retryable=False)
+    store.add_event(run_id, "stage failed", stage=Stage.PREPARE, data={"error": error})
+    store.set_run_state(run_id, RunState.FAILED, stage=Stage.PREPARE, error=error)
+    return run_id
+
+
+@contextmanager
+def running_run(store: RunStore, *, total: int = 1000, step: int = 7) -> Iterator[str]:
+    """A run in TRAIN whose lease a thread holds while it moves the progress every 0.2 s."""
+    run_id = store.create_run(_config("running"))
+    for stage in (Stage.EXPORT, Stage.PREPARE):
+        store.start_stage(run_id, stage)
+        store.finish_stage(run_id, stage, {"rows": 50} if stage is Stage.PREPARE else {})
+    store.start_stage(run_id, Stage.TRAIN)
+    holder = LeaseHolder.for_this_process()
+    store.try_acquire_lease(run_id, holder, 30.0)
+    stop = threading.Event()
+
+    def move() -> None:
+        done = 0
+        while not stop.wait(0.2):
+            done = min(total, done + step)
+            store.set_progress(run_id, Stage.TRAIN, done, total)
+            store.renew_lease(run_id, holder, 30.0)
+            if store.cancel_requested(run_id):
+                store.set_run_state(run_id, RunState.CANCELLED)
+                break
+        store.release_lease(run_id, holder)
+        store.close_thread_connection()
+
+    thread = threading.Thread(target=move, daemon=True)
+    thread.start()
+    try:
+        yield run_id
+    finally:
+        stop.set()
+        thread.join(5)
