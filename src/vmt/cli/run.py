@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from vmt.cli.run_display import finish_run
         from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
+        from vmt.errors import InputError
         from vmt.pipeline.run_config import requested_run_config
         from vmt.pipeline.runner import Runner
         from vmt.pipeline.store import RunState
@@ -73,7 +74,9 @@ def register(app: typer.Typer) -> None:
         if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
             if model_run is None:
                 raise InputError("--orchestrator vertex-pipelines runs a Labelbox --model-run")
-            submit_pipeline_run(settings, model_run=model_run, trainer=trainer, options=options)
+            submit_pipeline_run(
+                settings, model_run=model_run, trainer=trainer, options=config.trainer.options
+            )
             return
         if model_run is not None:
             settings.require("labelbox_api_key")  # before a run is created that cannot start
