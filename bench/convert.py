@@ -1,13 +1,13 @@
-"""Benchmark of `vmt convert` (issue 2): rows/s against its baselines, and peak memory.
+"""Benchmark of `vmt convert` (issues 2, 11: one code path, the reference one): rows/s against
+an orjson parse-only baseline measured in the same run, and peak memory.
 
     .venv/bin/python bench/convert.py                   # everything (1M-row RSS part included)
-    .venv/bin/python bench/convert.py --parts inprocess # only part 1 (also: cli, rss)
+    .venv/bin/python bench/convert.py --parts cli,rss   # the two figures docs/benchmarks.md keeps
 
 1. In process, on a synthetic model-run export (--rows, default 100k rows, 1-12 boxes each):
-   the convert core (`convert_export`: parse, check, clip, write the Vertex file) against
-   orjson-parse-only of the same file (read lines + orjson.loads), and against building
-   Labelbox SDK annotation objects (`labelbox.types.ObjectAnnotation` + `Rectangle`) for a
-   sample of the rows (`--sdk-rows`).
+   the convert core (`convert_export`: parse, check, clip, write the Vertex file) and the export
+   parser alone against orjson-parse-only of the same file (read lines + orjson.loads), and
+   against building Labelbox SDK annotation objects for a sample of the rows (`--sdk-rows`).
 2. Subprocesses, on a --cli-rows file (default 500k): the whole `vmt convert` command against a
    parse-only script, CPU seconds (user + system) of each child; --cli-repeat alternating runs
    of each, the best (least CPU) and the median shown, and every run.

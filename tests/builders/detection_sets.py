@@ -126,8 +126,8 @@ def pycocotools_eval(
                     "image_id": img_id[s.data_row_id],
                     "category_id": cat_id[b.label],
                     "bbox": [b.x0, b.y0, w, h],
-                    "area": w * h,
-                    "iscrowd": 0,
+                    "area": b.area,
+                    "iscrowd": int(b.crowd),
                 }
             )
     gt = COCO()

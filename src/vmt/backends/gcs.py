@@ -24,10 +24,6 @@ import urllib3
 
 from vmt.backends import image_source
 from vmt.backends.image_source import (
-    IMAGE_CONVERSION_FAILED,
-    IMAGE_FETCH_FAILED,
-    IMAGE_NOT_SUPPORTED,
-    IMAGE_UPLOAD_FAILED,
     SNIFF_LIMIT,
     FetchPolicy,
     ImageFetcher,
@@ -47,6 +43,7 @@ from vmt.formats.image_transcode import (
 from vmt.formats.image_uri import GcsPath, redact, redact_text
 from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 from vmt.pipeline.protocols import RunContext
+from vmt.reasons import Reason
 from vmt.retry import Backoff, retry_call
 
 log = logging.getLogger("vmt")
@@ -232,7 +229,9 @@ class ImageStager:
             log.warning("image of %s not staged: %s", sample.data_row_id, rejected.detail[:300])
             return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
-            reason = IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else IMAGE_FETCH_FAILED
+            reason = (
+                Reason.IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else Reason.IMAGE_FETCH_FAILED
+            )
             detail = redact_text(
                 f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
             )
@@ -265,7 +264,9 @@ class ImageStager:
                     try:
                         encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
                     except (OSError, ValueError) as exc:
-                        raise ImageRejected(IMAGE_CONVERSION_FAILED, f"{mime}: {exc}") from exc
+                        raise ImageRejected(
+                            Reason.IMAGE_CONVERSION_FAILED, f"{mime}: {exc}"
+                        ) from exc
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
             blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
@@ -296,10 +297,10 @@ class ImageStager:
         )
         info = sniff_image(head)
         if info is None:
-            return Rejection(IMAGE_NOT_SUPPORTED, sample.line, sample.data_row_id, path.uri)
+            return Rejection(Reason.IMAGE_NOT_SUPPORTED, sample.line, sample.data_row_id, path.uri)
         if info.mime_type not in TRAINABLE_MIME_TYPES:
             return Rejection(
-                IMAGE_NOT_SUPPORTED,
+                Reason.IMAGE_NOT_SUPPORTED,
                 sample.line,
                 sample.data_row_id,
                 f"{info.mime_type} cannot be used in place: set gcs_use_sources_in_place=false",

@@ -22,9 +22,18 @@ Array = Any  # numba-compiled functions take and return numpy arrays
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def _iou(
-    dx: float, dy: float, dw: float, dh: float, gx: float, gy: float, gw: float, gh: float
+    dx: float,
+    dy: float,
+    dw: float,
+    dh: float,
+    gx: float,
+    gy: float,
+    gw: float,
+    gh: float,
+    crowd: bool = False,
 ) -> float:
-    # pycocotools maskApi.c bbIou, crowd = 0, operation for operation.
+    # pycocotools maskApi.c bbIou, operation for operation; a crowd region's union is the
+    # detection's own area (intersection over the detection).
     ga = gw * gh
     da = dw * dh
     w = min(dw + dx, gw + gx) - max(dx, gx)
@@ -34,24 +43,8 @@ def _iou(
     if h <= 0:
         return 0.0
     i = w * h
-    u = da + ga - i
+    u = da if crowd else da + ga - i
     return i / u
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _crowd_iou(
-    dx: float, dy: float, dw: float, dh: float, gx: float, gy: float, gw: float, gh: float
-) -> float:
-    # pycocotools maskApi.c bbIou, crowd = 1: the intersection over the detection's area.
-    da = dw * dh
-    w = min(dw + dx, gw + gx) - max(dx, gx)
-    if w <= 0:
-        return 0.0
-    h = min(dh + dy, gh + gy) - max(dy, gy)
-    if h <= 0:
-        return 0.0
-    i = w * h
-    return i / da
 
 
 @nb.njit(cache=True, nogil=True)
@@ -117,16 +110,10 @@ def match_per_class(
             g_used = np.empty(2 * n_g, dtype=np.uint8)
         for d in range(n_d):
             for g in range(n_g):
-                if gcrowd[g0 + g] == 1:
-                    iou[d * n_g + g] = _crowd_iou(
-                        dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
-                        gx[g0 + g], gy[g0 + g], gw[g0 + g], gh[g0 + g],
-                    )  # fmt: skip
-                else:
-                    iou[d * n_g + g] = _iou(
-                        dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
-                        gx[g0 + g], gy[g0 + g], gw[g0 + g], gh[g0 + g],
-                    )  # fmt: skip
+                iou[d * n_g + g] = _iou(
+                    dx[d0 + d], dy[d0 + d], dw[d0 + d], dh[d0 + d],
+                    gx[g0 + g], gy[g0 + g], gw[g0 + g], gh[g0 + g], gcrowd[g0 + g] == 1,
+                )  # fmt: skip
         for a in range(n_areas):
             lo = area_lo[a]
             hi = area_hi[a]

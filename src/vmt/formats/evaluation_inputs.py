@@ -9,8 +9,8 @@ every row otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
@@ -19,6 +19,8 @@ from vmt.domain import Rejection, Sample, Split
 from vmt.errors import InputError
 from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predictions
 from vmt.formats.coco import CocoId
+from vmt.formats.conversion_stats import ConversionStats
+from vmt.formats.labelbox_export import ExportOptions, read_samples
 from vmt.formats.vertex_predictions import AmbiguousImage, SampleForUri
 from vmt.gc_pause import gc_paused
 
@@ -77,8 +79,6 @@ def read_ground_truth(
         return GroundTruth(doc.samples, doc.rejections, "coco", doc.categories)
     if fmt != "labelbox":
         raise InputError(f"unknown ground-truth format {fmt!r} (labelbox or coco)")
-    from vmt.formats.labelbox_export import ConversionStats, ExportOptions, read_samples
-
     options = ExportOptions.ground_truth(model_run_id)
     samples: list[Sample] = []
     rejections: list[Rejection] = []
@@ -92,6 +92,23 @@ def read_ground_truth(
     except OSError as exc:
         raise InputError(f"cannot read ground truth {path}: {exc.strerror}") from exc
     return GroundTruth(samples, rejections, "labelbox", box_warnings=dict(stats.warnings))
+
+
+def evaluation_ground_truth(
+    export: Path, prepared: Iterable[Sample], splits: tuple[Split, ...]
+) -> list[Sample]:
+    """The rows a run evaluates, exactly as ``vmt evaluate`` reads them from the same export:
+    every row of ``splits`` with every labelled box (`ExportOptions.ground_truth`: no Vertex
+    size filter), in file order. A row the run prepared keeps its prepared image location (for
+    the report's pictures). Raises ``InputError`` when the export cannot be read."""
+    located = {s.data_row_id: s.image_uri for s in prepared}
+    chosen = set(splits)
+    rows: list[Sample] = []
+    for item in read_samples(export, ExportOptions.ground_truth()):
+        if isinstance(item, Sample) and item.split in chosen:
+            uri = located.get(item.data_row_id)
+            rows.append(item if uri is None else replace(item, image_uri=uri))
+    return rows
 
 
 def choose_rows(

@@ -195,6 +195,7 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
     pending: list[bytes] = []
     start = 0
     loads = orjson.loads
+    line = 0
     for line, raw in enumerate(lines, 1):
         text = raw.strip()
         if not text:
@@ -208,7 +209,7 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
             if not text:
                 continue
         if depth == base and not pending:
-            body = text.rstrip(b",").rstrip() if in_array else text
+            body = text.strip(b",").strip() if in_array else text
             if body[:1] in (b"{", b"[") and body[-1:] in (b"}", b"]"):
                 try:
                     yield line, loads(body)  # the usual case: one complete value on the line
@@ -231,11 +232,11 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
     if pending or (in_array and started and not closed):
         yield from _flush(pending, start, in_array)
         if in_array:
-            yield start or 1, Malformed("the JSON array is not closed (a truncated file?)")
+            yield line, Malformed("the JSON array is not closed (a truncated file?)")
 
 
 def _flush(pending: list[bytes], line: int, in_array: bool) -> Iterator[Record]:
-    chunk = b"\n".join(pending).strip().rstrip(b",").strip()
+    chunk = b"\n".join(pending).strip().strip(b",").strip()
     pending.clear()
     if not chunk:
         return
@@ -262,6 +263,10 @@ def _looks_like(head: bytes) -> str:
         return "a ZIP archive (unzip it first)"
     if head.startswith(b"PAR1"):
         return "a Parquet file"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    if head.startswith(b"\x89PNG"):
+        return "a PNG image"
     if b"\x00" in head[:1024]:
         return "binary data"
     try:
@@ -269,10 +274,12 @@ def _looks_like(head: bytes) -> str:
     except UnicodeDecodeError:
         return "text that is not UTF-8"
     first = text.lstrip()[:1]
+    if first in ("{", "["):
+        return ""  # JSON, broken: the parser's message says where
     if first == "<":
         return "HTML or XML"
     first_line = text.lstrip().split("\n", 1)[0]
-    if first_line.count(",") >= 2 or "\t" in first_line:
+    if "," in first_line or "\t" in first_line:
         return "CSV or TSV (a table, not JSON)"
     return ""
 

@@ -142,3 +142,42 @@ def test_pr_curve_at_any_iou_matches_pycocotools(iou: float) -> None:
     # 0.55 is a COCO threshold: the same index, not an extra one
     if iou == 0.55:
         assert np.isclose(COCO_IOU_THRESHOLDS, iou).sum() == 1
+
+
+def with_crowds_and_areas(samples: list[Sample], seed: int) -> list[Sample]:
+    """Some boxes turned into crowd regions (ignore regions, some of them large enough to cover
+    detections), some given an ``area`` that puts them in another size range."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in samples:
+        boxes = []
+        for b in s.boxes:
+            crowd = bool(rng.random() < 0.15)
+            area = float(b.area * rng.choice([0.1, 0.5, 2.0, 20.0])) if rng.random() < 0.3 else None
+            if crowd and rng.random() < 0.5:  # a crowd region over a wider area
+                b = Box(b.label, max(0.0, b.x0 - 30), max(0.0, b.y0 - 30), b.x1 + 30, b.y1 + 30)
+            boxes.append(Box(b.label, b.x0, b.y0, b.x1, b.y1, crowd=crowd, given_area=area))
+        out.append(Sample(s.data_row_id, s.image_uri, s.width, s.height, s.split, tuple(boxes)))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_crowd_regions_and_given_areas_match_pycocotools(seed: int) -> None:
+    samples, predictions, classes = random_dataset(seed + 50)
+    crowded = with_crowds_and_areas(samples, seed)
+    assert any(b.crowd for s in crowded for b in s.boxes)
+    assert any(b.given_area is not None for s in crowded for b in s.boxes)
+    assert_matches_pycocotools(crowded, predictions, classes)
+
+
+def test_a_detection_on_a_crowd_region_is_neither_true_nor_false() -> None:
+    crowd = Box("person", 0, 0, 100, 100, crowd=True)
+    person = Box("person", 200, 200, 260, 300)
+    sample = Sample("r", "u", 400, 400, Split.TEST, (person, crowd))
+    dets = (Detection(Box("person", 200, 200, 260, 300), 0.9),
+            Detection(Box("person", 10, 10, 40, 40), 0.95),
+            Detection(Box("person", 50, 50, 90, 90), 0.8))  # fmt: skip
+    ev = evaluate([sample], [Prediction("r", dets)])
+    assert ev.summary["map"] == pytest.approx(1.0)
+    assert int(ev.row_fp[0]) == 0 and int(ev.row_fn[0]) == 0
+    assert_matches_pycocotools([sample], [Prediction("r", dets)], ["person"])

@@ -27,6 +27,7 @@ from vmt.backends.vertex.calls import (
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.domain import Prediction, Sample
+from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.image_uri import GcsPath
@@ -230,7 +231,7 @@ class VertexBatchPrediction:
             "metrics": metrics,
         }
         path = ctx.workdir / TRAINER_EVALUATION_FILE
-        path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
         ctx.set_handle(H_EVALUATION, str(first.name))
         ctx.event(
             "vertex model evaluation saved",
@@ -241,7 +242,7 @@ class VertexBatchPrediction:
 
 
 def _write_instances(path: Path, samples: Sequence[Sample]) -> None:
-    with path.open("wb") as out:
+    with atomic_writer(path) as out:
         for sample in samples:
             mime = sample.mime_type or _MIME_BY_EXTENSION.get(
                 "." + sample.image_uri.rsplit(".", 1)[-1].lower(), "image/jpeg"

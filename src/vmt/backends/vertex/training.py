@@ -25,8 +25,9 @@ from vmt.backends.vertex.calls import (
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
+from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import RunContext, TrainingPlanned
 from vmt.vertex_cost import cost_usd
 
 log = logging.getLogger("vmt")
@@ -52,7 +53,7 @@ _SUCCEEDED, _FAILED, _CANCELLED = 4, 5, 7
 _TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED}
 
 
-class DryRunFinished(BackendError):
+class DryRunFinished(TrainingPlanned):
     """``vertex_dry_run``: everything was done but launching the training."""
 
 
@@ -205,7 +206,7 @@ class VertexTraining:
             max_cost_usd=round(cost, 2),
         )
         request_path = ctx.workdir / "vertex_training_pipeline.json"
-        request_path.write_text(type(request).to_json(request))
+        write_atomic(request_path, type(request).to_json(request).encode())
         if self.settings.vertex_dry_run:
             raise DryRunFinished(
                 f"dry run: stopped before launching training ({summary}); "

@@ -1,0 +1,192 @@
+"""Every field case (tests/field/cases, copied from the shared field cases; README there) gives
+its right value: the command as a user runs it, in a subprocess, and the value it must print or
+write. COCO values are also checked live against pycocotools on the same files."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import VMT, cli_env
+
+CASES = Path(__file__).parent / "cases"
+
+
+@dataclass(frozen=True)
+class Ran:
+    result: subprocess.CompletedProcess[str]
+    out: Path
+
+    def json(self, name: str) -> Any:
+        return json.loads((self.out / name).read_text())
+
+    def lines(self, name: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in (self.out / name).read_text().splitlines()]
+
+
+def vmt(out: Path, *args: str) -> Ran:
+    """``vmt ARGS`` in the case folder; ``{out}`` in an argument is the output folder."""
+    out.mkdir(parents=True, exist_ok=True)
+    argv = [a.replace("{out}", str(out)) for a in args]
+    result = subprocess.run(
+        [*VMT, *argv], capture_output=True, text=True, env=cli_env(COLUMNS="400"), timeout=120
+    )
+    return Ran(result, out)
+
+
+def ok(ran: Ran) -> Ran:
+    assert ran.result.returncode == 0, ran.result.stderr
+    return ran
+
+
+def evaluate(case: str, out: Path, gt: str, pred: str, *extra: str) -> dict[str, Any]:
+    ran = ok(
+        vmt(out, "evaluate", "--ground-truth", str(CASES / case / gt), "--predictions",
+            str(CASES / case / pred), "-o", "{out}/metrics.json", *extra)
+    )  # fmt: skip
+    metrics: dict[str, Any] = ran.json("metrics.json")
+    return metrics
+
+
+def pycocotools_stats(gt: Path, results: Path) -> list[float]:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(gt))
+        coco_dt = coco_gt.loadRes(str(results))
+        ev = COCOeval(coco_gt, coco_dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(v) for v in ev.stats]
+
+
+# --- the cases ------------------------------------------------------------------------------
+def case_01_v1_json_array(tmp: Path) -> None:
+    export = str(CASES / "01-v1-json-array/export_v1.json")
+    ran = ok(
+        vmt(tmp, "convert", export, "-o", "{out}/out.jsonl", "--image-uri-prefix", "gs://b/i/")
+    )
+    assert len(ran.lines("out.jsonl")) == 3
+    m = evaluate("01-v1-json-array", tmp, "export_v1.json", "predictions.ndjson", "--splits", "all")
+    assert (m["counts"]["images"], m["counts"]["ground_truth_boxes"]) == (3, 4)
+    assert m["inputs"]["ground_truth"]["rows_rejected"] == 0
+
+
+def case_02_mime_image_jpg(tmp: Path) -> None:
+    # A project export has no splits: as given, the command names the option that lifts that.
+    export = str(CASES / "02-mime-image-jpg/export.ndjson")
+    args = ["convert", export, "-o", "{out}/out.jsonl", "--image-uri-prefix", "gs://bucket/images/"]
+    refused = vmt(tmp, *args)
+    assert refused.result.returncode == 1 and "--unassigned" in refused.result.stderr
+    ran = ok(vmt(tmp, *args, "--unassigned", "training"))
+    assert [line["imageGcsUri"] for line in ran.lines("out.jsonl")] == [
+        "gs://bucket/images/drjpg00000000000000000001.jpg",
+        "gs://bucket/images/drjpg00000000000000000002.jpg",
+    ]
+
+
+def case_03_box_under_8px(tmp: Path) -> None:
+    export = str(CASES / "03-box-under-8px/export.ndjson")
+    ran = ok(vmt(tmp, "convert", export, "-o", "{out}/out.jsonl", "--report", "{out}/rep.json"))
+    report = ran.json("rep.json")
+    assert report["warnings"] == {"box_too_small": 1}
+    assert "8 x 8 px" in report["examples"]["box_too_small"][0]["detail"]
+    [line] = ran.lines("out.jsonl")
+    assert len(line["boundingBoxAnnotations"]) == 1
+
+
+def case_04_utf8_bom(tmp: Path) -> None:
+    export = str(CASES / "04-utf8-bom/export.ndjson")
+    ran = ok(
+        vmt(tmp, "convert", export, "-o", "{out}/out.jsonl", "--image-uri-prefix", "gs://b/i/")
+    )
+    assert len(ran.lines("out.jsonl")) == 2
+    m = evaluate("04-utf8-bom", tmp, "export.ndjson", "predictions.ndjson", "--splits", "all")
+    assert m["counts"]["images"] == 2
+    assert m["counts"]["predictions"] == 2 and m["ignored_predictions"]["total"] == 0
+    assert m["inputs"]["ground_truth"]["rows_rejected"] == 0
+
+
+def coco_case(case: str, tmp: Path) -> dict[str, Any]:
+    m = evaluate(case, tmp, "gt.json", "results.json", "--gt-format", "coco",
+                 "--pred-format", "coco")  # fmt: skip
+    theirs = pycocotools_stats(CASES / case / "gt.json", CASES / case / "results.json")
+    ours = [m[k] if m[k] is not None else -1.0 for k in STATS_KEYS]
+    assert ours == pytest.approx(theirs, abs=1e-9)
+    return m
+
+
+STATS_KEYS = (
+    "map", "map_50", "map_75", "map_small", "map_medium", "map_large",
+    "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large",
+)  # fmt: skip
+
+
+def case_06_coco_crowd(tmp: Path) -> None:
+    m = coco_case("06-coco-crowd", tmp)
+    assert (m["map"], m["map_50"], m["mar_100"]) == pytest.approx((1.0, 1.0, 1.0), abs=1e-9)
+
+
+def case_11_empty_predictions(tmp: Path) -> None:
+    m = evaluate("11-empty-predictions", tmp, "export.ndjson", "predictions.ndjson")
+    assert m["map"] == 0.0
+    counts = m["counts"]
+    assert (counts["images"], counts["ground_truth_boxes"], counts["predictions"]) == (2, 2, 0)
+
+
+def case_12_vertex_failed_instance(tmp: Path) -> None:
+    for output in ("batch_output", "batch_output_errors_file"):
+        m = evaluate("12-vertex-failed-instance", tmp / output, "export.ndjson", output)
+        assert m["map"] == pytest.approx(1.0, abs=1e-9)
+        assert m["counts"]["images"] == 1
+        failed = m["ignored_predictions"]["by_reason"]["prediction_failed"]
+        assert failed["count"] == 1
+        assert "gs://bucket/dock/dock-002.jpg" in failed["examples"][0]
+        assert "The image could not be decoded." in failed["examples"][0]
+
+
+def case_17_coco_tied_scores(tmp: Path) -> None:
+    m = coco_case("17-coco-tied-scores", tmp)
+    assert m["map"] == pytest.approx(1.0, abs=1e-9)
+
+
+def case_19_no_boxes_anywhere(tmp: Path) -> None:
+    export = str(CASES / "19-no-boxes-anywhere/export.ndjson")
+    ran = vmt(tmp, "convert", export, "-o", "{out}/out.jsonl", "--image-uri-prefix", "gs://b/i/")
+    assert ran.result.returncode == 1
+    assert "no row has a bounding box" in ran.result.stderr
+    assert "--unassigned" not in ran.result.stderr
+    assert not (tmp / "out.jsonl").exists()
+
+
+FIELD_CASES: dict[str, Callable[[Path], None]] = {
+    "01-v1-json-array": case_01_v1_json_array,
+    "02-mime-image-jpg": case_02_mime_image_jpg,
+    "03-box-under-8px": case_03_box_under_8px,
+    "04-utf8-bom": case_04_utf8_bom,
+    "06-coco-crowd": case_06_coco_crowd,
+    "11-empty-predictions": case_11_empty_predictions,
+    "12-vertex-failed-instance": case_12_vertex_failed_instance,
+    "17-coco-tied-scores": case_17_coco_tied_scores,
+    "19-no-boxes-anywhere": case_19_no_boxes_anywhere,
+}
+
+
+def test_every_case_folder_has_a_row() -> None:
+    folders = {p.name for p in CASES.iterdir() if p.is_dir()}
+    assert folders == set(FIELD_CASES)
+
+
+@pytest.mark.parametrize("case", sorted(FIELD_CASES))
+def test_field_case(case: str, tmp_path: Path) -> None:
+    FIELD_CASES[case](tmp_path)
