@@ -115,3 +115,18 @@ def test_a_full_or_read_only_state_dir_is_named_not_an_internal_error(
     else:
         assert f"the state directory (VMT_STATE_DIR) is {trouble}" in message
         assert "internal error" not in message and len(message) <= 255
+
+
+@pytest.mark.parametrize("stray", [b"{", b"{ ", b'{"a":'])
+def test_a_stray_first_line_does_not_swallow_the_rows_after_it(
+    tmp_path: Path, stray: bytes
+) -> None:
+    from vmt.formats.json_records import Malformed, read_records
+
+    rows = [b'{"id": "a", "n": 1}', b'{"id": "b", "n": 2}']
+    path = tmp_path / "rows.ndjson"
+    path.write_bytes(b"\n".join([stray, *rows]) + b"\n")
+    read = list(read_records(path))
+    good = [(n, r) for n, r in read if not isinstance(r, Malformed)]
+    assert good == [(2, {"id": "a", "n": 1}), (3, {"id": "b", "n": 2})], read
+    assert [n for n, r in read if isinstance(r, Malformed)] == [1]
