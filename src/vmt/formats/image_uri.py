@@ -70,8 +70,12 @@ def redact(uri: str) -> str:
     (``?...`` says a query string was there); local paths are returned unchanged."""
     if "://" not in uri:
         return uri
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
+    try:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+    except ValueError:  # not a URL after all ("%s://%s\x1b[0m", a bad IPv6 host): cut it short
+        scheme, _, rest = uri.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2].split('?', 1)[0].split('#', 1)[0]}"
     try:
         port = parts.port
     except ValueError:
