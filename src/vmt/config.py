@@ -1,16 +1,18 @@
 """All configuration in one place: environment variables ``VMT_*`` and an optional ``vmt.toml``.
 
 Precedence: explicit arguments > environment > ``vmt.toml`` (path in ``VMT_CONFIG``, default
-``./vmt.toml``) > defaults. Secrets are ``SecretStr`` so they never print. Code that needs a
-setting calls :meth:`Settings.require`, which fails at start-up with a message naming what is
-missing rather than deep inside a run.
+``./vmt.toml``) > defaults. Secrets are ``SecretStr`` so they never print, and are read from the
+environment only (where Cloud Run puts Secret Manager values): a secret found in ``vmt.toml`` is
+refused with a ConfigError saying where it belongs. Code that needs a setting calls
+:meth:`Settings.require`, which fails at start-up with a message naming what is missing rather
+than deep inside a run.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
@@ -35,6 +37,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY")
     )
     labelbox_endpoint: str | None = None
+    labelbox_api_key_secret: str | None = None
+    """Secret Manager version holding the API key, for processes without it in their environment
+    (Vertex AI pipeline steps): projects/P/secrets/labelbox-api-key/versions/latest."""
+    secret_manager_endpoint: str | None = None
+    """Secret Manager REST endpoint override (tests)."""
     """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
     prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
     labelbox_poll_seconds: float = Field(default=5.0, ge=0)
@@ -43,6 +50,16 @@ class Settings(BaseSettings):
     """Longest wait for one Labelbox export task or prediction import to finish."""
     labelbox_retry_deadline_s: float = Field(default=300.0, gt=0)
     """Retries of one Labelbox call (rate limits, 5xx, network) stop after this many seconds."""
+
+    # --- the labelling loop (pre-labels, selection) -----------------------------------------
+    pool_dir: Path | None = None
+    """Folder of pool export files the service may read: ``POST /runs/{id}/prelabel`` and
+    ``/select`` name a file in it (never a path elsewhere)."""
+    auto_prelabel_project: str | None = None
+    """When set (with ``auto_prelabel_pool``), the service pre-labels this Labelbox project
+    with every run that completes."""
+    auto_prelabel_pool: str | None = None
+    """The pool file (in ``pool_dir``) that automatic pre-labelling predicts on."""
 
     # --- Google Cloud / Vertex AI ----------------------------------------------------------
     gcp_project: str | None = None
@@ -65,6 +82,28 @@ class Settings(BaseSettings):
     vertex_poll_seconds: float = Field(default=60.0, gt=0)
     """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
+    vertex_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """Retries of one Vertex or GCS call (429, 5xx, resets, timeouts) stop after this long."""
+    stage_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """A stage that failed on a transient error is started again until this long has passed
+    since its first attempt (then the run is FAILED, saying why)."""
+    vertex_call_timeout_s: float = Field(default=60.0, gt=0)
+    """Longest wait for one answer of the Vertex API (the SDK's own default is none: a hung
+    connection would hang the run); a timed-out call is retried like a 503."""
+
+    # --- Vertex AI Pipelines (--orchestrator vertex-pipelines) -------------------------------
+    orchestrator: Literal["local", "vertex-pipelines"] = "local"
+    """Who advances runs: this process (local) or Vertex AI Pipelines (``vmt run``, ``vmt runs``,
+    ``vmt cancel``, ``vmt serve``; each has ``--orchestrator``)."""
+    pipeline_image: str | None = None
+    """The vmt image the pipeline steps run in, e.g. us-central1-docker.pkg.dev/P/vmt/vmt:0.1.0."""
+    pipeline_template: str | None = None
+    """A compiled pipeline (`vmt pipeline compile`): path, gs:// or Artifact Registry URI;
+    unset: compiled for ``pipeline_image`` when a run is submitted."""
+    pipeline_root: str | None = None
+    """gs:// folder for pipeline outputs and run folders; unset: gs://<bucket>/<prefix>/pipelines."""
+    pipeline_service_account: str | None = None
+    """The service account pipeline steps run as (needs Vertex AI, GCS and the secrets)."""
 
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
@@ -91,7 +130,7 @@ class Settings(BaseSettings):
         return (
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_path),
+            _SecretFreeToml(settings_cls, toml_file=toml_path),
         )
 
     def require(self, *names: str) -> None:
@@ -102,6 +141,30 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing setting(s): {described}")
 
 
+SECRETS = {
+    "labelbox_api_key": "LABELBOX_API_KEY",
+    "webhook_secret": "VMT_WEBHOOK_SECRET",
+    "api_token": "VMT_API_TOKEN",
+}
+"""Settings that are secrets, with the environment variable each is read from."""
+
+
+class _SecretFreeToml(TomlConfigSettingsSource):
+    """``vmt.toml`` without secrets: a file that holds one is refused, naming where it goes."""
+
+    def __call__(self) -> dict[str, Any]:
+        keys = {str(key).lower() for key in self.toml_data}
+        found = [name for name, env in SECRETS.items() if {name, env.lower()} & keys]
+        if found:
+            where = ", ".join(f"{name} -> {SECRETS[name]}" for name in found)
+            raise ConfigError(
+                f"secret(s) found in {self.toml_file_path}: {where}; secrets are read from the"
+                " environment only (on Cloud Run, from Secret Manager with --set-secrets)."
+                " Remove them from the file and set the environment variable instead"
+            )
+        return super().__call__()
+
+
 def _is_unset(value: Any) -> bool:
     if isinstance(value, SecretStr):
         return not value.get_secret_value()
@@ -109,8 +172,9 @@ def _is_unset(value: Any) -> bool:
 
 
 def _describe(name: str) -> str:
-    env = "LABELBOX_API_KEY" if name == "labelbox_api_key" else f"VMT_{name.upper()}"
-    return f"{env} (or {name} in vmt.toml)"
+    if name in SECRETS:
+        return f"{SECRETS[name]} (a secret: from the environment or Secret Manager)"
+    return f"VMT_{name.upper()} (or {name} in vmt.toml)"
 
 
 def load_settings(**overrides: Any) -> Settings:

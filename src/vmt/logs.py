@@ -2,8 +2,10 @@
 ``VMT_LOG_JSON=1`` (Cloud Run / Cloud Logging read ``severity`` and ``message``).
 
 Secrets are redacted as a last line of defence: any configured secret value that reaches a
-formatted record is replaced by ``***``, and URLs lose their user-info and query string
-(``vmt.formats.image_uri.redact_urls``); code must never log them in the first place.
+formatted record (message, exception text or extra field) is replaced by ``***``, and URLs
+lose their user-info and query string (``vmt.formats.image_uri.redact_urls``: signed URLs carry
+their credentials there, and libraries such as httpx and urllib3 log whole URLs); code must never
+log them in the first place.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asct
 
 
 class SecretRedactor(logging.Filter):
-    """Replaces each secret value in the formatted message (and arguments) with ``***`` and
-    strips credentials from URLs in it."""
+    """Replaces each secret value in a record's message, exception text and extra fields with
+    ``***`` and strips credentials from URLs in them."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -39,16 +41,30 @@ class SecretRedactor(logging.Filter):
         if redacted != message:
             record.msg = redacted
             record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+            record.exc_info = None  # formatters would render the raw traceback again
+        for key, value in vars(record).items():
+            if key not in _STANDARD_ATTRS and isinstance(value, str):
+                setattr(record, key, self.redact(value))
         return True
+
+
+_SECRET_ENV = ("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY", "VMT_WEBHOOK_SECRET", "VMT_API_TOKEN")
 
 
 def protect_last_resort() -> None:
     """Redact what Python's last-resort handler prints (warnings when logging is not
-    configured, as in the CLI)."""
+    configured, as in the CLI): URL credentials, and the secrets found in the environment."""
+    import os
+
     if logging.lastResort is not None and not any(
         isinstance(f, SecretRedactor) for f in logging.lastResort.filters
     ):
-        logging.lastResort.addFilter(SecretRedactor(()))
+        secrets = (os.environ.get(name, "") for name in _SECRET_ENV)
+        logging.lastResort.addFilter(SecretRedactor(secrets))
 
 
 class JsonFormatter(logging.Formatter):
@@ -66,6 +82,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exception"] = record.exc_text
         return orjson.dumps(entry, default=str).decode()
 
 

@@ -18,6 +18,8 @@ import numpy as np
 import orjson
 from PIL import Image, ImageDraw, ImageFilter
 
+from vmt.durable_files import atomic_writer
+
 CLASSES: tuple[str, ...] = ("circle", "square", "triangle", "star")
 
 DEFAULT_IMAGES = 600
@@ -57,8 +59,7 @@ def generate_dataset(out_dir: Path, *, images: int, seed: int) -> Path:
     splits = _assign_splits(images, np.random.default_rng([seed, 1]))
     run_id = f"synthetic-run-{seed}"
     export_path = out_dir / EXPORT_NAME
-    tmp_path = export_path.with_suffix(".ndjson.tmp")
-    with tmp_path.open("wb") as out:
+    with atomic_writer(export_path) as out:
         for index in range(images):
             rng = np.random.default_rng([seed, 2, index])
             image, shapes = _draw_image(rng)
@@ -75,7 +76,6 @@ def generate_dataset(out_dir: Path, *, images: int, seed: int) -> Path:
                 shapes=shapes,
             )
             out.write(orjson.dumps(row) + b"\n")
-    tmp_path.replace(export_path)
     return export_path
 
 

@@ -16,7 +16,7 @@ from vmt.evaluation import evaluate, write_report_html
 from vmt.pipeline import artifacts
 from vmt.pipeline.lease import LeaseHolder
 from vmt.pipeline.protocols import Stage
-from vmt.pipeline.results import MetricsSummary
+from vmt.pipeline.results import EvaluateResult, MetricsSummary
 from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.store import RunState, RunStore
 
@@ -82,7 +82,7 @@ def finished_run(
     for stage in Stage:
         store.start_stage(run_id, stage)
         store.finish_stage(run_id, stage, outputs.get(stage, {}))
-    store.set_metrics(run_id, {"all": MetricsSummary.of_metrics(metrics).model_dump()})
+    store.set_metrics(run_id, EvaluateResult(all=MetricsSummary.of_metrics(metrics)).to_json())
     store.set_run_state(run_id, RunState.COMPLETE)
     return run_id
 

@@ -37,3 +37,37 @@ def test_invalid_value_is_one_readable_error(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("VMT_VERTEX_BUDGET_MILLI_NODE_HOURS", "5")
     with pytest.raises(ConfigError, match="vertex_budget_milli_node_hours"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("line", "env"),
+    [
+        ('labelbox_api_key = "sk-canary"', "LABELBOX_API_KEY"),
+        ('LABELBOX_API_KEY = "sk-canary"', "LABELBOX_API_KEY"),
+        ('webhook_secret = "sk-canary"', "VMT_WEBHOOK_SECRET"),
+        ('API_TOKEN = "sk-canary"', "VMT_API_TOKEN"),
+    ],
+)
+def test_a_secret_in_vmt_toml_is_refused_saying_where_it_belongs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, env: str
+) -> None:
+    toml = tmp_path / "vmt.toml"
+    toml.write_text(f'gcs_bucket = "b"\n{line}\n')
+    monkeypatch.setenv("VMT_CONFIG", str(toml))
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = info.value.message
+    assert env in message and "environment" in message and "Secret Manager" in message
+    assert str(toml) in message
+    assert "sk-canary" not in message
+
+
+def test_a_missing_secret_never_suggests_vmt_toml() -> None:
+    settings = load_settings()
+    for name in ("labelbox_api_key", "webhook_secret", "api_token"):
+        with pytest.raises(ConfigError) as info:
+            settings.require(name)
+        assert "vmt.toml" not in info.value.message
+        assert "Secret Manager" in info.value.message
+    with pytest.raises(ConfigError, match=r"VMT_GCS_BUCKET \(or gcs_bucket in vmt.toml\)"):
+        settings.require("gcs_bucket")

@@ -18,6 +18,7 @@ from typing import IO
 
 import orjson
 
+from vmt.durable_files import copy_atomic, write_atomic
 from vmt.errors import InputError
 from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline.protocols import MODEL_HANDLE, REPORT_HANDLE, RunContext, RunStatus
@@ -86,7 +87,7 @@ class FolderSink:
         line = orjson.dumps(record, default=str)
         with (self.out_dir / "status.ndjson").open("ab") as out:
             out.write(line + b"\n")
-        _write_atomic(self.out_dir / "status.json", line)
+        write_atomic(self.out_dir / "status.json", line)
 
     def publish(
         self,
@@ -98,12 +99,12 @@ class FolderSink:
         report: Path | None,
     ) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        _copy_atomic(predictions, self.out_dir / "predictions.ndjson")
-        _copy_atomic(metrics, self.out_dir / "metrics.json")
+        copy_atomic(predictions, self.out_dir / "predictions.ndjson")
+        copy_atomic(metrics, self.out_dir / "metrics.json")
         if row_metrics is not None:
-            _copy_atomic(row_metrics, self.out_dir / "row_metrics.ndjson")
+            copy_atomic(row_metrics, self.out_dir / "row_metrics.ndjson")
         if report is not None:
-            _copy_atomic(report, self.out_dir / "report.html")
+            copy_atomic(report, self.out_dir / "report.html")
             ctx.set_handle(REPORT_HANDLE, str(self.out_dir / "report.html"))
         model = ctx.get_handle(MODEL_HANDLE)
         if model is not None and Path(model).exists():
@@ -112,17 +113,5 @@ class FolderSink:
             if Path(model).is_dir():
                 shutil.copytree(model, dest, dirs_exist_ok=True)
             else:
-                _copy_atomic(Path(model), dest)
+                copy_atomic(Path(model), dest)
         ctx.event("results written", folder=str(self.out_dir))
-
-
-def _copy_atomic(src: Path, dest: Path) -> None:
-    partial = dest.with_name(dest.name + ".partial")
-    shutil.copyfile(src, partial)
-    partial.replace(dest)
-
-
-def _write_atomic(dest: Path, data: bytes) -> None:
-    partial = dest.with_name(dest.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(dest)

@@ -24,10 +24,6 @@ import urllib3
 
 from vmt.backends import image_source
 from vmt.backends.image_source import (
-    IMAGE_CONVERSION_FAILED,
-    IMAGE_FETCH_FAILED,
-    IMAGE_NOT_SUPPORTED,
-    IMAGE_UPLOAD_FAILED,
     SNIFF_LIMIT,
     FetchPolicy,
     ImageFetcher,
@@ -37,7 +33,7 @@ from vmt.backends.image_source import (
 )
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
-from vmt.errors import InputError
+from vmt.errors import BackendError, InputError, VmtError
 from vmt.formats.image_header import EXTENSIONS, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
@@ -47,6 +43,7 @@ from vmt.formats.image_transcode import (
 from vmt.formats.image_uri import GcsPath, redact, redact_text
 from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 from vmt.pipeline.protocols import RunContext
+from vmt.reasons import Reason
 from vmt.retry import Backoff, retry_call
 
 log = logging.getLogger("vmt")
@@ -93,17 +90,36 @@ def build_storage_client(settings: Settings, *, pool_size: int | None = None) ->
     )
 
 
-def upload_file(client: Any, path: Path, uri: str, *, content_type: str) -> None:
-    """Upload a local file (import JSONL, instances JSONL) to ``uri``, with retries."""
+def upload_file(
+    client: Any, path: Path, uri: str, *, content_type: str, deadline_s: float = 300.0
+) -> None:
+    """Upload a local file (import JSONL, instances JSONL) to ``uri``, with retries for up to
+    ``deadline_s`` seconds."""
     target = GcsPath.parse(uri)
     blob = client.bucket(target.bucket).blob(target.name, chunk_size=_UPLOAD_CHUNK)
-    retry_call(
-        lambda: blob.upload_from_filename(str(path), content_type=content_type, timeout=120),
-        is_retryable=is_transient,
-        backoff=Backoff(base=1.0, cap=30.0, deadline=300.0),
+    gcs_call(
+        # retry=None: the SDK's own retries (120 s) would stack on ours and stretch the bound
+        lambda: blob.upload_from_filename(
+            str(path), content_type=content_type, timeout=120, retry=None
+        ),
+        backoff=Backoff(base=1.0, cap=30.0, deadline=deadline_s),
         describe=f"upload {uri}",
     )
     log.info("uploaded %s (%d bytes)", uri, path.stat().st_size)
+
+
+def gcs_call(fn: Callable[[], T], *, backoff: Backoff, describe: str) -> T:
+    """``fn`` retried on transient failures within ``backoff``; a failure that outlasts them
+    (or that no retry can fix) is raised as a BackendError naming Cloud Storage."""
+    try:
+        return retry_call(fn, is_retryable=is_transient, backoff=backoff, describe=describe)
+    except Exception as exc:
+        if isinstance(exc, VmtError):
+            raise
+        raise BackendError(
+            f"Cloud Storage: {describe} failed: {type(exc).__name__}: {exc}"[:500],
+            retryable=is_transient(exc),
+        ) from exc
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -118,6 +134,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return exc.code is not None and transient_status(int(exc.code))
+    if isinstance(exc, api_exceptions.RetryError):  # the SDK's own retries ran out
+        return exc.cause is None or is_transient(exc.cause)
     status = getattr(getattr(exc, "response", None), "status_code", None)
     return isinstance(status, int) and transient_status(status)
 
@@ -211,7 +229,9 @@ class ImageStager:
             log.warning("image of %s not staged: %s", sample.data_row_id, rejected.detail[:300])
             return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
-            reason = IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else IMAGE_FETCH_FAILED
+            reason = (
+                Reason.IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else Reason.IMAGE_FETCH_FAILED
+            )
             detail = redact_text(
                 f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
             )
@@ -244,7 +264,9 @@ class ImageStager:
                     try:
                         encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
                     except (OSError, ValueError) as exc:
-                        raise ImageRejected(IMAGE_CONVERSION_FAILED, f"{mime}: {exc}") from exc
+                        raise ImageRejected(
+                            Reason.IMAGE_CONVERSION_FAILED, f"{mime}: {exc}"
+                        ) from exc
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
             blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
@@ -275,10 +297,10 @@ class ImageStager:
         )
         info = sniff_image(head)
         if info is None:
-            return Rejection(IMAGE_NOT_SUPPORTED, sample.line, sample.data_row_id, path.uri)
+            return Rejection(Reason.IMAGE_NOT_SUPPORTED, sample.line, sample.data_row_id, path.uri)
         if info.mime_type not in TRAINABLE_MIME_TYPES:
             return Rejection(
-                IMAGE_NOT_SUPPORTED,
+                Reason.IMAGE_NOT_SUPPORTED,
                 sample.line,
                 sample.data_row_id,
                 f"{info.mime_type} cannot be used in place: set gcs_use_sources_in_place=false",
@@ -292,9 +314,8 @@ class ImageStager:
 
     def _list_existing(self, prefix: str) -> dict[str, _Staged]:
         found: dict[str, _Staged] = {}
-        blobs = retry_call(
-            lambda: list(self._storage.list_blobs(self._bucket_name, prefix=prefix)),
-            is_retryable=is_transient,
+        blobs = gcs_call(
+            lambda: list(self._storage.list_blobs(self._bucket_name, prefix=prefix, retry=None)),
             backoff=self._backoff,
             describe="list staged images",
         )

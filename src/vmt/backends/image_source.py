@@ -9,7 +9,8 @@ read through an ``ImageFetcher``:
 - one type/size sniffing (``sniff``: the first bytes, ``vmt.formats.image_header``);
 - one redaction: a location is shown only as ``vmt.formats.image_uri.redact`` gives it (no
   user-info, no query string), and exception texts are passed through ``redact_text``;
-- one rejection vocabulary: the ``IMAGE_*`` reason codes below, raised as ``ImageRejected``.
+- one rejection vocabulary: the ``Reason.IMAGE_*`` codes of ``vmt.reasons``, raised as
+  ``ImageRejected``.
 
 Streams: only what is asked for (the first bytes, to detect the type) is held in memory.
 """
@@ -30,29 +31,12 @@ from vmt.domain import Rejection, Sample
 from vmt.durable_files import atomic_path
 from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
 from vmt.formats.image_uri import GcsPath, local_path, redact, redact_text, scheme
+from vmt.reasons import Reason
 from vmt.retry import Backoff, retry_call
 
 log = logging.getLogger("vmt")
 
 T = TypeVar("T")
-
-IMAGE_MISSING = "image_missing"
-"""No such local file or ``gs://`` object."""
-IMAGE_UNREADABLE = "image_unreadable"
-"""The file exists but cannot be read (permissions, a folder...)."""
-IMAGE_NOT_SUPPORTED = "image_not_supported"
-"""Not an image type we accept (JPEG, PNG, GIF, BMP, ICO, WEBP, TIFF), or one a trainer cannot
-use in place."""
-IMAGE_FETCH_FAILED = "image_fetch_failed"
-"""An HTTP error status, a network failure after the retries, or larger than allowed."""
-IMAGE_URI_UNSUPPORTED = "image_uri_unsupported"
-"""A location this trainer cannot read (an unknown scheme, ``gs://`` without Cloud Storage)."""
-IMAGE_SIZE_MISMATCH = "image_size_mismatch"
-"""The export's width/height disagree with the image's."""
-IMAGE_CONVERSION_FAILED = "image_conversion_failed"
-"""Re-encoding for the trainer failed."""
-IMAGE_UPLOAD_FAILED = "image_upload_failed"
-"""Writing the staged copy failed."""
 
 PERMANENT_STATUSES = frozenset({401, 403, 404, 410})
 """HTTP statuses no retry can fix (as every 4xx but 408 and 429)."""
@@ -95,7 +79,7 @@ class ImageRejected(Exception):
     """An image that cannot be used, whatever the number of retries. ``detail`` names the
     location only in its redacted form."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: Reason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -195,7 +179,7 @@ class _ChunkReader(io.RawIOBase):
 
 def sniff(source: ImageSource) -> ImageInfo:
     """Type and size from the first bytes (reading further, up to ``SNIFF_LIMIT``, when a large
-    header needs it). Raises ``ImageRejected(IMAGE_NOT_SUPPORTED)``."""
+    header needs it). Raises ``ImageRejected(Reason.IMAGE_NOT_SUPPORTED)``."""
     want = HEADER_BYTES
     while True:
         head = source.read_at_least(want)
@@ -203,14 +187,16 @@ def sniff(source: ImageSource) -> ImageInfo:
         if info is not None:
             return info
         if (source.exhausted and len(head) < want) or want >= SNIFF_LIMIT:
-            raise ImageRejected(IMAGE_NOT_SUPPORTED, "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image")
+            raise ImageRejected(
+                Reason.IMAGE_NOT_SUPPORTED, "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image"
+            )
         want *= 4
 
 
 class ImageFetcher:
     """Opens image locations under one ``FetchPolicy``. ``storage`` (a
     ``google.cloud.storage.Client``) is needed for ``gs://`` only; without it they are rejected
-    as ``IMAGE_URI_UNSUPPORTED``. Thread-safe: one fetcher serves a pool of workers."""
+    as ``Reason.IMAGE_URI_UNSUPPORTED``. Thread-safe: one fetcher serves a pool of workers."""
 
     def __init__(
         self,
@@ -244,15 +230,17 @@ class ImageFetcher:
         path = local_path(uri)
         if path is None:
             raise ImageRejected(
-                IMAGE_URI_UNSUPPORTED,
+                Reason.IMAGE_URI_UNSUPPORTED,
                 f"images are read from http(s), gs://, file:// or local paths, not {kind}://",
             )
         try:
             handle = path.open("rb")
         except FileNotFoundError as exc:
-            raise ImageRejected(IMAGE_MISSING, f"no such file: {path}") from exc
+            raise ImageRejected(Reason.IMAGE_MISSING, f"no such file: {path}") from exc
         except OSError as exc:
-            raise ImageRejected(IMAGE_UNREADABLE, f"cannot read {path}: {exc.strerror}") from exc
+            raise ImageRejected(
+                Reason.IMAGE_UNREADABLE, f"cannot read {path}: {exc.strerror}"
+            ) from exc
         size = os.fstat(handle.fileno()).st_size
         return ImageSource(iter(lambda: handle.read(_CHUNK), b""), size, handle.close)
 
@@ -262,7 +250,9 @@ class ImageFetcher:
             response.release_conn()
             if transient_status(response.status):
                 raise TransientHttpError(response.status)
-            raise ImageRejected(IMAGE_FETCH_FAILED, f"HTTP {response.status} for {redact(uri)}")
+            raise ImageRejected(
+                Reason.IMAGE_FETCH_FAILED, f"HTTP {response.status} for {redact(uri)}"
+            )
         size = None
         if "content-encoding" not in response.headers:
             length = response.headers.get("content-length")
@@ -277,14 +267,14 @@ class ImageFetcher:
     def _open_gcs(self, uri: str) -> ImageSource:
         if self._storage is None:
             raise ImageRejected(
-                IMAGE_URI_UNSUPPORTED,
+                Reason.IMAGE_URI_UNSUPPORTED,
                 "gs:// images need Cloud Storage (the vertex trainer); this trainer reads "
                 "local paths, file:// and http(s) URLs",
             )
         path = GcsPath.parse(uri)
         blob = self._storage.bucket(path.bucket).get_blob(path.name, timeout=60)
         if blob is None:
-            raise ImageRejected(IMAGE_MISSING, f"no such object: {redact(uri)}")
+            raise ImageRejected(Reason.IMAGE_MISSING, f"no such object: {redact(uri)}")
         reader = blob.open("rb", chunk_size=1024 * 1024)
         return ImageSource(iter(lambda: reader.read(_CHUNK), b""), blob.size, reader.close)
 
@@ -297,7 +287,7 @@ class ImageFetcher:
         backoff: Backoff | None = None,
     ) -> T:
         """``fn`` under the policy's retries. When they run out (or for a permanent network
-        error) raises ``ImageRejected(IMAGE_FETCH_FAILED)`` saying why, ``uri`` redacted."""
+        error) raises ``ImageRejected(Reason.IMAGE_FETCH_FAILED)`` saying why, ``uri`` redacted."""
         try:
             return retry_call(
                 fn,
@@ -307,7 +297,7 @@ class ImageFetcher:
             )
         except (TransientHttpError, urllib3.exceptions.HTTPError, OSError) as exc:
             raise ImageRejected(
-                IMAGE_FETCH_FAILED,
+                Reason.IMAGE_FETCH_FAILED,
                 f"{redact(uri)}: {describe_failure(exc, uri)}",
             ) from exc
 
@@ -336,7 +326,7 @@ class ImageFetcher:
             try:
                 if source.size is not None and source.size > self.policy.max_bytes:
                     raise ImageRejected(
-                        IMAGE_FETCH_FAILED,
+                        Reason.IMAGE_FETCH_FAILED,
                         f"{redact(uri)} is larger than {self.policy.max_bytes} bytes",
                     )
                 info = sniff(source)
@@ -348,7 +338,7 @@ class ImageFetcher:
                         size += len(chunk)
                         if size > self.policy.max_bytes:
                             raise ImageRejected(
-                                IMAGE_FETCH_FAILED,
+                                Reason.IMAGE_FETCH_FAILED,
                                 f"{redact(uri)} is larger than {self.policy.max_bytes} bytes",
                             )
                         out.write(chunk)
@@ -369,4 +359,6 @@ def _sniff_whole(source: ImageSource, name: str) -> ImageInfo:
     try:
         return sniff(source)
     except ImageRejected:
-        raise ImageRejected(IMAGE_NOT_SUPPORTED, f"{name} is not a supported image") from None
+        raise ImageRejected(
+            Reason.IMAGE_NOT_SUPPORTED, f"{name} is not a supported image"
+        ) from None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -12,8 +11,8 @@ from vmt.cli.ci_gate import gate
 from vmt.cli.json_display import JsonRunDisplay
 from vmt.cli.run_display import RichRunDisplay
 from vmt.pipeline import artifacts
-from vmt.pipeline.headline import headline_of
 from vmt.pipeline.protocols import REPORT_HANDLE
+from vmt.pipeline.results import headline_of
 from vmt.pipeline.store import RunRecord, RunStore
 from vmt.quality_gate import Threshold, Verdict
 
@@ -36,7 +35,7 @@ def run_summary(
         "run_id": record.id,
         "state": record.state.value,
         "error": record.error,
-        "headline": asdict(headline) if headline else None,
+        "headline": headline.model_dump() if headline else None,
         "metrics": record.metrics,
         "metrics_file": str(metrics_path) if metrics_path.is_file() else None,
         "report": store.handles(record.id).get(REPORT_HANDLE),

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vmt.durable_files import write_atomic
 from vmt.evaluation.coco_metrics import RECALL_THRESHOLDS
 from vmt.evaluation.confidence import curve
 from vmt.evaluation.error_breakdown import ERROR_KINDS
@@ -61,7 +62,7 @@ def write_report_html(
 ) -> None:
     """Write the report to ``path``; ``image_path`` finds images for the worst rows."""
     html = render_report_html(evaluation, image_path=image_path, worst=worst)
-    path.write_text(html, encoding="utf-8")
+    write_atomic(path, html.encode("utf-8"))
 
 
 def render_report_html(

@@ -67,6 +67,16 @@ def _number(value: object) -> float | None:
     return None
 
 
+def _section(doc: dict[str, Any], key: str, path: Path) -> list[Any]:
+    """``doc[key]`` as a list (absent or null: empty); any other JSON type is an InputError."""
+    value = doc.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InputError(f"{path}: '{key}' must be a list, not {type(value).__name__}")
+    return value
+
+
 def read_ground_truth(path: Path) -> CocoGroundTruth:
     """Read a COCO ground-truth file (any shape `vmt.formats.json_records.read_document` reads).
 
@@ -78,13 +88,13 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
     if not isinstance(doc, dict) or not isinstance(doc.get("images"), list):
         raise InputError(f"{path} is not a COCO ground-truth file (no 'images' list)")
     categories: dict[CocoId, str] = {}
-    for cat in doc.get("categories") or []:
+    for cat in _section(doc, "categories", path):
         cat_id = _coco_id(cat.get("id")) if isinstance(cat, dict) else None
         if cat_id is not None:
             categories[cat_id] = str(cat.get("name", cat_id))
     rejections: list[Rejection] = []
     boxes: dict[CocoId, list[Box]] = {}
-    for n, ann in enumerate(doc.get("annotations") or [], 1):
+    for n, ann in enumerate(_section(doc, "annotations", path), 1):
         where = f"annotation #{n}"
         if not isinstance(ann, dict):
             rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, where))
@@ -95,8 +105,8 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
             detail = f"{where}: needs an image_id and a bbox [x, y, w, h] (w, h >= 0)"
             rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, detail))
             continue
-        if cat_id not in categories:
-            detail = f"{where}: unknown category_id {cat_id!r}"
+        if _coco_id(cat_id) is None or cat_id not in categories:
+            detail = f"{where}: unknown category_id {cat_id!r:.80}"
             rejections.append(Rejection(Reason.UNKNOWN_CLASS, None, str(image_id), detail))
             continue
         x, y, w, h = bbox

@@ -8,13 +8,13 @@ without the pipeline holding a million rows in memory.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Generic, TypeVar
 
 from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.durable_files import atomic_writer
 from vmt.formats.sample_json import (
     prediction_from_json,
     prediction_to_json,
@@ -39,15 +39,15 @@ TRAINER_EVALUATION_FILE = "trainer_evaluation.json"
 
 
 class JsonlWriter(Generic[T]):
-    """Writes one JSON line per item to ``path`` via a temporary file; renamed on clean exit."""
+    """Writes one JSON line per item to ``path`` (``durable_files.atomic_writer``: complete and
+    on disk under ``path`` after a clean exit, untouched after an error)."""
 
     def __init__(self, path: Path, encode: Callable[[T], bytes]) -> None:
         self.path = path
         self.count = 0
         self._encode = encode
-        self._tmp = path.with_name(path.name + ".partial")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self._tmp.open("wb")
+        self._writer = atomic_writer(path)
+        self._file = self._writer.__enter__()
 
     def write(self, item: T) -> None:
         self._file.write(self._encode(item))
@@ -63,14 +63,7 @@ class JsonlWriter(Generic[T]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._file.flush()
-        if exc_type is None:
-            os.fsync(self._file.fileno())
-        self._file.close()
-        if exc_type is None:
-            self._tmp.replace(self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+        self._writer.__exit__(exc_type, exc, tb)
 
 
 def _read_lines(path: Path) -> Iterator[bytes]:

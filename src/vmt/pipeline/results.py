@@ -20,7 +20,8 @@ Scalar = int | float | str | bool
 
 
 class StageResult(BaseModel):
-    """Base of the stage results: frozen, unknown keys of older stores ignored."""
+    """Base of the stage results: frozen; unknown keys of older stores ignored, missing counts
+    read as 0."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
@@ -43,20 +44,20 @@ class StageResult(BaseModel):
 class ExportResult(StageResult):
     stage: ClassVar[Stage] = Stage.EXPORT
 
-    export_bytes: int
+    export_bytes: int = 0
     """Size of the run's export NDJSON in bytes."""
 
 
 class PrepareResult(StageResult):
     stage: ClassVar[Stage] = Stage.PREPARE
 
-    rows: int
+    rows: int = 0
     """Data rows read from the export."""
-    samples: int
+    samples: int = 0
     """Rows kept (usable by the trainer)."""
-    rejected: int
+    rejected: int = 0
     """Rows left out, each with a reason in ``rejections.jsonl``."""
-    boxes: int
+    boxes: int = 0
     """Boxes on the kept rows."""
     by_split: dict[str, int] = Field(default_factory=dict)
     """Kept rows per split value (``training``, ``validation``, ``test``...)."""
@@ -78,9 +79,9 @@ class TrainResult(StageResult):
 class PredictResult(StageResult):
     stage: ClassVar[Stage] = Stage.PREDICT
 
-    predicted_rows: int
-    detections: int
-    upload_rows: int
+    predicted_rows: int = 0
+    detections: int = 0
+    upload_rows: int = 0
     """Lines of the Labelbox prediction upload NDJSON."""
 
 
@@ -127,6 +128,7 @@ class Headline(BaseModel):
     """``test``: the TEST split alone; ``all``: validation + test rows."""
     map: float | None
     ap50: float | None
+    ap75: float | None = None
 
     def as_metadata(self) -> dict[str, float]:
         """``{"mAP": ..., "AP50": ...}`` with only the figures that exist."""
@@ -147,9 +149,9 @@ class EvaluateResult(StageResult):
 
     def headline(self) -> Headline:
         """THE headline: the TEST split when evaluated, else validation + test."""
-        if self.test is not None:
-            return Headline(rows="test", map=self.test.map, ap50=self.test.ap50)
-        return Headline(rows="all", map=self.all.map, ap50=self.all.ap50)
+        rows: HeadlineRows = "test" if self.test is not None else "all"
+        figures = self.test if self.test is not None else self.all
+        return Headline(rows=rows, map=figures.map, ap50=figures.ap50, ap75=figures.ap75)
 
     def row_sets(self) -> dict[str, MetricsSummary]:
         """Each evaluated set of rows by its key (``all``, then ``test`` when present)."""
@@ -184,3 +186,9 @@ def result_from_json(stage: Stage, data: Mapping[str, Any]) -> StageResult:
 def evaluation_of(metrics: Mapping[str, Any]) -> EvaluateResult | None:
     """A run's stored metrics summary as a typed result; None before evaluation."""
     return EvaluateResult.from_json(metrics) if metrics else None
+
+
+def headline_of(metrics: Mapping[str, Any]) -> Headline | None:
+    """The headline of a run's stored metrics summary; None before evaluation."""
+    evaluation = evaluation_of(metrics)
+    return evaluation.headline() if evaluation is not None else None

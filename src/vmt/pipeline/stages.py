@@ -17,11 +17,20 @@ from typing import TYPE_CHECKING
 import orjson
 
 from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.durable_files import atomic_path, atomic_writer, write_atomic
 from vmt.errors import InputError
 from vmt.formats.image_uri import local_path, redact_urls
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
-from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Sink, Source, Trainer
+from vmt.pipeline.protocols import (
+    MODEL_HANDLE,
+    Backends,
+    RunContext,
+    Sink,
+    Source,
+    Stage,
+    Trainer,
+)
 from vmt.pipeline.results import (
     EvaluateResult,
     ExportResult,
@@ -29,6 +38,7 @@ from vmt.pipeline.results import (
     PredictResult,
     PrepareResult,
     PublishResult,
+    StageResult,
     TrainResult,
 )
 
@@ -83,9 +93,8 @@ class RunPaths:
 # --- export ------------------------------------------------------------------------------
 def export_stage(source: Source, ctx: RunContext, *, dest: Path) -> ExportResult:
     """Source rows -> ``dest`` (Labelbox export NDJSON)."""
-    partial = dest.with_name(dest.name + ".partial")
-    source.export(ctx, partial)
-    partial.replace(dest)
+    with atomic_path(dest) as tmp:
+        source.export(ctx, tmp)
     return ExportResult(export_bytes=dest.stat().st_size)
 
 
@@ -273,15 +282,13 @@ def write_labelbox_predictions(
     def uuid_for(data_row_id: str, index: int) -> str:
         return str(uuid.uuid5(namespace, f"{data_row_id}/{index}"))
 
-    partial = dest.with_name(dest.name + ".partial")
     rows = 0
-    with partial.open("wb") as out:
+    with atomic_writer(dest) as out:
         for prediction in predictions:
             for row in prediction_rows(prediction, uuid_for=uuid_for):
                 out.write(orjson.dumps(row))
                 out.write(b"\n")
                 rows += 1
-    partial.replace(dest)
     return rows
 
 
@@ -313,14 +320,13 @@ def evaluate_stage(
     trainer_evaluation = ctx.workdir / artifacts.TRAINER_EVALUATION_FILE
     if trainer_evaluation.is_file():
         metrics[f"{trainer_name}_evaluation"] = orjson.loads(trainer_evaluation.read_bytes())
-    _write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
+    write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     local_images = {s.data_row_id: path for s in evaluated if (path := local_path(s.image_uri))}
     write_report_html(evaluation, report_out, image_path=local_images.get)
-    with row_metrics_out.with_name(row_metrics_out.name + ".partial").open("wb") as out:
+    with atomic_writer(row_metrics_out) as out:
         for row in row_metric_rows(evaluation, namespace=ctx.run_id):
             out.write(orjson.dumps(row))
             out.write(b"\n")
-    row_metrics_out.with_name(row_metrics_out.name + ".partial").replace(row_metrics_out)
 
     test: MetricsSummary | None = None
     test_rows = [s for s in evaluated if s.split is Split.TEST]
@@ -328,12 +334,6 @@ def evaluate_stage(
         test_eval = evaluate(test_rows, artifacts.read_predictions(predictions))
         test = MetricsSummary.of_metrics(test_eval.to_json())
     return EvaluateResult(all=MetricsSummary.of_metrics(metrics), test=test)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
 
 
 # --- publish -----------------------------------------------------------------------------
@@ -346,3 +346,51 @@ def publish_stage(sink: Sink, ctx: RunContext, *, paths: RunPaths) -> PublishRes
         report=paths.report if paths.report.exists() else None,
     )
     return PublishResult()
+
+
+# --- one stage, whichever orchestrator runs it ---------------------------------------------
+def run_stage(
+    stage: Stage,
+    backends: Backends,
+    ctx: RunContext,
+    *,
+    paths: RunPaths,
+    trained_model: Callable[[], str],
+) -> StageResult:
+    """Run ``stage`` of the run in ``paths`` with ``backends``: what the local runner and a
+    Vertex AI pipeline step both call (one implementation, two orchestrators).
+    ``trained_model`` returns the model reference the train stage recorded (predict needs it)."""
+    samples = SampleFile(paths.samples)
+    if stage is Stage.EXPORT:
+        return export_stage(backends.source, ctx, dest=paths.export)
+    if stage is Stage.PREPARE:
+        return prepare_stage(
+            backends.trainer,
+            ctx,
+            export=paths.export,
+            locate_image=backends.source.locate_image,
+            samples_out=paths.samples,
+            rejections_out=paths.rejections,
+        )
+    if stage is Stage.TRAIN:
+        return train_stage(backends.trainer, ctx, samples=samples)
+    if stage is Stage.PREDICT:
+        return predict_stage(
+            backends.trainer,
+            ctx,
+            model=trained_model(),
+            samples=samples,
+            predictions_out=paths.predictions,
+            labelbox_out=paths.labelbox_predictions,
+        )
+    if stage is Stage.EVALUATE:
+        return evaluate_stage(
+            ctx,
+            trainer_name=backends.trainer.name,
+            samples=samples,
+            predictions=paths.predictions,
+            metrics_out=paths.metrics,
+            report_out=paths.report,
+            row_metrics_out=paths.row_metrics,
+        )
+    return publish_stage(backends.sink, ctx, paths=paths)

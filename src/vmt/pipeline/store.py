@@ -1,23 +1,19 @@
-"""The run store: one SQLite file (WAL) under the state dir, plus one folder per run.
+"""The run store: one SQLite file under the state dir, plus one folder per run.
 
 Tables: ``runs`` (state, config snapshot, metrics summary, error, lease, cancel flag),
 ``stages`` (state, timings, attempts, outputs, progress), ``handles`` (external resources),
 ``events`` (timestamped history) and ``errors`` (every failure, retried or not). Every write
 commits before the method returns, so whatever a stage recorded survives a crash of the process.
-Each thread gets its own connection (the lease heartbeat runs in a thread of its own).
+Each thread gets its own connection (the lease heartbeat runs in a thread of its own), opened
+by ``vmt.sqlite_db`` (WAL, ``synchronous=FULL``: a commit is on disk when it returns).
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,170 +24,40 @@ from vmt.errors import InputError
 from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline.lease import Lease, LeaseHolder
 from vmt.pipeline.protocols import Stage
-from vmt.pipeline.results import EvaluateResult, Headline, StageResult, evaluation_of
+from vmt.pipeline.results import StageResult
 from vmt.pipeline.run_config import RunConfig
-
-SCHEMA_VERSION = 1
+from vmt.pipeline.run_records import (
+    ErrorRecord,
+    EventRecord,
+    RunRecord,
+    RunState,
+    StageRecord,
+    StageState,
+    UnknownRunError,
+    new_run_id,
+    run_record_from_row,
+    stage_record_from_row,
+)
+from vmt.pipeline.store_schema import SCHEMA, SCHEMA_VERSION
+from vmt.sqlite_db import ThreadConnections, transaction
 
 R = TypeVar("R", bound=StageResult)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
-    updated REAL NOT NULL,
-    state TEXT NOT NULL,
-    stage TEXT,
-    config TEXT NOT NULL,
-    metrics TEXT NOT NULL DEFAULT '{}',
-    error TEXT,
-    cancel_requested INTEGER NOT NULL DEFAULT 0,
-    lease_owner TEXT,
-    lease_expires REAL
-);
-CREATE INDEX IF NOT EXISTS runs_by_created ON runs(created DESC, id DESC);
-CREATE INDEX IF NOT EXISTS runs_by_state ON runs(state, created DESC, id DESC);
-CREATE TABLE IF NOT EXISTS stages (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    stage TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started REAL,
-    finished REAL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    outputs TEXT NOT NULL DEFAULT '{}',
-    error TEXT,
-    progress_done INTEGER,
-    progress_total INTEGER,
-    PRIMARY KEY (run_id, stage)
-);
-CREATE TABLE IF NOT EXISTS handles (
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    key TEXT NOT NULL,
-    value TEXT NOT NULL,
-    updated REAL NOT NULL,
-    PRIMARY KEY (run_id, key)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    ts REAL NOT NULL,
-    stage TEXT,
-    message TEXT NOT NULL,
-    data TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS events_by_run ON events(run_id, id);
-CREATE TABLE IF NOT EXISTS errors (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    run_id TEXT NOT NULL REFERENCES runs(id),
-    ts REAL NOT NULL,
-    stage TEXT,
-    kind TEXT NOT NULL,
-    message TEXT NOT NULL,
-    retryable INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS errors_by_run ON errors(run_id, id);
-"""
-
-
-class RunState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETE = "complete"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-    @property
-    def terminal(self) -> bool:
-        return self in (RunState.COMPLETE, RunState.CANCELLED)
-
-
-class StageState(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    DONE = "done"
-    FAILED = "failed"
-
-
-class UnknownRunError(InputError):
-    """No run with this id in the store."""
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    id: str
-    created: float
-    updated: float
-    state: RunState
-    stage: Stage | None
-    config: RunConfig
-    metrics: dict[str, Any]
-    error: str | None
-    cancel_requested: bool
-    lease: Lease | None
-
-    def is_active(self, now: float | None = None) -> bool:
-        """True while a live process holds the run's lease (it is being advanced)."""
-        return self.lease is not None and not self.lease.is_stale(now)
-
-    @property
-    def evaluation(self) -> EvaluateResult | None:
-        """The run's metrics summary (the evaluate stage's result); None before it ran."""
-        return evaluation_of(self.metrics)
-
-    def headline(self) -> Headline | None:
-        """The run's headline figures (``EvaluateResult.headline``); None before evaluation."""
-        evaluation = self.evaluation
-        return evaluation.headline() if evaluation is not None else None
-
-
-@dataclass(frozen=True, slots=True)
-class StageRecord:
-    stage: Stage
-    state: StageState = StageState.PENDING
-    started: float | None = None
-    finished: float | None = None
-    attempts: int = 0
-    outputs: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    progress_done: int | None = None
-    progress_total: int | None = None
-
-    @property
-    def seconds(self) -> float | None:
-        if self.started is None or self.finished is None:
-            return None
-        return self.finished - self.started
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    id: int
-    ts: float
-    stage: Stage | None
-    message: str
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRecord:
-    ts: float
-    stage: Stage | None
-    kind: str
-    message: str
-    retryable: bool
-
-
-def new_run_id() -> str:
-    """Sortable by creation time, unique without coordination: ``20250101-120000-3fa2c1``."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+__all__ = [
+    "ErrorRecord",
+    "EventRecord",
+    "RunRecord",
+    "RunState",
+    "RunStore",
+    "StageRecord",
+    "StageState",
+    "UnknownRunError",
+    "new_run_id",
+]
 
 
 def _json(value: Mapping[str, Any]) -> str:
     return orjson.dumps(value, default=str).decode()
-
-
-def _stage(value: str | None) -> Stage | None:
-    return Stage(value) if value else None
 
 
 class RunStore:
@@ -200,61 +66,30 @@ class RunStore:
     def __init__(self, db_path: Path) -> None:
         self.db_path = db_path
         self.runs_dir = db_path.parent / "runs"
-        db_path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
+        self._connections = ThreadConnections(db_path)
         self._conn().executescript(
-            f"BEGIN IMMEDIATE;\n{_SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
+            f"BEGIN IMMEDIATE;\n{SCHEMA}\nPRAGMA user_version = {SCHEMA_VERSION};\nCOMMIT;"
         )
 
     @classmethod
     def for_settings(cls, settings: Settings) -> RunStore:
         return cls(settings.state_dir / "runs.sqlite")
 
-    # --- connections ---------------------------------------------------------------------
+    # --- connections (vmt.sqlite_db: one per thread, WAL, synchronous=FULL) --------------
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(
-                self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One IMMEDIATE transaction: committed on return, rolled back on error."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(self._conn()) as conn:
             yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
     def close_thread_connection(self) -> None:
         """Close the calling thread's connection (threads that end call this)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            with self._lock:
-                self._connections.remove(conn)
-            conn.close()
-            self._local.conn = None
+        self._connections.close_thread()
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close_all()
 
     # --- runs ----------------------------------------------------------------------------
     def run_dir(self, run_id: str) -> Path:
@@ -283,7 +118,7 @@ class RunStore:
         row = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise UnknownRunError(f"no run {run_id!r} in {self.db_path} (`vmt runs` lists them)")
-        return self._run_record(row)
+        return run_record_from_row(row)
 
     def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
         sql = "SELECT * FROM runs ORDER BY created DESC, id DESC"
@@ -291,7 +126,7 @@ class RunStore:
         if limit is not None:
             sql += " LIMIT ?"
             params = (limit,)
-        return [self._run_record(row) for row in self._conn().execute(sql, params)]
+        return [run_record_from_row(row) for row in self._conn().execute(sql, params)]
 
     def page_runs(
         self, *, state: RunState | None = None, limit: int, offset: int = 0
@@ -301,7 +136,7 @@ class RunStore:
         where, params = ("WHERE state = ?", [state.value]) if state else ("", [])
         sql = f"SELECT * FROM runs {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
         rows = self._conn().execute(sql, (*params, limit, offset))
-        return [self._run_record(row) for row in rows]
+        return [run_record_from_row(row) for row in rows]
 
     def count_runs(self, *, state: RunState | None = None) -> int:
         """How many runs the store holds (in ``state`` when given)."""
@@ -318,7 +153,7 @@ class RunStore:
         rows = self._conn().execute(f"SELECT * FROM stages WHERE run_id IN ({marks})", run_ids)
         for row in rows:
             stage = Stage(row["stage"])
-            found[row["run_id"]][stage] = self._stage_record(stage, row)
+            found[row["run_id"]][stage] = stage_record_from_row(stage, row)
         return found
 
     def handles_of(self, run_ids: list[str], key: str) -> dict[str, str]:
@@ -331,24 +166,6 @@ class RunStore:
             (key, *run_ids),
         )
         return {row["run_id"]: row["value"] for row in rows}
-
-    @staticmethod
-    def _run_record(row: sqlite3.Row) -> RunRecord:
-        lease = None
-        if row["lease_owner"] is not None:
-            lease = Lease(LeaseHolder.parse(row["lease_owner"]), float(row["lease_expires"]))
-        return RunRecord(
-            id=row["id"],
-            created=row["created"],
-            updated=row["updated"],
-            state=RunState(row["state"]),
-            stage=_stage(row["stage"]),
-            config=RunConfig.from_json(row["config"]),
-            metrics=orjson.loads(row["metrics"]),
-            error=row["error"],
-            cancel_requested=bool(row["cancel_requested"]),
-            lease=lease,
-        )
 
     def set_run_state(
         self, run_id: str, state: RunState, *, stage: Stage | None = None, error: str | None = None
@@ -373,6 +190,14 @@ class RunStore:
                 (_json(metrics), time.time(), run_id),
             )
 
+    def set_config(self, run_id: str, config: RunConfig) -> None:
+        """Replace the run's configuration (a planned run launched: its dry-run option off)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                (config.to_json(), time.time(), run_id),
+            )
+
     def request_cancel(self, run_id: str) -> None:
         self.get_run(run_id)
         with self._tx() as conn:
@@ -395,7 +220,7 @@ class RunStore:
             row["stage"]: row
             for row in self._conn().execute("SELECT * FROM stages WHERE run_id = ?", (run_id,))
         }
-        return [self._stage_record(stage, rows.get(stage.value)) for stage in Stage]
+        return [stage_record_from_row(stage, rows.get(stage.value)) for stage in Stage]
 
     def stage(self, run_id: str, stage: Stage) -> StageRecord:
         row = (
@@ -403,23 +228,7 @@ class RunStore:
             .execute("SELECT * FROM stages WHERE run_id = ? AND stage = ?", (run_id, stage.value))
             .fetchone()
         )
-        return self._stage_record(stage, row)
-
-    @staticmethod
-    def _stage_record(stage: Stage, row: sqlite3.Row | None) -> StageRecord:
-        if row is None:
-            return StageRecord(stage)
-        return StageRecord(
-            stage=stage,
-            state=StageState(row["state"]),
-            started=row["started"],
-            finished=row["finished"],
-            attempts=row["attempts"],
-            outputs=orjson.loads(row["outputs"]),
-            error=row["error"],
-            progress_done=row["progress_done"],
-            progress_total=row["progress_total"],
-        )
+        return stage_record_from_row(stage, row)
 
     def result(self, run_id: str, kind: type[R]) -> R:
         """The typed result of a finished stage (``kind.stage``). Raises ``InputError`` when
@@ -449,6 +258,15 @@ class RunStore:
                 "UPDATE stages SET state = ?, finished = ?, outputs = ?"
                 " WHERE run_id = ? AND stage = ?",
                 (StageState.DONE.value, time.time(), _json(outputs), run_id, stage.value),
+            )
+
+    def reset_stage(self, run_id: str, stage: Stage) -> None:
+        """Back to pending (a dry run stopped before the stage's work was launched)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET state = ?, finished = NULL, error = NULL,"
+                " progress_done = NULL, progress_total = NULL WHERE run_id = ? AND stage = ?",
+                (StageState.PENDING.value, run_id, stage.value),
             )
 
     def fail_stage(self, run_id: str, stage: Stage, error: str) -> None:
@@ -513,16 +331,7 @@ class RunStore:
 
     def events(self, run_id: str) -> list[EventRecord]:
         rows = self._conn().execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))
-        return [
-            EventRecord(
-                row["id"],
-                row["ts"],
-                _stage(row["stage"]),
-                row["message"],
-                orjson.loads(row["data"]),
-            )
-            for row in rows
-        ]
+        return [EventRecord.from_row(row) for row in rows]
 
     def add_error(
         self, run_id: str, *, stage: Stage | None, kind: str, message: str, retryable: bool
@@ -543,12 +352,7 @@ class RunStore:
 
     def errors(self, run_id: str) -> list[ErrorRecord]:
         rows = self._conn().execute("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
-        return [
-            ErrorRecord(
-                row["ts"], _stage(row["stage"]), row["kind"], row["message"], bool(row["retryable"])
-            )
-            for row in rows
-        ]
+        return [ErrorRecord.from_row(row) for row in rows]
 
     # --- lease ---------------------------------------------------------------------------
     def try_acquire_lease(self, run_id: str, holder: LeaseHolder, ttl: float) -> Lease | None:

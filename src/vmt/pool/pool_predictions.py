@@ -10,10 +10,10 @@ half-way leaves a folder that is simply predicted again.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +22,7 @@ import numpy.typing as npt
 import orjson
 
 from vmt.domain import Prediction, Sample, Split
+from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import InputError
 from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline import artifacts
@@ -136,7 +137,7 @@ def predict_pool(
         ctx,
         export=pool,
         options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
-        locate_image=functools.partial(
+        locate_image=partial(
             resolve_relative, base=image_base if image_base is not None else pool.resolve().parent
         ),
         samples_out=folder / artifacts.SAMPLES_FILE,
@@ -161,9 +162,7 @@ def predict_pool(
         "rejections_by_reason": counts.rejections_by_reason,
         "embeddings": has_embeddings,
     }
-    partial = done.with_name(done.name + ".partial")
-    partial.write_bytes(orjson.dumps(facts, option=orjson.OPT_INDENT_2))
-    partial.replace(done)
+    write_atomic(done, orjson.dumps(facts, option=orjson.OPT_INDENT_2))
     return _from_json(folder, facts, reused=False)
 
 
@@ -227,10 +226,8 @@ def training_embeddings(
 
 
 def _save_npy(path: Path, array: npt.NDArray[np.float32]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial.npy")
-    np.save(partial, array)
-    partial.replace(path)
+    with atomic_writer(path) as out:
+        np.save(out, array)
 
 
 def _from_json(folder: Path, facts: dict[str, Any], *, reused: bool) -> PoolPredictions:

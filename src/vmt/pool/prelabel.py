@@ -4,12 +4,12 @@ confidence (or a given one), as MAL NDJSON rows (no confidence), kept in the poo
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from vmt.durable_files import atomic_writer, copy_atomic
 from vmt.errors import InputError
 from vmt.formats.labelbox_mal import mal_rows
 from vmt.formats.labelbox_predictions import deterministic_uuids
@@ -69,10 +69,9 @@ def prelabel_pool(
     )
     path = predicted.folder / f"prelabels-{threshold:.4f}.ndjson"
     uuid_for = deterministic_uuids(f"{run_id}/prelabel/{predicted.folder.name}")
-    partial = path.with_name(path.name + ".partial")
     rows = 0
     data_rows: set[str] = set()
-    with partial.open("wb") as out:
+    with atomic_writer(path) as out:
         for row in mal_rows(
             artifacts.read_predictions(predicted.predictions),
             threshold=threshold,
@@ -81,7 +80,6 @@ def prelabel_pool(
             out.write(orjson.dumps(row) + b"\n")
             rows += 1
             data_rows.add(row["dataRow"]["id"])
-    partial.replace(path)
     return PrelabelFile(path, rows, len(data_rows), threshold, source, predicted)
 
 
@@ -89,5 +87,4 @@ def copy_to(prelabels: PrelabelFile, output: Path) -> None:
     """Write the pre-label file to ``output`` (a file name)."""
     if output.is_dir():
         raise InputError(f"{output} is a folder: give a file name for the pre-labels")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(prelabels.path, output)
+    copy_atomic(prelabels.path, output)

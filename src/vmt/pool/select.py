@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from vmt.detection_table import DetectionTable
+from vmt.durable_files import atomic_path
 from vmt.errors import InputError
 from vmt.pipeline import artifacts
 from vmt.pipeline.context import RunObserver
@@ -110,16 +111,13 @@ def write_ranking_csv(ranking: Ranking, path: Path) -> None:
     """``rank,data_row_id,global_key,score,reason``, one line per ranked row (UTF-8)."""
     if path.is_dir():
         raise InputError(f"{path} is a folder: give a file name for the ranking")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", newline="", encoding="utf-8") as out:
+    with atomic_path(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
         writer.writerow(RANKING_COLUMNS)
         for row in ranking.rows:
             writer.writerow(
                 [row.rank, row.data_row_id, row.global_key or "", f"{row.score:.6f}", row.reason]
             )
-    partial.replace(path)
 
 
 def read_ranking_csv(path: Path) -> list[dict[str, str]]:

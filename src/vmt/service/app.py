@@ -17,6 +17,7 @@ from vmt.model_types import MODEL_TYPES
 from vmt.service.auth import token_guard
 from vmt.service.deliveries import DeliveryStore
 from vmt.service.http_errors import install_error_handlers
+from vmt.service.labelling import LabellingService, PipelineLabelling, labelling_router
 from vmt.service.runs import RunService
 from vmt.service.runs_api import health_router, runs_router
 from vmt.service.webhook import webhook_router
@@ -72,11 +73,10 @@ def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: 
     from vmt.service.dashboard import RunnerActions, install_dashboard
 
     pipeline = getattr(runs, "runner", None)
-    runner = (
-        pipeline
-        if isinstance(pipeline, Runner)
-        else Runner(settings, backends_factory=build_backends)
-    )
+    if isinstance(pipeline, Runner):
+        runner = pipeline
+    else:
+        runner = Runner(settings, backends_factory=build_backends)
     install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token)
 
 
@@ -88,6 +88,7 @@ def create_app(
     worker_threads: int = 1,
     run_worker: bool = True,
     model_types: Sequence[str] | None = None,
+    labelling: LabellingService | None = None,
 ) -> FastAPI:
     """The web app. ``runner`` defaults to the pipeline runner on ``settings.state_dir``;
     ``run_worker=False`` leaves runs queued (tests of the HTTP layer)."""
@@ -95,10 +96,14 @@ def create_app(
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not token:
         log.warning("VMT_API_TOKEN is not set: the runs API (/runs) is open to anyone")
+    pipeline_labelling = PipelineLabelling(settings)
     if runner is None:
         from vmt.service.pipeline_runs import PipelineRunService
 
-        runner = PipelineRunService(settings)
+        auto = settings.auto_prelabel_project and settings.auto_prelabel_pool
+        runner = PipelineRunService(
+            settings, on_complete=pipeline_labelling.auto_prelabel if auto else None
+        )
     deliveries = DeliveryStore(settings.state_dir / DELIVERIES_DB)
     offered = list(model_types) if model_types is not None else offered_model_types(settings)
     log.info("offering model types: %s", ", ".join(offered) or "(none)")
@@ -129,6 +134,11 @@ def create_app(
         )
     )
     app.include_router(runs_router(runs=runner, require_token=token_guard(token or None)))
+    app.include_router(
+        labelling_router(
+            labelling=labelling or pipeline_labelling, require_token=token_guard(token or None)
+        )
+    )
     app.include_router(health_router(deliveries=deliveries, runs=runner))
     add_dashboard(app, settings, runs=runner, token=token or None)
     app.state.worker = worker

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vmt.errors import BackendError
+from vmt.sqlite_db import ThreadConnections, connect
 
 log = logging.getLogger("vmt")
 
@@ -48,45 +49,28 @@ class DeliveryStore:
         self.path = path
         self.wait_seconds = wait_seconds
         self.stale_claim_seconds = stale_claim_seconds
-        self._local = threading.local()
-        self._lock = threading.Lock()
         self._serial = threading.RLock()
-        self._all: list[sqlite3.Connection] = []
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._connections = ThreadConnections(path)
         with self._connect() as db:
-            db.execute("PRAGMA journal_mode=WAL")
             db.execute(_SCHEMA)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, kept open (closing the last connection of a WAL database
-        checkpoints it: an fsync per request), used under this store's lock: the threads of
-        one process queue on it instead of in SQLite's busy handler, which sleeps up to
-        100 ms between tries. Other processes still meet the busy timeout."""
+        """This thread's connection (``vmt.sqlite_db``: WAL, ``synchronous=FULL``), used under
+        this store's lock: the threads of one process queue on it instead of in SQLite's busy
+        handler, which sleeps up to 100 ms between tries. Other processes still meet the busy
+        timeout."""
         with self._serial:
-            db: sqlite3.Connection | None = getattr(self._local, "db", None)
-            if db is None:
-                db = sqlite3.connect(
-                    self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-                )
-                db.execute("PRAGMA synchronous=NORMAL")
-                self._local.db = db
-                with self._lock:
-                    self._all.append(db)
-            yield db
+            yield self._connections.get()
 
     def close(self) -> None:
         """Close every connection (threads that use the store afterwards reopen one)."""
-        with self._lock:
-            for db in self._all:
-                db.close()
-            self._all.clear()
-        self._local = threading.local()
+        self._connections.close_all()
 
     def ping(self) -> None:
         """Raise ``BackendError`` when the store cannot be read (probed on a new connection)."""
         try:
-            db = sqlite3.connect(self.path, timeout=5.0)
+            db = connect(self.path, timeout=5.0)
             try:
                 db.execute("SELECT count(*) FROM model_run_deliveries").fetchone()
             finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,12 +35,16 @@ class PipelineRunService:
         *,
         runner: Runner | None = None,
         conflict_retry_seconds: float = 30.0,
+        on_complete: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_complete(run_id)`` is called once a run this service advanced completes (the
+        optional automatic pre-labelling)."""
         if runner is None:
             from vmt.backends.factory import build_backends
 
             runner = Runner(settings, backends_factory=build_backends)
         self.runner = runner
+        self.on_complete = on_complete
         self.store = self.runner.store
         self.conflict_retry_seconds = conflict_retry_seconds
 
@@ -99,6 +103,8 @@ class PipelineRunService:
             log.info("run %s: %s; looking again later", run_id, exc)
             return self.conflict_retry_seconds
         log.info("run %s: %s", run_id, final.state.value)
+        if final.state is RunState.COMPLETE and self.on_complete is not None:
+            self.on_complete(run_id)
         return None
 
     def check_ready(self) -> None:

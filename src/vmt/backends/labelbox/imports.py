@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from vmt.backends.labelbox.connection import LabelboxConnection
+from vmt.durable_files import write_atomic
 from vmt.errors import BackendError
 from vmt.pipeline.protocols import RunContext
 
@@ -78,7 +79,7 @@ def upload_rows(
                 summary.reused_chunks += 1
                 ctx.event("labelbox import already exists: not uploaded again", name=name)
             failures = _wait_for_failures(connection, ctx, imp, name)
-            _write_atomically(done_marker, b"".join(orjson.dumps(f) + b"\n" for f in failures))
+            write_atomic(done_marker, b"".join(orjson.dumps(f) + b"\n" for f in failures))
             for failure in failures[:_MAX_FAILURE_EVENTS]:
                 ctx.event("labelbox rejected a row", name=name, failure=failure)
         summary.failed_rows += count_lines(done_marker)
@@ -138,12 +139,6 @@ def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
     iterator = iter(rows)
     while chunk := list(islice(iterator, size)):
         yield chunk
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def count_lines(path: Path) -> int:

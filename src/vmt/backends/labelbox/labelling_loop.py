@@ -17,6 +17,7 @@ import orjson
 from vmt.backends.labelbox.batches import BatchSummary, send_batches
 from vmt.backends.labelbox.prelabels import EventSink, PrelabelSummary, import_prelabels
 from vmt.backends.labelbox.project import LabelboxProject
+from vmt.durable_files import atomic_writer
 from vmt.pool.pool_inputs import labelled_in_project
 from vmt.pool.prelabel import PrelabelFile
 
@@ -61,12 +62,10 @@ def prelabel_project(
 
 def _restricted(path: Path, only: set[str]) -> Path:
     out = path.with_name(f"{path.stem}-selected-{len(only)}.ndjson")
-    partial = out.with_name(out.name + ".partial")
-    with path.open("rb") as src, partial.open("wb") as dst:
+    with path.open("rb") as src, atomic_writer(out) as dst:
         for line in src:
             if line.strip() and orjson.loads(line)["dataRow"]["id"] in only:
                 dst.write(line)
-    partial.replace(out)
     return out
 
 

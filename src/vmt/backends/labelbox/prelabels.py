@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from vmt.backends.labelbox.project import LabelboxProject
+from vmt.durable_files import write_atomic
 from vmt.errors import BackendError
 
 LEDGER_FILE = "prelabelled.ndjson"
@@ -78,7 +79,7 @@ def prelabelled_elsewhere(folder: Path, prefix: str) -> set[str]:
     rows: set[str] = set()
     with path.open("rb") as f:
         for line in f:
-            if line.strip():
+            if line.endswith(b"\n"):  # a line cut by a crash was never acted on
                 entry = orjson.loads(line)
                 if entry["prefix"] != prefix:
                     rows.add(str(entry["data_row_id"]))
@@ -152,9 +153,7 @@ def import_prelabels(
                         orjson.dumps({"data_row_id": data_row_id, "import": name, "prefix": prefix})
                         + b"\n"
                     )
-            tmp = marker.with_name(marker.name + ".tmp")
-            tmp.write_bytes(b"".join(orjson.dumps(f) + b"\n" for f in failures))
-            tmp.replace(marker)
+            write_atomic(marker, b"".join(orjson.dumps(f) + b"\n" for f in failures))
         summary.failed_rows += _count_lines(marker)
         summary.failure_files.append(marker)
     summary.data_rows = len(data_rows)

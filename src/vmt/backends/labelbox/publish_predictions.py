@@ -28,6 +28,7 @@ from vmt.backends.labelbox.connection import LabelboxConnection
 from vmt.backends.labelbox.sink import PUBLISH_SUMMARY_HANDLE, LabelboxSink
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection
+from vmt.durable_files import atomic_writer
 from vmt.errors import InputError
 from vmt.pipeline.context import DetachedRunContext, RunObserver
 from vmt.pipeline.stages import write_labelbox_predictions
@@ -150,9 +151,6 @@ def _rejection_json(r: Rejection) -> dict[str, Any]:
 
 
 def _write_ndjson(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as out:
+    with atomic_writer(path) as out:
         for row in rows:
             out.write(orjson.dumps(row) + b"\n")
-    partial.replace(path)

@@ -21,7 +21,13 @@ def is_retryable(exc: BaseException) -> bool:
     from lbox import exceptions as lbx
 
     if isinstance(exc, lbx.LabelboxError):
-        return type(exc).__name__ in _RETRYABLE_SDK_ERRORS
+        if type(exc).__name__ in _RETRYABLE_SDK_ERRORS:
+            return True
+        # The SDK knows a rate limit only by Labelbox's own wording; a 429 or 408 from a gateway
+        # on the way (or any non-JSON answer, such as a proxy's error page) is a plain
+        # LabelboxError "429 Too Many Requests" / "Failed to parse response as JSON".
+        message = str(exc.message if hasattr(exc, "message") else exc)
+        return message.startswith(("429 ", "408 ", "Failed to parse response as JSON"))
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else None
         return status is None or status == 429 or status >= 500

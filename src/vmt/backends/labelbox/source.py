@@ -67,17 +67,17 @@ class LabelboxSource:
         task = self._attach_or_start(ctx)
         self._record_errors(ctx, task)
         total = self._call(ctx, lambda: task.get_total_lines(_stream_type("RESULT")), "export size")
-        partial = dest.with_name(dest.name + ".partial")
+        # ``dest`` is the export stage's temporary file: the stage makes it durable and
+        # renames it (``durable_files.atomic_path``) once this returns.
         missing = self._call(
-            ctx, lambda: self._write_rows(ctx, task, partial, total), "export download"
+            ctx, lambda: self._write_rows(ctx, task, dest, total), "export download"
         )
         if missing:
             ctx.event("export rows carry no split: reading splits from the model run", rows=missing)
-            self._inject_splits(ctx, partial, dest)
-            partial.unlink()
-        else:
-            partial.replace(dest)
-        # no path: ``dest`` may be the caller's temporary name (the export stage renames it)
+            without_splits = dest.with_name(dest.name + ".without-splits")
+            dest.replace(without_splits)
+            self._inject_splits(ctx, without_splits, dest)
+            without_splits.unlink()
         ctx.event("labelbox export written", rows=total or 0, task_id=str(task.uid))
 
     # ------------------------------------------------------------------ the export task

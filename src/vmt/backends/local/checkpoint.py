@@ -8,13 +8,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from vmt.backends.local.model import Detector, DetectorConfig, place
+from vmt.durable_files import atomic_path
 from vmt.errors import InputError
 
 MODEL_FORMAT = "vmt-local-detector/1"
@@ -23,10 +23,8 @@ MODEL_FILE = "model.pt"
 
 
 def save_atomic(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any] | None:

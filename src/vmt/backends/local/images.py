@@ -14,12 +14,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from vmt.backends.image_source import (
-    IMAGE_SIZE_MISMATCH,
     FetchPolicy,
     ImageFetcher,
     ImageRejected,
 )
 from vmt.domain import Rejection, Sample
+from vmt.reasons import Reason
 
 
 class ImageResolver:
@@ -64,7 +64,7 @@ class ImageResolver:
             return exc.rejection(sample)
         if (sample.width, sample.height) not in {(None, None), (info.width, info.height)}:
             return Rejection(
-                IMAGE_SIZE_MISMATCH,
+                Reason.IMAGE_SIZE_MISMATCH,
                 sample.line,
                 sample.data_row_id,
                 f"the export says {sample.width}x{sample.height}, the image is "

@@ -16,15 +16,18 @@ import orjson
 
 from vmt.backends.gcs import run_prefix, upload_file
 from vmt.backends.vertex.calls import (
+    create_or_find,
     find_by_run_label,
     poll_until_done,
     run_labels,
+    vertex_backoff,
     vertex_call,
     vertex_cancel,
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.domain import Prediction, Sample
+from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.image_uri import GcsPath
@@ -88,14 +91,18 @@ class VertexBatchPrediction:
             raise BackendError(f"Vertex batch prediction {job} reports no output directory")
         yield from self._read_outputs(ctx, directory, by_uri, sizes)
 
-    def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
-        job = find_by_run_label(
+    def _find(self, ctx: RunContext) -> str | None:
+        return find_by_run_label(
             ctx,
             lambda request: self.clients.job.list_batch_prediction_jobs(request=request),
             parent=self.clients.parent,
             handle=H_BATCH_JOB,
             what="batch prediction job",
+            backoff=vertex_backoff(self.settings),
         )
+
+    def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
+        job = self._find(ctx)
         if job is not None:
             return job
         from google.cloud import aiplatform_v1
@@ -105,7 +112,11 @@ class VertexBatchPrediction:
         instances = ctx.workdir / "vertex_instances.jsonl"
         _write_instances(instances, samples)
         upload_file(
-            self.storage, instances, f"{base}/instances.jsonl", content_type="application/jsonl"
+            self.storage,
+            instances,
+            f"{base}/instances.jsonl",
+            content_type="application/jsonl",
+            deadline_s=self.settings.vertex_retry_deadline_s,
         )
         request = aiplatform_v1.BatchPredictionJob(
             display_name=f"vmt-{ctx.run_id}"[:128],
@@ -124,12 +135,16 @@ class VertexBatchPrediction:
             },
             labels=run_labels(ctx.run_id),
         )
-        created = vertex_call(
+        created = create_or_find(
             lambda: self.clients.job.create_batch_prediction_job(
                 parent=self.clients.parent, batch_prediction_job=request
             ),
+            lambda: self._find(ctx),
             describe="create Vertex batch prediction job",
+            backoff=vertex_backoff(self.settings),
         )
+        if isinstance(created, str):
+            return created  # found by its label: recorded by _find
         job = str(created.name)
         ctx.set_handle(H_BATCH_JOB, job)
         ctx.event("vertex batch prediction submitted", job=job, images=len(samples))
@@ -146,6 +161,7 @@ class VertexBatchPrediction:
         blobs = vertex_call(
             lambda: list(self.storage.list_blobs(where.bucket, prefix=where.name)),
             describe="list batch prediction outputs",
+            backoff=vertex_backoff(self.settings),
         )
         predicted = 0
         bad_lines = 0
@@ -186,6 +202,7 @@ class VertexBatchPrediction:
         if vertex_cancel(
             lambda: self.clients.job.cancel_batch_prediction_job(name=job),
             describe="cancel Vertex batch prediction",
+            backoff=vertex_backoff(self.settings),
         ):
             ctx.event("vertex batch prediction cancel requested", job=job)
 
@@ -196,6 +213,7 @@ class VertexBatchPrediction:
         evaluations = vertex_call(
             lambda: list(self.clients.model.list_model_evaluations(parent=model)),
             describe="list Vertex model evaluations",
+            backoff=vertex_backoff(self.settings),
         )
         if not evaluations:
             ctx.event("vertex model has no evaluation", model=model)
@@ -213,7 +231,7 @@ class VertexBatchPrediction:
             "metrics": metrics,
         }
         path = ctx.workdir / TRAINER_EVALUATION_FILE
-        path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+        write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
         ctx.set_handle(H_EVALUATION, str(first.name))
         ctx.event(
             "vertex model evaluation saved",
@@ -224,7 +242,7 @@ class VertexBatchPrediction:
 
 
 def _write_instances(path: Path, samples: Sequence[Sample]) -> None:
-    with path.open("wb") as out:
+    with atomic_writer(path) as out:
         for sample in samples:
             mime = sample.mime_type or _MIME_BY_EXTENSION.get(
                 "." + sample.image_uri.rsplit(".", 1)[-1].lower(), "image/jpeg"

@@ -43,6 +43,11 @@ def label_filter(run_id: str) -> str:
     return f'labels.{RUN_LABEL}="{run_label_value(run_id)}"'
 
 
+def vertex_backoff(settings: Settings) -> Backoff:
+    """How one Vertex or GCS call is retried: bounded by ``vertex_retry_deadline_s``."""
+    return Backoff(base=1.0, cap=30.0, deadline=settings.vertex_retry_deadline_s)
+
+
 def find_by_run_label(
     ctx: RunContext,
     list_resources: Callable[[dict[str, str]], Iterable[Any]],
@@ -50,6 +55,7 @@ def find_by_run_label(
     parent: str,
     handle: str,
     what: str,
+    backoff: Backoff | None = None,
 ) -> str | None:
     """The run's resource: the one recorded as ``handle``, else the one carrying the run-id
     label (then recorded), else None. How a run re-attaches after a crash between "create"
@@ -60,6 +66,7 @@ def find_by_run_label(
     found = vertex_call(
         lambda: list(list_resources({"parent": parent, "filter": label_filter(ctx.run_id)})),
         describe=f"list Vertex {what}s",
+        backoff=backoff,
     )
     if not found:
         return None
@@ -94,13 +101,46 @@ def vertex_call(fn: Callable[[], T], *, describe: str, backoff: Backoff | None =
         ) from exc
 
 
-def vertex_cancel(fn: Callable[[], object], *, describe: str) -> bool:
+def create_or_find(
+    create: Callable[[], T],
+    find: Callable[[], str | None],
+    *,
+    describe: str,
+    backoff: Backoff | None = None,
+) -> T | str:
+    """Create a resource exactly once though an answer may be lost on the way back.
+
+    ``create`` is never retried blindly: after a transient failure (a reset connection, a
+    timeout, a 5xx: Vertex may have acted on the request) ``find`` looks the resource up by the
+    run's label first, and only when it is absent is ``create`` called again. Returns what
+    ``create`` returned, or the name ``find`` gave. Errors are raised as in `vertex_call`."""
+    attempts = 0
+
+    def attempt() -> T | str:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1 and (found := find()) is not None:
+            log.info("%s: an earlier attempt had created %s", describe, found)
+            return found
+        return create()
+
+    try:
+        return vertex_call(attempt, describe=describe, backoff=backoff)
+    except BackendError as exc:
+        if exc.retryable and (found := find()) is not None:  # the last answer was lost too
+            return found
+        raise
+
+
+def vertex_cancel(
+    fn: Callable[[], object], *, describe: str, backoff: Backoff | None = None
+) -> bool:
     """Ask Vertex to cancel a job: True if asked, False if the job had already finished
     (Vertex answers FailedPrecondition); any other failure raises as in `vertex_call`."""
     from google.api_core import exceptions as api_exceptions
 
     try:
-        vertex_call(fn, describe=describe)
+        vertex_call(fn, describe=describe, backoff=backoff)
     except BackendError as exc:
         if not isinstance(exc.__cause__, api_exceptions.FailedPrecondition):
             raise
@@ -133,7 +173,7 @@ def poll_until_done(
         delay = min(max(saved, delay), settings.vertex_poll_max_seconds)
     while True:
         ctx.check_cancelled()
-        current = vertex_call(fetch, describe=describe)
+        current = vertex_call(fetch, describe=describe, backoff=vertex_backoff(settings))
         if on_poll is not None:
             on_poll(current)
         if is_done(current):

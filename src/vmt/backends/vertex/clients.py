@@ -27,6 +27,31 @@ class VertexClients:
         return f"projects/{self.project}/locations/{self.region}"
 
 
+_RPC_PREFIXES = ("get_", "list_", "create_", "cancel_", "delete_", "import_", "export_")
+
+
+class TimedClient:
+    """A GAPIC client whose every RPC gets ``timeout=seconds`` unless the caller gives one.
+
+    The REST transport's default is no timeout at all: an answer that never comes would hold
+    the run (and its lease) forever instead of being retried."""
+
+    def __init__(self, client: Any, seconds: float) -> None:
+        self._client = client
+        self._seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not (callable(attribute) and name.startswith(_RPC_PREFIXES)):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            kwargs.setdefault("timeout", self._seconds)
+            return attribute(*args, **kwargs)
+
+        return call
+
+
 def build_vertex_clients(settings: Settings) -> VertexClients:
     """Clients for the project/region in ``settings``. REST transport against
     ``{region}-aiplatform.googleapis.com`` unless ``vertex_api_endpoint`` overrides it."""
@@ -40,7 +65,8 @@ def build_vertex_clients(settings: Settings) -> VertexClients:
     options = {"api_endpoint": endpoint}
 
     def make(cls: Any) -> Any:
-        return cls(credentials=credentials, transport="rest", client_options=options)
+        client = cls(credentials=credentials, transport="rest", client_options=options)
+        return TimedClient(client, settings.vertex_call_timeout_s)
 
     return VertexClients(
         project=str(settings.gcp_project),

@@ -22,6 +22,7 @@ from vmt.backends.vertex.limits import DatasetLimits
 from vmt.backends.vertex.training import VertexTraining
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.durable_files import atomic_writer
 from vmt.formats.vertex import import_line
 from vmt.pipeline.protocols import RunContext
 
@@ -76,9 +77,8 @@ class VertexTrainer:
             DatasetLimits().update_all(samples).check()
         limits = DatasetLimits()
         stager = ImageStager(self.settings, storage_client=self.storage)
-        partial = ctx.workdir / (IMPORT_FILE + ".partial")
         try:
-            with partial.open("wb") as out:
+            with atomic_writer(ctx.workdir / IMPORT_FILE) as out:
                 for item in stager.stage(ctx, samples):
                     if isinstance(item, Sample):
                         if item.split in IMPORTED_SPLITS:
@@ -87,7 +87,6 @@ class VertexTrainer:
                     yield item
         finally:
             stager.close()
-        partial.replace(ctx.workdir / IMPORT_FILE)
         limits.check()
 
     def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
@@ -118,7 +117,13 @@ class VertexTrainer:
         if ctx.get_handle("vertex.import_file") == uri:
             return uri
         path = write_import_file(ctx.workdir / IMPORT_FILE, samples)
-        upload_file(self.storage, path, uri, content_type="application/jsonl")
+        upload_file(
+            self.storage,
+            path,
+            uri,
+            content_type="application/jsonl",
+            deadline_s=self.settings.vertex_retry_deadline_s,
+        )
         ctx.set_handle("vertex.import_file", uri)
         ctx.event("vertex import file uploaded", uri=uri)
         return uri
@@ -126,10 +131,8 @@ class VertexTrainer:
 
 def write_import_file(path: Path, samples: Iterable[Sample]) -> Path:
     """The Vertex import JSONL of ``samples`` (their ``image_uri`` must be in GCS)."""
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("wb") as out:
+    with atomic_writer(path) as out:
         for sample in samples:
             if sample.split in IMPORTED_SPLITS:
                 out.write(import_line(sample, sample.image_uri))
-    partial.replace(path)
     return path

@@ -15,17 +15,19 @@ from typing import Any
 from google.protobuf import json_format
 
 from vmt.backends.vertex.calls import (
+    create_or_find,
     find_by_run_label,
     poll_until_done,
     run_labels,
+    vertex_backoff,
     vertex_call,
     vertex_cancel,
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
+from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
-from vmt.pipeline.protocols import RunContext
-from vmt.retry import Backoff
+from vmt.pipeline.protocols import RunContext, TrainingPlanned
 from vmt.vertex_cost import cost_usd
 
 log = logging.getLogger("vmt")
@@ -49,10 +51,9 @@ H_MODEL = "vertex.model"
 # PipelineState values (google.cloud.aiplatform_v1.PipelineState)
 _SUCCEEDED, _FAILED, _CANCELLED = 4, 5, 7
 _TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED}
-_NO_RETRY = Backoff(max_attempts=1)
 
 
-class DryRunFinished(BackendError):
+class DryRunFinished(TrainingPlanned):
     """``vertex_dry_run``: everything was done but launching the training."""
 
 
@@ -70,13 +71,7 @@ class VertexTraining:
 
     def ensure_dataset(self, ctx: RunContext, import_uri: str) -> str:
         """The run's image dataset, created and imported from ``import_uri`` once."""
-        dataset = find_by_run_label(
-            ctx,
-            lambda request: self.clients.dataset.list_datasets(request=request),
-            parent=self.clients.parent,
-            handle=H_DATASET,
-            what="dataset",
-        )
+        dataset = self.find_dataset(ctx)
         if dataset is None:
             dataset = self._create_dataset(ctx)
         if ctx.get_handle(H_IMPORTED) != "1":
@@ -91,18 +86,36 @@ class VertexTraining:
             metadata_schema_uri=IMAGE_DATASET_SCHEMA,
             labels=run_labels(ctx.run_id),
         )
-        operation = vertex_call(
+        operation = create_or_find(
             lambda: self.clients.dataset.create_dataset(
                 parent=self.clients.parent, dataset=dataset
             ),
+            lambda: self.find_dataset(ctx),
             describe="create Vertex dataset",
+            backoff=vertex_backoff(self.settings),
         )
-        created = vertex_call(lambda: operation.result(timeout=600), describe="create dataset")
+        if isinstance(operation, str):
+            return operation  # found by its label: recorded by find_dataset
+        created = vertex_call(
+            lambda: operation.result(timeout=600),
+            describe="create dataset",
+            backoff=vertex_backoff(self.settings),
+        )
         name = str(created.name)
         ctx.set_handle(H_DATASET, name)
         log.info("created dataset %s", name)
         ctx.event("vertex dataset created", dataset=name)
         return name
+
+    def find_dataset(self, ctx: RunContext) -> str | None:
+        return find_by_run_label(
+            ctx,
+            lambda request: self.clients.dataset.list_datasets(request=request),
+            parent=self.clients.parent,
+            handle=H_DATASET,
+            what="dataset",
+            backoff=vertex_backoff(self.settings),
+        )
 
     def _import(self, ctx: RunContext, dataset: str, import_uri: str) -> None:
         from google.cloud import aiplatform_v1
@@ -116,6 +129,7 @@ class VertexTraining:
             operation = vertex_call(
                 lambda: self.clients.dataset.import_data(name=dataset, import_configs=[config]),
                 describe="import into Vertex dataset",
+                backoff=vertex_backoff(self.settings),
             )
             op_name = str(operation.operation.name)
             ctx.set_handle(H_IMPORT_OPERATION, op_name)
@@ -169,6 +183,7 @@ class VertexTraining:
             parent=self.clients.parent,
             handle=H_PIPELINE,
             what="training pipeline",
+            backoff=vertex_backoff(self.settings),
         )
 
     def launch(self, ctx: RunContext, dataset: str) -> str:
@@ -191,25 +206,22 @@ class VertexTraining:
             max_cost_usd=round(cost, 2),
         )
         request_path = ctx.workdir / "vertex_training_pipeline.json"
-        request_path.write_text(type(request).to_json(request))
+        write_atomic(request_path, type(request).to_json(request).encode())
         if self.settings.vertex_dry_run:
             raise DryRunFinished(
                 f"dry run: stopped before launching training ({summary}); "
                 f"request saved to {request_path}"
             )
-        try:
-            created = vertex_call(
-                lambda: self.clients.pipeline.create_training_pipeline(
-                    parent=self.clients.parent, training_pipeline=request
-                ),
-                describe="create Vertex training pipeline",
-                # A blind retry could launch twice: look it up by label instead (below).
-                backoff=_NO_RETRY,
-            )
-        except BackendError as exc:
-            if exc.retryable and (found := self.find_pipeline(ctx)) is not None:
-                return found
-            raise
+        created = create_or_find(
+            lambda: self.clients.pipeline.create_training_pipeline(
+                parent=self.clients.parent, training_pipeline=request
+            ),
+            lambda: self.find_pipeline(ctx),
+            describe="create Vertex training pipeline",
+            backoff=vertex_backoff(self.settings),
+        )
+        if isinstance(created, str):
+            return created  # found by its label: recorded by find_pipeline
         name = str(created.name)
         ctx.set_handle(H_PIPELINE, name)
         log.info("created training pipeline %s", name)
@@ -268,6 +280,7 @@ class VertexTraining:
         if vertex_cancel(
             lambda: self.clients.pipeline.cancel_training_pipeline(name=pipeline),
             describe="cancel Vertex training",
+            backoff=vertex_backoff(self.settings),
         ):
             ctx.event("vertex training cancel requested", training_pipeline=pipeline)
         else:

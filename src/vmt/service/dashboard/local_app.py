@@ -8,7 +8,6 @@ import logging
 from fastapi import FastAPI
 
 from vmt import __version__
-from vmt.backends.factory import build_backends
 from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.pipeline.runner import Runner
@@ -38,7 +37,10 @@ def create_ui_app(
             f"vmt ui on {host}: set VMT_API_TOKEN first (without it anyone who reaches the "
             "address could see and cancel runs); 127.0.0.1 needs no token"
         )
-    runner = runner or Runner(settings, backends_factory=build_backends)
+    if runner is None:
+        from vmt.backends.factory import build_backends
+
+        runner = Runner(settings, backends_factory=build_backends)
     app = FastAPI(title="vmt ui", version=__version__, docs_url=None, redoc_url=None)
 
     @app.get("/healthz", include_in_schema=False)

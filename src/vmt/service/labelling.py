@@ -1,0 +1,208 @@
+"""The loop back into labelling over HTTP: ``POST /runs/{id}/prelabel`` and ``/runs/{id}/select``
+(behind the API token), and the optional automatic pre-labelling of a project when a run
+completes (``VMT_AUTO_PRELABEL_PROJECT`` + ``VMT_AUTO_PRELABEL_POOL``).
+
+A request names a pool file inside ``VMT_POOL_DIR`` (never a path elsewhere). The work runs in a
+worker thread and the answer carries its summary; it is resumable like the CLI's (pool
+predictions kept, imports and batches named deterministically), so a client that timed out can
+simply send the request again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path as FilePath
+from typing import Any, Literal, Protocol
+
+from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from vmt.config import Settings
+from vmt.errors import InputError, VmtError
+from vmt.selection.names import STRATEGIES
+
+log = logging.getLogger("vmt")
+
+_RUN_ID = Path(min_length=1, max_length=200, description="A run whose model is trained.")
+
+
+class PrelabelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool: str = Field(min_length=1, description="A pool export file in VMT_POOL_DIR.")
+    project: str = Field(min_length=1, description="The Labelbox project to pre-label.")
+    confidence: float | Literal["auto"] = "auto"
+
+
+class SelectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    pool: str = Field(min_length=1, description="A pool export file in VMT_POOL_DIR.")
+    strategy: str = "least_confidence"
+    budget: int = Field(ge=1, le=1_000_000)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
+    seed: int = 0
+    project: str | None = None
+    batch: str | None = None
+    priority: int = Field(default=5, ge=1, le=5)
+    prelabel: bool = False
+
+
+class LabellingService(Protocol):
+    """What the routes need; ``PipelineLabelling`` is the real one."""
+
+    def prelabel(self, run_id: str, request: PrelabelRequest) -> dict[str, Any]: ...
+
+    def select(self, run_id: str, request: SelectRequest) -> dict[str, Any]: ...
+
+
+class PipelineLabelling:
+    """The labelling loop on this deployment's run store and Labelbox."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def _pool(self, name: str) -> FilePath:
+        if self.settings.pool_dir is None:
+            raise InputError("this service has no VMT_POOL_DIR: it reads pool files only there")
+        root = self.settings.pool_dir.resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root) or not path.is_file():
+            raise InputError(f"no pool file {name!r} in VMT_POOL_DIR")
+        return path
+
+    def _run(self, run_id: str) -> tuple[Any, Any]:
+        from vmt.backends.factory import build_trainer
+        from vmt.pipeline.store import RunStore
+
+        store = RunStore.for_settings(self.settings)
+        return store, build_trainer(store.get_run(run_id).config.trainer, self.settings)
+
+    def prelabel(self, run_id: str, request: PrelabelRequest) -> dict[str, Any]:
+        from vmt.backends.labelbox.labelling_loop import prelabel_project
+        from vmt.backends.labelbox.project import LabelboxProject
+        from vmt.pool.prelabel import prelabel_pool
+
+        store, trainer = self._run(run_id)
+        pool = self._pool(request.pool)
+        confidence = None if request.confidence == "auto" else float(request.confidence)
+        prelabels = prelabel_pool(store, run_id, pool=pool, trainer=trainer, confidence=confidence)
+        imported = prelabel_project(
+            LabelboxProject(self.settings, request.project),
+            run_id=run_id,
+            prelabels=prelabels,
+            pool_export=pool,
+        )
+        return {
+            "run_id": run_id,
+            "project": request.project,
+            "confidence": prelabels.threshold,
+            "confidence_source": prelabels.threshold_source,
+            "pool_predictions_reused": prelabels.pool.reused,
+            "imports": {
+                k: v for k, v in imported.summary.to_json().items() if k != "failure_files"
+            },
+        }
+
+    def select(self, run_id: str, request: SelectRequest) -> dict[str, Any]:
+        from vmt.pool.select import select_from_run
+        from vmt.selection.ranking import SelectionOptions
+
+        if request.strategy not in STRATEGIES:
+            raise InputError(
+                f"unknown strategy {request.strategy!r}; one of {', '.join(STRATEGIES)}"
+            )
+        store, trainer = self._run(run_id)
+        pool = self._pool(request.pool)
+        result = select_from_run(
+            store,
+            run_id,
+            pool=pool,
+            trainer=trainer,
+            strategy=request.strategy,
+            budget=request.budget,
+            options=SelectionOptions(seed=request.seed),
+            threshold=request.threshold,
+        )
+        answer: dict[str, Any] = {
+            "run_id": run_id,
+            "strategy": request.strategy,
+            "threshold": result.threshold,
+            "pool_rows": result.ranking.pool_rows,
+            "notes": list(result.ranking.notes),
+            "rows": [
+                {
+                    "rank": r.rank,
+                    "data_row_id": r.data_row_id,
+                    "global_key": r.global_key,
+                    "score": r.score,
+                    "reason": r.reason,
+                }
+                for r in result.ranking.rows
+            ],
+        }
+        if request.project is not None:
+            answer["labelbox"] = self._send(run_id, request, result, pool)
+        return answer
+
+    def _send(
+        self, run_id: str, request: SelectRequest, result: Any, pool: FilePath
+    ) -> dict[str, Any]:
+        import hashlib
+
+        from vmt.backends.labelbox.labelling_loop import prelabel_project, send_to_project
+        from vmt.backends.labelbox.project import LabelboxProject
+        from vmt.pool.prelabel import prelabel_pool
+
+        assert request.project is not None
+        project = LabelboxProject(self.settings, request.project)
+        ids = [r.data_row_id for r in result.ranking.rows]
+        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]
+        batch = request.batch or f"vmt-{request.strategy}-{digest}"
+        sent = send_to_project(project, data_row_ids=ids, batch=batch, priority=request.priority)
+        out: dict[str, Any] = {"batches_created": sent.created, "batches_existing": sent.existing}
+        if request.prelabel:
+            store, trainer = self._run(run_id)
+            prelabels = prelabel_pool(store, run_id, pool=pool, trainer=trainer)
+            imported = prelabel_project(
+                project, run_id=run_id, prelabels=prelabels, pool_export=pool, only=ids
+            )
+            out["prelabels"] = {
+                k: v for k, v in imported.summary.to_json().items() if k != "failure_files"
+            }
+        return out
+
+    def auto_prelabel(self, run_id: str) -> None:
+        """Pre-label the configured project with a run that just completed; a failure is
+        logged and recorded on the run's events, never raised (the run stays complete)."""
+        project, pool = self.settings.auto_prelabel_project, self.settings.auto_prelabel_pool
+        if not project or not pool:
+            return
+        from vmt.pipeline.store import RunStore
+
+        store = RunStore.for_settings(self.settings)
+        try:
+            answer = self.prelabel(run_id, PrelabelRequest(pool=pool, project=project))
+        except VmtError as exc:
+            log.warning("run %s: automatic pre-labelling of %s failed: %s", run_id, project, exc)
+            store.add_event(run_id, "automatic pre-labelling failed", data={"error": exc.message})
+            return
+        store.add_event(run_id, "automatic pre-labelling done", data=answer["imports"])
+
+
+def labelling_router(*, labelling: LabellingService, require_token: Any) -> APIRouter:
+    router = APIRouter(tags=["labelling"], dependencies=[Depends(require_token)])
+
+    @router.post("/runs/{run_id}/prelabel", summary="Pre-label a project with a run's model")
+    async def prelabel(request: PrelabelRequest, run_id: str = _RUN_ID) -> JSONResponse:
+        answer = await run_in_threadpool(labelling.prelabel, run_id, request)
+        return JSONResponse(answer)
+
+    @router.post("/runs/{run_id}/select", summary="Rank a pool (and send the top rows to label)")
+    async def select(request: SelectRequest, run_id: str = _RUN_ID) -> JSONResponse:
+        answer = await run_in_threadpool(labelling.select, run_id, request)
+        return JSONResponse(answer)
+
+    return router

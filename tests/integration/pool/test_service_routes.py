@@ -1,0 +1,128 @@
+"""``POST /runs/{id}/select`` and ``/runs/{id}/prelabel`` behind the API token, with a finished
+local run and the fake Labelbox; and the automatic pre-labelling of a completed run."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.fakes.labelbox_server import FakeLabelbox
+from tests.integration.pool.conftest import FinishedRun
+from tests.integration.service.live_server import serve_in_thread
+from vmt.config import Settings, load_settings
+from vmt.service.app import create_app
+from vmt.service.labelling import PipelineLabelling
+
+TOKEN = "test-token-0123"
+PROJECT = "proj-service"
+
+
+@pytest.fixture
+def settings(finished_run: FinishedRun, fake_labelbox: FakeLabelbox, tmp_path: Path) -> Settings:
+    pools = tmp_path / "pools"
+    pools.mkdir()
+    shutil.copy(finished_run.pool, pools / "pool.ndjson")
+    ids = [orjson.loads(x)["data_row"]["id"] for x in finished_run.pool.read_bytes().splitlines()]
+    fake_labelbox.projects.add_project(
+        PROJECT, classes=["circle", "square", "triangle", "star"], data_rows=ids
+    )
+    return load_settings(
+        state_dir=finished_run.state_dir,
+        pool_dir=pools,
+        api_token=TOKEN,
+        labelbox_api_key=fake_labelbox.api_key,
+        labelbox_endpoint=fake_labelbox.endpoint,
+        labelbox_poll_seconds=0.01,
+        local_device="cpu",
+    )
+
+
+class Client:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=300, **kwargs)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[Client]:
+    app = create_app(
+        settings, insecure=True, run_worker=False, model_types=["local_object_detection"]
+    )
+    with serve_in_thread(app) as url:
+        yield Client(url)
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def test_routes_need_the_token(client: Client, finished_run: FinishedRun) -> None:
+    for route in ("select", "prelabel"):
+        answer = client.post(f"/runs/{finished_run.run_id}/{route}", json={"pool": "pool.ndjson"})
+        assert answer.status_code == 401
+
+
+def test_select_ranks_and_sends_a_batch(
+    client: Client, finished_run: FinishedRun, fake_labelbox: FakeLabelbox
+) -> None:
+    body = {"pool": "pool.ndjson", "strategy": "margin", "budget": 4, "project": PROJECT,
+            "batch": "svc-1", "priority": 3}  # fmt: skip
+    answer = client.post(f"/runs/{finished_run.run_id}/select", json=body, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    ids = [r["data_row_id"] for r in data["rows"]]
+    assert [r["rank"] for r in data["rows"]] == [1, 2, 3, 4]
+    assert data["labelbox"]["batches_created"] == ["svc-1"]
+    (batch,) = [b for b in fake_labelbox.projects.batches(PROJECT) if b.name == "svc-1"]
+    assert batch.data_row_ids == ids and batch.priority == 3
+
+
+def test_prelabel_imports_and_a_pool_outside_the_pool_dir_is_refused(
+    client: Client, finished_run: FinishedRun, fake_labelbox: FakeLabelbox
+) -> None:
+    run = finished_run.run_id
+    answer = client.post(f"/runs/{run}/prelabel", json={"pool": "pool.ndjson", "project": PROJECT,
+                                                        "confidence": 0}, headers=AUTH)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    imports = answer.json()["imports"]
+    assert imports["rows"] == len(fake_labelbox.projects.prelabels(PROJECT)) > 0
+    outside = client.post(
+        f"/runs/{run}/prelabel",
+        json={"pool": str(finished_run.pool), "project": PROJECT},
+        headers=AUTH,
+    )
+    assert outside.status_code == 400 and "VMT_POOL_DIR" in outside.json()["detail"]
+    unknown = client.post("/runs/nope/prelabel", json={"pool": "pool.ndjson", "project": PROJECT},
+                          headers=AUTH)  # fmt: skip
+    assert unknown.status_code == 400
+
+
+def test_automatic_prelabelling_records_what_it_did(
+    settings: Settings, finished_run: FinishedRun, fake_labelbox: FakeLabelbox
+) -> None:
+    configured = settings.model_copy(
+        update={"auto_prelabel_project": PROJECT, "auto_prelabel_pool": "pool.ndjson"}
+    )
+    PipelineLabelling(configured).auto_prelabel(finished_run.run_id)
+    events = [e for e in finished_run.store().events(finished_run.run_id)
+              if e.message.startswith("automatic pre-labelling")]  # fmt: skip
+    assert events[-1].message == "automatic pre-labelling done"
+    done = events[-1].data  # the state folder is shared by this module's tests: an import made
+    # by an earlier test at the same confidence is found done, not made again
+    assert done["uploaded_chunks"] + done["reused_chunks"] == done["chunks"]
+
+    broken = settings.model_copy(
+        update={"auto_prelabel_project": "no-such-project", "auto_prelabel_pool": "pool.ndjson"}
+    )
+    PipelineLabelling(broken).auto_prelabel(finished_run.run_id)  # never raises
+    last = finished_run.store().events(finished_run.run_id)[-1]
+    assert (
+        last.message == "automatic pre-labelling failed" and "no-such-project" in last.data["error"]
+    )

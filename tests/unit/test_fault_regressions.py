@@ -1,0 +1,90 @@
+"""Faults the fault campaign (tests/faults/) found, each fixed as a kind: the inputs or answers
+that broke us, and their neighbours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vmt.errors import InputError
+from vmt.formats import coco
+
+GOOD_GT: dict[str, Any] = {
+    "images": [{"id": 1, "file_name": "a.jpg", "width": 10, "height": 10}],
+    "categories": [{"id": 1, "name": "car"}],
+    "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}],
+}
+
+
+@pytest.mark.parametrize("category_id", [{"id": 1}, [1], None, "1", 1.5, 99])
+def test_a_coco_category_id_of_any_json_type_is_reported_not_raised(
+    tmp_path: Path, category_id: Any
+) -> None:
+    doc = json.loads(json.dumps(GOOD_GT))
+    doc["annotations"].append(
+        {"id": 2, "image_id": 1, "category_id": category_id, "bbox": [0, 0, 2, 2]}
+    )
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(doc))
+    gt = coco.read_ground_truth(path)
+    assert [r.reason for r in gt.rejections] == ["unknown_class"]
+    assert len(gt.samples[0].boxes) == 1
+
+
+@pytest.mark.parametrize("key", ["categories", "annotations"])
+@pytest.mark.parametrize("value", [5, "x", {"a": 1}, True])
+def test_a_coco_section_of_the_wrong_type_is_a_clear_input_error(
+    tmp_path: Path, key: str, value: Any
+) -> None:
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps({**GOOD_GT, key: value}))
+    with pytest.raises(InputError, match=f"'{key}' must be a list"):
+        coco.read_ground_truth(path)
+
+
+@pytest.mark.parametrize(
+    ("message", "retryable"),
+    [
+        ("429 Too Many Requests", True),  # a gateway's rate limit, not Labelbox's wording
+        ("408 Request Timeout", True),
+        ("Failed to parse response as JSON: <html>502</html>", True),  # a proxy's error page
+        ("400 Bad Request", False),
+        ("403 Forbidden", False),
+    ],
+)
+def test_a_labelbox_answer_from_a_gateway_is_retried_as_its_status_says(
+    message: str, retryable: bool
+) -> None:
+    from lbox import exceptions as lbx
+
+    from vmt.backends.labelbox.sdk_errors import is_retryable
+
+    assert is_retryable(lbx.LabelboxError(message, None)) is retryable
+
+
+def test_cloud_storage_failures_that_outlast_retries_name_cloud_storage() -> None:
+    from google.api_core import exceptions as api_exceptions
+
+    from vmt.backends.gcs import gcs_call, is_transient
+    from vmt.errors import BackendError
+    from vmt.retry import Backoff
+
+    unavailable = api_exceptions.ServiceUnavailable("503")
+    gave_up = api_exceptions.RetryError("Timeout of 120.0s exceeded", unavailable)
+    assert is_transient(gave_up)
+    calls = []
+
+    def down() -> None:
+        calls.append(1)
+        raise gave_up
+
+    with pytest.raises(BackendError) as info:
+        gcs_call(
+            down, backoff=Backoff(base=0, cap=0, max_attempts=3), describe="list staged images"
+        )
+    assert len(calls) == 3
+    assert info.value.retryable
+    assert info.value.message.startswith("Cloud Storage: list staged images failed: RetryError")
