@@ -72,3 +72,10 @@ def test_redact_urls_in_free_text_and_request_lines() -> None:
         assert secret not in out
     assert "https://h.example/a.png?..." in out and "GET /b.png?... HTTP/1.1" in out
     assert redact_urls("no urls here: 3 rows?") == "no urls here: 3 rows?"
+
+
+def test_an_unparsable_url_is_redacted_not_raised() -> None:
+    from vmt.formats.image_uri import redact, redact_urls
+
+    assert redact("http://[::1:8000/a.jpg?sig=secret") == "http://..."
+    assert "secret" not in redact_urls("running on http://[::1:8000/a.jpg?sig=secret now")

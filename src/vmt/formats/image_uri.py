@@ -70,7 +70,10 @@ def redact(uri: str) -> str:
     (``?...`` says a query string was there); local paths are returned unchanged."""
     if "://" not in uri:
         return uri
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: show only the scheme
+        return uri.split("://", 1)[0] + "://..."
     host = parts.hostname or ""
     try:
         port = parts.port
