@@ -9,6 +9,7 @@ from vmt.cli.ci_gate import (
     print_json,
     thresholds_option,
 )
+from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +42,9 @@ def register(app: typer.Typer) -> None:
             "--dry-run",
             help="Vertex: stage, validate, import and print the cost, but do not launch training.",
         ),
+        orchestrator: str | None = typer.Option(
+            None, "--orchestrator", help="With --model-run: " + ORCHESTRATOR_HELP
+        ),
         fail_under: list[str] | None = typer.Option(None, "--fail-under", help=FAIL_UNDER_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
@@ -50,6 +54,7 @@ def register(app: typer.Typer) -> None:
         from vmt.cli.run_display import finish_run
         from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
+        from vmt.errors import InputError
         from vmt.pipeline.run_config import requested_run_config
         from vmt.pipeline.runner import Runner
         from vmt.pipeline.store import RunState
@@ -66,6 +71,13 @@ def register(app: typer.Typer) -> None:
             dry_run=dry_run,
         )
         settings = load_settings()
+        if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
+            if model_run is None:
+                raise InputError("--orchestrator vertex-pipelines runs a Labelbox --model-run")
+            submit_pipeline_run(
+                settings, model_run=model_run, trainer=trainer, options=config.trainer.options
+            )
+            return
         if model_run is not None:
             settings.require("labelbox_api_key")  # before a run is created that cannot start
         with run_display(json_logs=as_json or settings.log_json) as display:

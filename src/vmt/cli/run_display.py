@@ -78,9 +78,7 @@ class RichRunDisplay(RunObserver):
             self._progress.update(task, total=total, completed=total, what="done")
         line = event_line(stage.value if stage else None, message, data)
         if line is not None:
-            self._progress.console.print(
-                Text(line, style="dim"), highlight=False, no_wrap=True, overflow="ellipsis"
-            )
+            self._progress.console.print(Text(line, style="dim"), highlight=False, soft_wrap=True)
 
     def progress(
         self, run_id: str, stage: Stage | None, done: int, total: int | None, what: str

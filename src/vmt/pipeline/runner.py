@@ -17,7 +17,6 @@ from vmt.config import Settings
 from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError, VmtError
 from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline import stages
-from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import RunObserver, StoreRunContext
 from vmt.pipeline.failure import failure_message
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
@@ -67,7 +66,9 @@ class Runner:
         self.store = store or RunStore.for_settings(settings)
         self._factory = backends_factory
         self._observer = observer or RunObserver()
-        self._backoff = backoff or Backoff(base=2.0, cap=60.0, deadline=900.0, max_attempts=6)
+        self._backoff = backoff or Backoff(
+            base=2.0, cap=60.0, deadline=settings.stage_retry_deadline_s, max_attempts=6
+        )
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
 
@@ -218,41 +219,13 @@ class Runner:
     def _run_stage(
         self, ctx: StoreRunContext, stage: Stage, backends: Backends, paths: RunPaths
     ) -> StageResult:
-        samples = SampleFile(paths.samples)
-        if stage is Stage.EXPORT:
-            return stages.export_stage(backends.source, ctx, dest=paths.export)
-        if stage is Stage.PREPARE:
-            return stages.prepare_stage(
-                backends.trainer,
-                ctx,
-                export=paths.export,
-                locate_image=backends.source.locate_image,
-                samples_out=paths.samples,
-                rejections_out=paths.rejections,
-            )
-        if stage is Stage.TRAIN:
-            return stages.train_stage(backends.trainer, ctx, samples=samples)
-        if stage is Stage.PREDICT:
-            model = self.store.result(ctx.run_id, TrainResult).model
-            return stages.predict_stage(
-                backends.trainer,
-                ctx,
-                model=model,
-                samples=samples,
-                predictions_out=paths.predictions,
-                labelbox_out=paths.labelbox_predictions,
-            )
-        if stage is Stage.EVALUATE:
-            return stages.evaluate_stage(
-                ctx,
-                trainer_name=backends.trainer.name,
-                samples=samples,
-                predictions=paths.predictions,
-                metrics_out=paths.metrics,
-                report_out=paths.report,
-                row_metrics_out=paths.row_metrics,
-            )
-        return stages.publish_stage(backends.sink, ctx, paths=paths)
+        return stages.run_stage(
+            stage,
+            backends,
+            ctx,
+            paths=paths,
+            trained_model=lambda: self.store.result(ctx.run_id, TrainResult).model,
+        )
 
     def _report(
         self,
