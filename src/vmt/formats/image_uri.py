@@ -70,7 +70,13 @@ def redact(uri: str) -> str:
     (``?...`` says a query string was there); local paths are returned unchanged."""
     if "://" not in uri:
         return uri
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # not parseable (e.g. a stray "["): cut what could hold a secret
+        scheme_part, _, rest = uri.partition("://")
+        rest = rest.split("?", 1)[0].split("#", 1)[0]
+        query = "?..." if "?" in uri else ""
+        return f"{scheme_part}://{rest.rsplit('@', 1)[-1]}{query}"
     host = parts.hostname or ""
     try:
         port = parts.port
