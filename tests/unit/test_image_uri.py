@@ -72,3 +72,9 @@ def test_redact_urls_in_free_text_and_request_lines() -> None:
         assert secret not in out
     assert "https://h.example/a.png" in out and "GET /b.png HTTP/1.1" in out
     assert redact_urls("no urls here: 3 rows?") == "no urls here: 3 rows?"
+
+
+def test_an_unparseable_url_is_hidden_not_raised() -> None:
+    # urlsplit raises "Invalid IPv6 URL" on this; a log filter calling redact must not crash
+    # the process that logs it (vmt ui died at start-up on uvicorn's banner)
+    assert redact("http://[::1:8080/x?token=secret") == "http://(unparseable URL)"

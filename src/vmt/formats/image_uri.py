@@ -70,7 +70,10 @@ def redact(uri: str) -> str:
     local paths are returned unchanged."""
     if "://" not in uri:
         return uri
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # e.g. "Invalid IPv6 URL": show no part of what cannot be parsed
+        return uri.split("://", 1)[0] + "://(unparseable URL)"
     host = parts.hostname or ""
     try:
         port = parts.port
