@@ -364,7 +364,6 @@ class FakeProjects:
             raise _GraphQLError("task not found", "RESOURCE_NOT_FOUND")
         return {"MEADataRowRegistrationTaskStatus": {"status": "COMPLETE", "errorMessage": None}}
 
-
     def assign_split(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
         mr = self.fake.model_runs.get(v["modelRunId"])
         if mr is None:
