@@ -72,3 +72,16 @@ def test_redact_urls_in_free_text_and_request_lines() -> None:
         assert secret not in out
     assert "https://h.example/a.png?..." in out and "GET /b.png?... HTTP/1.1" in out
     assert redact_urls("no urls here: 3 rows?") == "no urls here: 3 rows?"
+
+
+@pytest.mark.parametrize(
+    ("uri", "expected"),
+    [
+        # an unbalanced "[" made urlsplit raise (vmt ui's log line crashed the log filter)
+        ("http://[::1:8080/ui/", "http://[::1:8080/ui/"),
+        # still no user-info and no query string when it cannot be parsed
+        ("https://user:pw@[bad/img.jpg?sig=SECRET", "https://[bad/img.jpg?..."),
+    ],
+)
+def test_redact_survives_unparseable_urls(uri: str, expected: str) -> None:
+    assert redact(uri) == expected

@@ -70,7 +70,11 @@ def redact(uri: str) -> str:
     (``?...`` says a query string was there); local paths are returned unchanged."""
     if "://" not in uri:
         return uri
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # not parseable (e.g. an unbalanced "[" in the host): cut, don't fail
+        head = uri.split("?", 1)[0].split("#", 1)[0]
+        return re.sub(r"//[^/]*@", "//", head) + ("?..." if "?" in uri else "")
     host = parts.hostname or ""
     try:
         port = parts.port
