@@ -70,7 +70,12 @@ def redact(uri: str) -> str:
     local paths are returned unchanged."""
     if "://" not in uri:
         return uri
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError:  # not a URL after all, e.g. uvicorn's "%s://%s:%d\x1b[0m" log format
+        if not any(mark in uri for mark in "@?#"):
+            return uri
+        return uri.split("://", 1)[0] + "://(unparsable URL)"
     host = parts.hostname or ""
     try:
         port = parts.port
