@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test test-slow test-faults test-browser screenshots lint format bench bench-demo bench-dashboard lock clean
+.PHONY: help install demo test test-slow test-faults test-browser screenshots image-test lint format bench bench-demo bench-dashboard lock clean
 
 help:
 	@echo "make demo       set up .venv and run the whole loop on a synthetic dataset"
@@ -13,6 +13,7 @@ help:
 	@echo "make test-faults the fault campaign at full size (marker: faults; figures in docs/reliability.md)"
 	@echo "make test-browser  the dashboard in headless Chromium (installs Debian's chromium)"
 	@echo "make screenshots   the dashboard's pages at 1280 and 390 px into docs/screenshots/"
+	@echo "make image-test build the container offline (Debian docker.io + debootstrap) and check it"
 	@echo "make lint       ruff + mypy + import-linter layer contracts only"
 	@echo "make bench      the benchmarks under bench/ (figures go to docs/benchmarks.md)"
 
@@ -57,6 +58,11 @@ test-browser: $(STAMP) $(CHROMIUM)
 
 screenshots: $(STAMP) $(CHROMIUM)
 	DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -m browser tests/integration/dashboard/test_browser.py
+
+# The container (Dockerfile) built and checked here, as root: installs docker.io and debootstrap
+# from Debian, runs its own dockerd, builds offline from a wheelhouse (deploy/image_test.sh).
+image-test: $(STAMP)
+	PYTHON=$(BIN)/python bash deploy/image_test.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/convert.py

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import (
@@ -37,6 +37,11 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY")
     )
     labelbox_endpoint: str | None = None
+    labelbox_api_key_secret: str | None = None
+    """Secret Manager version holding the API key, for processes without it in their environment
+    (Vertex AI pipeline steps): projects/P/secrets/labelbox-api-key/versions/latest."""
+    secret_manager_endpoint: str | None = None
+    """Secret Manager REST endpoint override (tests)."""
     """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
     prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
     labelbox_poll_seconds: float = Field(default=5.0, ge=0)
@@ -77,9 +82,28 @@ class Settings(BaseSettings):
     vertex_poll_seconds: float = Field(default=60.0, gt=0)
     """First delay between status polls of a Vertex job; grows to ``vertex_poll_max_seconds``."""
     vertex_poll_max_seconds: float = Field(default=600.0, gt=0)
+    vertex_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """Retries of one Vertex or GCS call (429, 5xx, resets, timeouts) stop after this long."""
+    stage_retry_deadline_s: float = Field(default=300.0, gt=0)
+    """A stage that failed on a transient error is started again until this long has passed
+    since its first attempt (then the run is FAILED, saying why)."""
     vertex_call_timeout_s: float = Field(default=60.0, gt=0)
     """Longest wait for one answer of the Vertex API (the SDK's own default is none: a hung
     connection would hang the run); a timed-out call is retried like a 503."""
+
+    # --- Vertex AI Pipelines (--orchestrator vertex-pipelines) -------------------------------
+    orchestrator: Literal["local", "vertex-pipelines"] = "local"
+    """Who advances runs: this process (local) or Vertex AI Pipelines (``vmt run``, ``vmt runs``,
+    ``vmt cancel``, ``vmt serve``; each has ``--orchestrator``)."""
+    pipeline_image: str | None = None
+    """The vmt image the pipeline steps run in, e.g. us-central1-docker.pkg.dev/P/vmt/vmt:0.1.0."""
+    pipeline_template: str | None = None
+    """A compiled pipeline (`vmt pipeline compile`): path, gs:// or Artifact Registry URI;
+    unset: compiled for ``pipeline_image`` when a run is submitted."""
+    pipeline_root: str | None = None
+    """gs:// folder for pipeline outputs and run folders; unset: gs://<bucket>/<prefix>/pipelines."""
+    pipeline_service_account: str | None = None
+    """The service account pipeline steps run as (needs Vertex AI, GCS and the secrets)."""
 
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None

@@ -154,7 +154,7 @@ def test_vmt_cancel_cancels_the_vertex_training(
     assert gcp.vertex.pipelines[pipeline]["state"] == "PIPELINE_STATE_CANCELLING"
 
 
-def test_dry_run_prints_the_cost_and_launches_nothing(
+def test_dry_run_prints_the_cost_ends_planned_and_resume_launches_it(
     world: tuple[LocalGcp, Path, dict[str, str]], tmp_path: Path
 ) -> None:
     gcp, export, env = world
@@ -162,11 +162,22 @@ def test_dry_run_prints_the_cost_and_launches_nothing(
         env, "run", "--export", str(export), "--out", str(tmp_path / "out"), "--trainer",
         "vertex", "--dry-run",
     )  # fmt: skip
-    assert done.returncode == 1
-    assert "max_cost_usd=69.3" in done.stderr
-    assert "dry run: stopped before launching training" in " ".join(done.stderr.split())
+    assert done.returncode == 0, done.stderr[-3000:]  # a plan, not a failure
+    shown = " ".join(done.stdout.split())
+    assert "planned: dry run: stopped before launching training" in shown
+    assert "maximum cost about 69.30 USD" in shown
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 0
+    [run] = _store(env).list_runs()
+    assert run.state.value == "planned" and run.error is None
+    assert f"vmt resume {run.id}" in done.stdout
+
+    launched = _vmt(env, "resume", run.id)
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert gcp.vertex.creates("datasets") == 1  # the dry run's dataset is used
+    assert gcp.vertex.creates("trainingPipelines") == 1
+    [run] = _store(env).list_runs()
+    assert run.state.value == "complete"
 
 
 def test_failed_vertex_training_fails_the_run_with_its_message(

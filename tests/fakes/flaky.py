@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -74,6 +75,9 @@ class FaultProxy:
         self.record = record
         self.spare = spare
         self.down = False
+        self.on_request: Callable[[str, str], None] | None = None
+        """Called with (method, path) before a request is forwarded (the kill campaign counts
+        external calls with it and kills the client at one)."""
         self.down_kind = "503"
         self.exchanges: list[Exchange] = []
         self.faults: Counter[str] = Counter()
@@ -203,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = [(k, v) for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP]
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
         headers.append(("Content-Length", str(len(body))))
+        if proxy.on_request is not None:
+            proxy.on_request(self.command, self.path)
         kind = proxy.draw(self.path, self.command)
         if kind in ("429", "503"):
             self._answer(int(kind), proxy.error_body(int(kind)), "application/json")

@@ -364,6 +364,24 @@ class FakeProjects:
             raise _GraphQLError("task not found", "RESOURCE_NOT_FOUND")
         return {"MEADataRowRegistrationTaskStatus": {"status": "COMPLETE", "errorMessage": None}}
 
+    def assign_split(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
+        mr = self.fake.model_runs.get(v["modelRunId"])
+        if mr is None:
+            raise _GraphQLError("model run not found", "RESOURCE_NOT_FOUND")
+        for assignment in v["data"]["assignments"]:
+            if assignment["split"] not in {"TRAINING", "VALIDATION", "TEST", "UNASSIGNED"}:
+                raise _GraphQLError("unknown split", "MALFORMED_REQUEST")
+            for data_row_id in assignment.get("dataRowIds") or []:
+                mr.data_splits[data_row_id] = assignment["split"]
+        task = TaskState(f"task-split-{uuidlib.uuid4().hex[:12]}", 0, "split")
+        self.tasks[task.task_id] = task
+        return {"createAssignDataRowsToDataSplitTask": task.task_id}
+
+    def split_task_status(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
+        if v["id"] not in self.tasks:
+            raise _GraphQLError("task not found", "RESOURCE_NOT_FOUND")
+        return {"assignDataRowsToDataSplitTaskStatus": {"status": "COMPLETE", "errorMessage": None}}
+
 
 Handler = Callable[[FakeProjects, str, dict[str, Any]], dict[str, Any]]
 
@@ -379,6 +397,8 @@ OPERATIONS: dict[str, Handler] = {
     "GetProjectBatchesPyApi": FakeProjects.list_batches,
     "createMEAModelRunDataRowRegistrationTaskPyApi": FakeProjects.register_data_rows,
     "MEADataRowRegistrationTaskStatusPyApi": FakeProjects.registration_status,
+    "assignDataSplitPyApi": FakeProjects.assign_split,
+    "assignDataRowsToDataSplitTaskStatusPyApi": FakeProjects.split_task_status,
 }
 EXPERIMENTAL_OPERATIONS = frozenset(
     {
@@ -386,6 +406,8 @@ EXPERIMENTAL_OPERATIONS = frozenset(
         "createEmptyBatchPyApi",
         "addDataRowsToBatchAsyncPyApi",
         "GetProjectBatchesPyApi",
+        "assignDataSplitPyApi",
+        "assignDataRowsToDataSplitTaskStatusPyApi",
     }
 )
 """Sent with ``experimental=True``: the SDK posts them to ``/_gql``."""

@@ -26,6 +26,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.fakes.vertex_pipeline_jobs import FakePipelineJobs, Refused
+
 _TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
 _PIPELINE_STEPS = ("PIPELINE_STATE_QUEUED", "PIPELINE_STATE_PENDING", "PIPELINE_STATE_RUNNING")
 _JOB_STEPS = ("JOB_STATE_QUEUED", "JOB_STATE_PENDING", "JOB_STATE_RUNNING")
@@ -64,6 +66,8 @@ class FakeVertex:
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     imports: dict[str, list[str]] = field(default_factory=dict)
     """dataset name -> import file URIs."""
+    pipeline_jobs: FakePipelineJobs = field(default_factory=FakePipelineJobs)
+    """Vertex AI Pipelines jobs (tests/fakes/vertex_pipeline_jobs.py)."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -97,8 +101,7 @@ class FakeVertex:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -142,7 +145,7 @@ class FakeVertex:
                 return 200, self._route(method, path, query, body)
             except KeyError as exc:
                 return 404, _error(404, "NOT_FOUND", f"{exc.args[0]} not found")
-            except _Refused as exc:
+            except (_Refused, Refused) as exc:
                 return exc.status, _error(exc.status, exc.code, exc.message)
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
@@ -175,6 +178,7 @@ class FakeVertex:
             ),
             ("GET", rf"({parent}/batchPredictionJobs/[^/:]+)", self._get_job),
             ("POST", rf"({parent}/batchPredictionJobs/[^/:]+):cancel", self._cancel_job),
+            *self.pipeline_jobs.routes(parent),
         ]
         for verb, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -404,6 +408,12 @@ class FakeVertex:
         self.storage_client.bucket(bucket).blob(name).upload_from_string(
             data, content_type="application/jsonl"
         )
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 512
+    """Listen backlog: hundreds of concurrent clients (the webhook storm tests) connect at once."""
 
 
 class _Refused(Exception):

@@ -63,3 +63,28 @@ def test_a_labelbox_answer_from_a_gateway_is_retried_as_its_status_says(
     from vmt.backends.labelbox.sdk_errors import is_retryable
 
     assert is_retryable(lbx.LabelboxError(message, None)) is retryable
+
+
+def test_cloud_storage_failures_that_outlast_retries_name_cloud_storage() -> None:
+    from google.api_core import exceptions as api_exceptions
+
+    from vmt.backends.gcs import gcs_call, is_transient
+    from vmt.errors import BackendError
+    from vmt.retry import Backoff
+
+    unavailable = api_exceptions.ServiceUnavailable("503")
+    gave_up = api_exceptions.RetryError("Timeout of 120.0s exceeded", unavailable)
+    assert is_transient(gave_up)
+    calls = []
+
+    def down() -> None:
+        calls.append(1)
+        raise gave_up
+
+    with pytest.raises(BackendError) as info:
+        gcs_call(
+            down, backoff=Backoff(base=0, cap=0, max_attempts=3), describe="list staged images"
+        )
+    assert len(calls) == 3
+    assert info.value.retryable
+    assert info.value.message.startswith("Cloud Storage: list staged images failed: RetryError")

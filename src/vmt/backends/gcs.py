@@ -33,7 +33,7 @@ from vmt.backends.image_source import (
 )
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
-from vmt.errors import InputError
+from vmt.errors import BackendError, InputError, VmtError
 from vmt.formats.image_header import EXTENSIONS, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
@@ -90,17 +90,36 @@ def build_storage_client(settings: Settings, *, pool_size: int | None = None) ->
     )
 
 
-def upload_file(client: Any, path: Path, uri: str, *, content_type: str) -> None:
-    """Upload a local file (import JSONL, instances JSONL) to ``uri``, with retries."""
+def upload_file(
+    client: Any, path: Path, uri: str, *, content_type: str, deadline_s: float = 300.0
+) -> None:
+    """Upload a local file (import JSONL, instances JSONL) to ``uri``, with retries for up to
+    ``deadline_s`` seconds."""
     target = GcsPath.parse(uri)
     blob = client.bucket(target.bucket).blob(target.name, chunk_size=_UPLOAD_CHUNK)
-    retry_call(
-        lambda: blob.upload_from_filename(str(path), content_type=content_type, timeout=120),
-        is_retryable=is_transient,
-        backoff=Backoff(base=1.0, cap=30.0, deadline=300.0),
+    gcs_call(
+        # retry=None: the SDK's own retries (120 s) would stack on ours and stretch the bound
+        lambda: blob.upload_from_filename(
+            str(path), content_type=content_type, timeout=120, retry=None
+        ),
+        backoff=Backoff(base=1.0, cap=30.0, deadline=deadline_s),
         describe=f"upload {uri}",
     )
     log.info("uploaded %s (%d bytes)", uri, path.stat().st_size)
+
+
+def gcs_call(fn: Callable[[], T], *, backoff: Backoff, describe: str) -> T:
+    """``fn`` retried on transient failures within ``backoff``; a failure that outlasts them
+    (or that no retry can fix) is raised as a BackendError naming Cloud Storage."""
+    try:
+        return retry_call(fn, is_retryable=is_transient, backoff=backoff, describe=describe)
+    except Exception as exc:
+        if isinstance(exc, VmtError):
+            raise
+        raise BackendError(
+            f"Cloud Storage: {describe} failed: {type(exc).__name__}: {exc}"[:500],
+            retryable=is_transient(exc),
+        ) from exc
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -115,6 +134,8 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, api_exceptions.GoogleAPICallError):
         return exc.code is not None and transient_status(int(exc.code))
+    if isinstance(exc, api_exceptions.RetryError):  # the SDK's own retries ran out
+        return exc.cause is None or is_transient(exc.cause)
     status = getattr(getattr(exc, "response", None), "status_code", None)
     return isinstance(status, int) and transient_status(status)
 
@@ -293,9 +314,8 @@ class ImageStager:
 
     def _list_existing(self, prefix: str) -> dict[str, _Staged]:
         found: dict[str, _Staged] = {}
-        blobs = retry_call(
-            lambda: list(self._storage.list_blobs(self._bucket_name, prefix=prefix)),
-            is_retryable=is_transient,
+        blobs = gcs_call(
+            lambda: list(self._storage.list_blobs(self._bucket_name, prefix=prefix, retry=None)),
             backoff=self._backoff,
             describe="list staged images",
         )

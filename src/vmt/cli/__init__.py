@@ -39,6 +39,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "prelabel",
     "select",
     "publish",
+    "pipeline",
 )
 
 _state = {"debug": False}

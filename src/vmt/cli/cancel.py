@@ -1,9 +1,14 @@
 import typer
 
+from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of
+
 
 def register(app: typer.Typer) -> None:
     @app.command("cancel")
-    def cancel(run_id: str = typer.Argument(..., help="The run to cancel.")) -> None:
+    def cancel(
+        run_id: str = typer.Argument(..., help="The run to cancel."),
+        orchestrator: str | None = typer.Option(None, "--orchestrator", help=ORCHESTRATOR_HELP),
+    ) -> None:
         """Cancel a run (and its training job); a process advancing it stops shortly."""
         from vmt.backends.factory import build_backends
         from vmt.cli.console import console
@@ -11,7 +16,13 @@ def register(app: typer.Typer) -> None:
         from vmt.pipeline.runner import Runner
         from vmt.pipeline.store import RunState
 
-        record = Runner(load_settings(), backends_factory=build_backends).cancel(run_id)
+        settings = load_settings()
+        if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
+            from vmt.cli.pipeline import cancel_pipeline_run
+
+            cancel_pipeline_run(settings, run_id)
+            return
+        record = Runner(settings, backends_factory=build_backends).cancel(run_id)
         if record.state is RunState.CANCELLED:
             console.print(f"run {run_id} cancelled")
         else:

@@ -9,6 +9,7 @@ from vmt.cli.ci_gate import (
     print_json,
     thresholds_option,
 )
+from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +42,9 @@ def register(app: typer.Typer) -> None:
             "--dry-run",
             help="Vertex: stage, validate, import and print the cost, but do not launch training.",
         ),
+        orchestrator: str | None = typer.Option(
+            None, "--orchestrator", help="With --model-run: " + ORCHESTRATOR_HELP
+        ),
         fail_under: list[str] | None = typer.Option(None, "--fail-under", help=FAIL_UNDER_HELP),
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
@@ -51,39 +55,31 @@ def register(app: typer.Typer) -> None:
         from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
         from vmt.errors import InputError
-        from vmt.pipeline.run_config import files_run_config, labelbox_run_config
+        from vmt.pipeline.run_config import requested_run_config
         from vmt.pipeline.runner import Runner
         from vmt.pipeline.store import RunState
 
         thresholds = thresholds_option(fail_under)
-        if (export is None) == (model_run is None):
-            raise InputError("give exactly one of --export FILE (with --out) or --model-run ID")
-        if export is not None and out is None:
-            raise InputError("--out is required with --export")
-        if export is not None and not export.is_file():
-            raise InputError(f"export file not found: {export}")
-        options: dict[str, object] = {}
-        if train_seconds is not None:
-            options["train_seconds"] = train_seconds
-        if seed is not None:
-            options["seed"] = seed
-        if dry_run:
-            options["vertex_dry_run"] = True
+        config = requested_run_config(
+            export=export,
+            out=out,
+            model_run=model_run,
+            trainer=trainer,
+            images_dir=images_dir,
+            train_seconds=train_seconds,
+            seed=seed,
+            dry_run=dry_run,
+        )
         settings = load_settings()
+        if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
+            if model_run is None:
+                raise InputError("--orchestrator vertex-pipelines runs a Labelbox --model-run")
+            submit_pipeline_run(
+                settings, model_run=model_run, trainer=trainer, options=config.trainer.options
+            )
+            return
         if model_run is not None:
             settings.require("labelbox_api_key")  # before a run is created that cannot start
-            config = labelbox_run_config(
-                model_run_id=model_run, trainer=trainer, trainer_options=options
-            )
-        else:
-            assert export is not None and out is not None
-            config = files_run_config(
-                export=str(export.resolve()),
-                out_dir=str(out.resolve()),
-                images_dir=str(images_dir.resolve()) if images_dir else None,
-                trainer=trainer,
-                trainer_options=options,
-            )
         with run_display(json_logs=as_json or settings.log_json) as display:
             runner = Runner(settings, backends_factory=build_backends, observer=display)
             run_id = runner.create_run(config)

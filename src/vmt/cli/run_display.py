@@ -107,7 +107,8 @@ def _fmt(value: object) -> str:
 
 
 def finish_run(store: RunStore, record: RunRecord) -> None:
-    """Print a completed run's metrics and where its results are; raise on any other end."""
+    """Print a completed run's metrics and where its results are, or a planned (dry) run's plan
+    and how to launch it; raise ``VmtError`` (with the failed stage) on any other end."""
     if record.state is RunState.COMPLETE:
         if record.evaluation is not None:
             console.print(metrics_table(record.evaluation))
@@ -121,6 +122,22 @@ def finish_run(store: RunStore, record: RunRecord) -> None:
         console.print(f"run:     {record.id} (vmt runs show {record.id})", highlight=False)
         console.print("browse:  vmt ui (the runs in a web page)", highlight=False)
         return
+    if record.state is RunState.PLANNED:
+        plan = next(
+            (
+                e.data.get("plan")
+                for e in reversed(store.events(record.id))
+                if e.message == "run planned"
+            ),
+            None,
+        )
+        console.print(f"planned: {plan or 'stopped before launching training'}", highlight=False)
+        console.print(f"launch:  vmt resume {record.id}", highlight=False)
+        return
     if record.state is RunState.CANCELLED:
-        raise VmtError(f"run {record.id} was cancelled")
-    raise VmtError(record.error or f"run {record.id} ended {record.state.value}")
+        raise VmtError(f"run {record.id} was cancelled", run_id=record.id)
+    raise VmtError(
+        record.error or f"run {record.id} ended {record.state.value}",
+        run_id=record.id,
+        stage=record.stage.value if record.stage else None,
+    )

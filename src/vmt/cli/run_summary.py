@@ -12,7 +12,7 @@ from vmt.cli.json_display import JsonRunDisplay
 from vmt.cli.run_display import RichRunDisplay
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import REPORT_HANDLE
-from vmt.pipeline.results import evaluation_of
+from vmt.pipeline.results import headline_of
 from vmt.pipeline.store import RunRecord, RunStore
 from vmt.quality_gate import Threshold, Verdict
 
@@ -30,8 +30,7 @@ def run_summary(
     metrics_path = store.run_dir(record.id) / artifacts.METRICS_FILE
     document = orjson.loads(metrics_path.read_bytes()) if metrics_path.is_file() else {}
     verdict = gate(document, thresholds)
-    evaluation = evaluation_of(record.metrics)
-    headline = evaluation.headline() if evaluation is not None else None
+    headline = headline_of(record.metrics)
     summary: dict[str, Any] = {
         "run_id": record.id,
         "state": record.state.value,

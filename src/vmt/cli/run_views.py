@@ -20,6 +20,7 @@ _STATE_STYLE = {
     "complete": "green",
     "failed": "red",
     "cancelled": "yellow",
+    "planned": "blue",
     "running": "cyan",
     "interrupted": "magenta",
     "pending": "dim",
@@ -92,7 +93,7 @@ def show_run(
         header.add_row("cancel", "requested")
     if run.error:
         header.add_row("error", Text(run.error, style="red"))
-    if state == "interrupted":
+    if state in ("interrupted", "planned"):
         header.add_row("next", f"vmt resume {run.id}")
     yield header
 

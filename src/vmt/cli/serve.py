@@ -14,9 +14,24 @@ def register(app: typer.Typer) -> None:
         insecure: bool = typer.Option(
             False, "--insecure", help="Accept unsigned webhooks when no secret is set (NOT safe)."
         ),
+        orchestrator: str | None = typer.Option(
+            None,
+            "--orchestrator",
+            help="local (a worker here advances runs; SQLite state) or vertex-pipelines "
+            "(stateless: the webhook submits a Vertex AI pipeline job); default VMT_ORCHESTRATOR.",
+        ),
     ) -> None:
         """Serve Labelbox's "Train model" webhooks, the runs API and the run worker."""
+        from vmt.cli.pipeline import orchestrator_of
         from vmt.config import load_settings
         from vmt.service.serve import serve_forever
 
-        serve_forever(load_settings(), host=host, port=port, workers=workers, insecure=insecure)
+        settings = load_settings()
+        serve_forever(
+            settings,
+            host=host,
+            port=port,
+            workers=workers,
+            insecure=insecure,
+            orchestrator=orchestrator_of(settings, orchestrator),
+        )

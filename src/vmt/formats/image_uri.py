@@ -66,8 +66,8 @@ def resolve_relative(uri: str, base: Path | None) -> str:
 def redact(uri: str) -> str:
     """``uri`` without user-info, query string or fragment: fit for any message.
 
-    ``https://u:p@host:8443/a.jpg?X-Goog-Signature=..`` -> ``https://host:8443/a.jpg``;
-    local paths are returned unchanged."""
+    ``https://u:p@host:8443/a.jpg?X-Goog-Signature=..`` -> ``https://host:8443/a.jpg?...``
+    (``?...`` says a query string was there); local paths are returned unchanged."""
     if "://" not in uri:
         return uri
     try:
@@ -83,7 +83,7 @@ def redact(uri: str) -> str:
         port = None
     if port:
         host = f"{host}:{port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    return urlunsplit((parts.scheme, host, parts.path, "", "")) + ("?..." if parts.query else "")
 
 
 def redact_text(text: str, uri: str) -> str:
@@ -106,7 +106,7 @@ def redact_urls(text: str) -> str:
     of defence for logs, events, errors and status metadata; code redacts at the source too."""
     if "://" not in text and "?" not in text:
         return text
-    return _QUERY.sub(r"\1", _URL.sub(lambda m: redact(m.group(0)), text))
+    return _QUERY.sub(r"\1?...", _URL.sub(lambda m: redact(m.group(0)), text))
 
 
 def redact_values(data: Mapping[str, object]) -> dict[str, object]:

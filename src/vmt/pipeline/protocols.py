@@ -48,6 +48,15 @@ STAGE_STATUS: Mapping[Stage, RunStatus] = {
 }
 
 
+class TrainingPlanned(Exception):
+    """Raised by ``Trainer.train`` when it stopped on purpose before launching (a dry run):
+    everything before the launch is done and the plan (e.g. the cost) is ``str(exc)``. The
+    runner ends the run as ``planned``; ``vmt resume`` launches it."""
+
+
+DRY_RUN_OPTION = "vertex_dry_run"
+"""The trainer option of a dry run; ``Runner.advance`` turns it off to launch a planned run."""
+
 MODEL_HANDLE = "model"
 """Handle the runner records after training: the trained model's reference (path or resource)."""
 
@@ -119,7 +128,8 @@ class Trainer(Protocol):
     def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
         """Train on the TRAINING (and VALIDATION, for early stopping) samples, or re-attach to
         the training started before a crash; return the model reference (path or resource
-        name). ``samples`` may be iterated more than once."""
+        name). ``samples`` may be iterated more than once. Raises ``TrainingPlanned`` when
+        told to stop before launching (a dry run)."""
         ...
 
     def predict(
@@ -191,4 +201,5 @@ __all__ = [
     "Source",
     "Stage",
     "Trainer",
+    "TrainingPlanned",
 ]

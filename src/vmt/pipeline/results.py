@@ -128,6 +128,7 @@ class Headline(BaseModel):
     """``test``: the TEST split alone; ``all``: validation + test rows."""
     map: float | None
     ap50: float | None
+    ap75: float | None = None
 
     def as_metadata(self) -> dict[str, float]:
         """``{"mAP": ..., "AP50": ...}`` with only the figures that exist."""
@@ -148,9 +149,9 @@ class EvaluateResult(StageResult):
 
     def headline(self) -> Headline:
         """THE headline: the TEST split when evaluated, else validation + test."""
-        if self.test is not None:
-            return Headline(rows="test", map=self.test.map, ap50=self.test.ap50)
-        return Headline(rows="all", map=self.all.map, ap50=self.all.ap50)
+        rows: HeadlineRows = "test" if self.test is not None else "all"
+        figures = self.test if self.test is not None else self.all
+        return Headline(rows=rows, map=figures.map, ap50=figures.ap50, ap75=figures.ap75)
 
     def row_sets(self) -> dict[str, MetricsSummary]:
         """Each evaluated set of rows by its key (``all``, then ``test`` when present)."""
@@ -185,3 +186,9 @@ def result_from_json(stage: Stage, data: Mapping[str, Any]) -> StageResult:
 def evaluation_of(metrics: Mapping[str, Any]) -> EvaluateResult | None:
     """A run's stored metrics summary as a typed result; None before evaluation."""
     return EvaluateResult.from_json(metrics) if metrics else None
+
+
+def headline_of(metrics: Mapping[str, Any]) -> Headline | None:
+    """The headline of a run's stored metrics summary; None before evaluation."""
+    evaluation = evaluation_of(metrics)
+    return evaluation.headline() if evaluation is not None else None

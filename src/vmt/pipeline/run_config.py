@@ -7,9 +7,13 @@ Options hold plain JSON values only; secrets never go here (they come from ``Set
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from vmt.errors import InputError
+from vmt.pipeline.protocols import DRY_RUN_OPTION
 
 
 class BackendSpec(BaseModel):
@@ -71,4 +75,43 @@ def labelbox_run_config(
         trainer=BackendSpec(kind=trainer, options=dict(trainer_options or {})),
         sink=BackendSpec(kind="labelbox", options=dict(options)),
         label=f"labelbox:{model_run_id}",
+    )
+
+
+def requested_run_config(
+    *,
+    export: Path | None,
+    out: Path | None,
+    model_run: str | None,
+    trainer: str = "local",
+    images_dir: Path | None = None,
+    train_seconds: float | None = None,
+    seed: int | None = None,
+    dry_run: bool = False,
+) -> RunConfig:
+    """The configuration ``vmt run`` asks for: an export file with a results folder, or a
+    Labelbox model run. Raises ``InputError`` for a combination that cannot run (both or
+    neither source, no ``out`` with ``export``, a missing export file)."""
+    if (export is None) == (model_run is None):
+        raise InputError("give exactly one of --export FILE (with --out) or --model-run ID")
+    options: dict[str, Any] = {}
+    if train_seconds is not None:
+        options["train_seconds"] = train_seconds
+    if seed is not None:
+        options["seed"] = seed
+    if dry_run:
+        options[DRY_RUN_OPTION] = True
+    if model_run is not None:
+        return labelbox_run_config(model_run_id=model_run, trainer=trainer, trainer_options=options)
+    assert export is not None
+    if out is None:
+        raise InputError("--out is required with --export")
+    if not export.is_file():
+        raise InputError(f"export file not found: {export}")
+    return files_run_config(
+        export=str(export.resolve()),
+        out_dir=str(out.resolve()),
+        images_dir=str(images_dir.resolve()) if images_dir else None,
+        trainer=trainer,
+        trainer_options=options,
     )

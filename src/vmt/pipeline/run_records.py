@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 from vmt.errors import InputError
-from vmt.pipeline.lease import Lease
+from vmt.pipeline.lease import Lease, LeaseHolder
 from vmt.pipeline.protocols import Stage
 from vmt.pipeline.results import EvaluateResult, Headline, evaluation_of
 from vmt.pipeline.run_config import RunConfig
@@ -18,6 +21,8 @@ from vmt.pipeline.run_config import RunConfig
 class RunState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"
+    PLANNED = "planned"
+    """A dry run ended before launching training (not a failure); ``vmt resume`` launches it."""
     COMPLETE = "complete"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -93,6 +98,11 @@ class EventRecord:
     message: str
     data: dict[str, Any]
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> EventRecord:
+        stage = stage_or_none(row["stage"])
+        return cls(row["id"], row["ts"], stage, row["message"], orjson.loads(row["data"]))
+
 
 @dataclass(frozen=True, slots=True)
 class ErrorRecord:
@@ -102,7 +112,50 @@ class ErrorRecord:
     message: str
     retryable: bool
 
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> ErrorRecord:
+        stage = stage_or_none(row["stage"])
+        return cls(row["ts"], stage, row["kind"], row["message"], bool(row["retryable"]))
+
 
 def new_run_id() -> str:
     """Sortable by creation time, unique without coordination: ``20250101-120000-3fa2c1``."""
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def stage_or_none(value: str | None) -> Stage | None:
+    return Stage(value) if value else None
+
+
+def run_record_from_row(row: sqlite3.Row) -> RunRecord:
+    lease = None
+    if row["lease_owner"] is not None:
+        lease = Lease(LeaseHolder.parse(row["lease_owner"]), float(row["lease_expires"]))
+    return RunRecord(
+        id=row["id"],
+        created=row["created"],
+        updated=row["updated"],
+        state=RunState(row["state"]),
+        stage=stage_or_none(row["stage"]),
+        config=RunConfig.from_json(row["config"]),
+        metrics=orjson.loads(row["metrics"]),
+        error=row["error"],
+        cancel_requested=bool(row["cancel_requested"]),
+        lease=lease,
+    )
+
+
+def stage_record_from_row(stage: Stage, row: sqlite3.Row | None) -> StageRecord:
+    if row is None:
+        return StageRecord(stage)
+    return StageRecord(
+        stage=stage,
+        state=StageState(row["state"]),
+        started=row["started"],
+        finished=row["finished"],
+        attempts=row["attempts"],
+        outputs=orjson.loads(row["outputs"]),
+        error=row["error"],
+        progress_done=row["progress_done"],
+        progress_total=row["progress_total"],
+    )

@@ -17,11 +17,18 @@ from vmt.config import Settings
 from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError, VmtError
 from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline import stages
-from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import RunObserver, StoreRunContext
 from vmt.pipeline.failure import failure_message
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
-from vmt.pipeline.protocols import REPORT_HANDLE, STAGE_STATUS, Backends, RunStatus, Stage
+from vmt.pipeline.protocols import (
+    DRY_RUN_OPTION,
+    REPORT_HANDLE,
+    STAGE_STATUS,
+    Backends,
+    RunStatus,
+    Stage,
+    TrainingPlanned,
+)
 from vmt.pipeline.results import EvaluateResult, PrepareResult, StageResult, TrainResult
 from vmt.pipeline.run_config import RunConfig
 from vmt.pipeline.stages import RunPaths
@@ -59,7 +66,9 @@ class Runner:
         self.store = store or RunStore.for_settings(settings)
         self._factory = backends_factory
         self._observer = observer or RunObserver()
-        self._backoff = backoff or Backoff(base=2.0, cap=60.0, deadline=900.0, max_attempts=6)
+        self._backoff = backoff or Backoff(
+            base=2.0, cap=60.0, deadline=settings.stage_retry_deadline_s, max_attempts=6
+        )
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
 
@@ -77,8 +86,10 @@ class Runner:
         return self.store.create_run(config)
 
     def advance(self, run_id: str) -> RunRecord:
-        """Run the remaining stages of ``run_id`` and return its final record (COMPLETE, FAILED
-        or CANCELLED). Raises ``RunConflictError`` when another process is advancing it."""
+        """Run the remaining stages of ``run_id`` and return its final record (COMPLETE, FAILED,
+        CANCELLED, or PLANNED when a dry run stopped before launching training). A PLANNED run
+        is launched: its dry-run option is turned off first. Raises ``RunConflictError`` when
+        another process is advancing it."""
         run = self.store.get_run(run_id)
         if run.state is RunState.COMPLETE:
             return run
@@ -86,6 +97,8 @@ class Runner:
             raise InputError(f"run {run_id} was cancelled; start a new run to train again")
         holder = self._acquire(run_id)
         try:
+            if run.state is RunState.PLANNED:
+                self._launch_planned(run)
             with Heartbeat(
                 renew=lambda: self.store.renew_lease(run_id, holder, self._lease_seconds),
                 poll_cancel=lambda: self.store.cancel_requested(run_id),
@@ -167,6 +180,8 @@ class Runner:
             self._report(ctx, backends, RunStatus.COMPLETE, self._metadata(run_id, None))
             self.store.set_run_state(run_id, RunState.COMPLETE)
             ctx.event("run complete")
+        except TrainingPlanned as planned:
+            self._plan(ctx, planned)
         except RunCancelled:
             self._finish_cancel(ctx, backends)
         except RunConflictError:
@@ -181,6 +196,8 @@ class Runner:
             try:
                 return fn()
             except Exception as exc:
+                if isinstance(exc, VmtError) and exc.stage is None and ctx.stage is not None:
+                    exc.stage = ctx.stage.value
                 if is_retryable(exc):
                     self.store.add_error(
                         ctx.run_id,
@@ -202,41 +219,13 @@ class Runner:
     def _run_stage(
         self, ctx: StoreRunContext, stage: Stage, backends: Backends, paths: RunPaths
     ) -> StageResult:
-        samples = SampleFile(paths.samples)
-        if stage is Stage.EXPORT:
-            return stages.export_stage(backends.source, ctx, dest=paths.export)
-        if stage is Stage.PREPARE:
-            return stages.prepare_stage(
-                backends.trainer,
-                ctx,
-                export=paths.export,
-                locate_image=backends.source.locate_image,
-                samples_out=paths.samples,
-                rejections_out=paths.rejections,
-            )
-        if stage is Stage.TRAIN:
-            return stages.train_stage(backends.trainer, ctx, samples=samples)
-        if stage is Stage.PREDICT:
-            model = self.store.result(ctx.run_id, TrainResult).model
-            return stages.predict_stage(
-                backends.trainer,
-                ctx,
-                model=model,
-                samples=samples,
-                predictions_out=paths.predictions,
-                labelbox_out=paths.labelbox_predictions,
-            )
-        if stage is Stage.EVALUATE:
-            return stages.evaluate_stage(
-                ctx,
-                trainer_name=backends.trainer.name,
-                samples=samples,
-                predictions=paths.predictions,
-                metrics_out=paths.metrics,
-                report_out=paths.report,
-                row_metrics_out=paths.row_metrics,
-            )
-        return stages.publish_stage(backends.sink, ctx, paths=paths)
+        return stages.run_stage(
+            stage,
+            backends,
+            ctx,
+            paths=paths,
+            trained_model=lambda: self.store.result(ctx.run_id, TrainResult).model,
+        )
 
     def _report(
         self,
@@ -279,9 +268,28 @@ class Runner:
             )
         return metadata
 
+    def _launch_planned(self, run: RunRecord) -> None:
+        trainer = run.config.trainer
+        options = {**trainer.options, DRY_RUN_OPTION: False}
+        config = run.config.model_copy(
+            update={"trainer": trainer.model_copy(update={"options": options})}
+        )
+        self.store.set_config(run.id, config)
+        self.store.set_run_state(run.id, RunState.PENDING)
+        self.store.add_event(run.id, "planned run launched")
+
+    def _plan(self, ctx: StoreRunContext, planned: TrainingPlanned) -> None:
+        """A dry run stopped before launching: the run ends PLANNED, the stage is pending."""
+        if ctx.stage is not None:
+            self.store.reset_stage(ctx.run_id, ctx.stage)
+        self.store.set_run_state(ctx.run_id, RunState.PLANNED)
+        ctx.event("run planned", plan=str(planned), launch=f"vmt resume {ctx.run_id}")
+
     def _fail(self, ctx: StoreRunContext, backends: Backends | None, exc: Exception) -> None:
         run_id = ctx.run_id
         stage = ctx.stage
+        if isinstance(exc, VmtError) and exc.stage is None and stage is not None:
+            exc.stage = stage.value  # the stage that raised it, for every reader of the error
         if not isinstance(exc, VmtError):
             log.exception("run %s: internal error in stage %s", run_id, stage)
         message = failure_message(stage, exc, run_id=run_id)

@@ -22,7 +22,15 @@ from vmt.errors import InputError
 from vmt.formats.image_uri import local_path, redact_urls
 from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
-from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Sink, Source, Trainer
+from vmt.pipeline.protocols import (
+    MODEL_HANDLE,
+    Backends,
+    RunContext,
+    Sink,
+    Source,
+    Stage,
+    Trainer,
+)
 from vmt.pipeline.results import (
     EvaluateResult,
     ExportResult,
@@ -30,6 +38,7 @@ from vmt.pipeline.results import (
     PredictResult,
     PrepareResult,
     PublishResult,
+    StageResult,
     TrainResult,
 )
 
@@ -337,3 +346,51 @@ def publish_stage(sink: Sink, ctx: RunContext, *, paths: RunPaths) -> PublishRes
         report=paths.report if paths.report.exists() else None,
     )
     return PublishResult()
+
+
+# --- one stage, whichever orchestrator runs it ---------------------------------------------
+def run_stage(
+    stage: Stage,
+    backends: Backends,
+    ctx: RunContext,
+    *,
+    paths: RunPaths,
+    trained_model: Callable[[], str],
+) -> StageResult:
+    """Run ``stage`` of the run in ``paths`` with ``backends``: what the local runner and a
+    Vertex AI pipeline step both call (one implementation, two orchestrators).
+    ``trained_model`` returns the model reference the train stage recorded (predict needs it)."""
+    samples = SampleFile(paths.samples)
+    if stage is Stage.EXPORT:
+        return export_stage(backends.source, ctx, dest=paths.export)
+    if stage is Stage.PREPARE:
+        return prepare_stage(
+            backends.trainer,
+            ctx,
+            export=paths.export,
+            locate_image=backends.source.locate_image,
+            samples_out=paths.samples,
+            rejections_out=paths.rejections,
+        )
+    if stage is Stage.TRAIN:
+        return train_stage(backends.trainer, ctx, samples=samples)
+    if stage is Stage.PREDICT:
+        return predict_stage(
+            backends.trainer,
+            ctx,
+            model=trained_model(),
+            samples=samples,
+            predictions_out=paths.predictions,
+            labelbox_out=paths.labelbox_predictions,
+        )
+    if stage is Stage.EVALUATE:
+        return evaluate_stage(
+            ctx,
+            trainer_name=backends.trainer.name,
+            samples=samples,
+            predictions=paths.predictions,
+            metrics_out=paths.metrics,
+            report_out=paths.report,
+            row_metrics_out=paths.row_metrics,
+        )
+    return publish_stage(backends.sink, ctx, paths=paths)

@@ -35,6 +35,8 @@ from vmt.pipeline.run_records import (
     StageState,
     UnknownRunError,
     new_run_id,
+    run_record_from_row,
+    stage_record_from_row,
 )
 from vmt.pipeline.store_schema import SCHEMA, SCHEMA_VERSION
 from vmt.sqlite_db import ThreadConnections, transaction
@@ -56,10 +58,6 @@ __all__ = [
 
 def _json(value: Mapping[str, Any]) -> str:
     return orjson.dumps(value, default=str).decode()
-
-
-def _stage(value: str | None) -> Stage | None:
-    return Stage(value) if value else None
 
 
 class RunStore:
@@ -120,7 +118,7 @@ class RunStore:
         row = self._conn().execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise UnknownRunError(f"no run {run_id!r} in {self.db_path} (`vmt runs` lists them)")
-        return self._run_record(row)
+        return run_record_from_row(row)
 
     def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
         sql = "SELECT * FROM runs ORDER BY created DESC, id DESC"
@@ -128,7 +126,7 @@ class RunStore:
         if limit is not None:
             sql += " LIMIT ?"
             params = (limit,)
-        return [self._run_record(row) for row in self._conn().execute(sql, params)]
+        return [run_record_from_row(row) for row in self._conn().execute(sql, params)]
 
     def page_runs(
         self, *, state: RunState | None = None, limit: int, offset: int = 0
@@ -138,7 +136,7 @@ class RunStore:
         where, params = ("WHERE state = ?", [state.value]) if state else ("", [])
         sql = f"SELECT * FROM runs {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?"
         rows = self._conn().execute(sql, (*params, limit, offset))
-        return [self._run_record(row) for row in rows]
+        return [run_record_from_row(row) for row in rows]
 
     def count_runs(self, *, state: RunState | None = None) -> int:
         """How many runs the store holds (in ``state`` when given)."""
@@ -155,7 +153,7 @@ class RunStore:
         rows = self._conn().execute(f"SELECT * FROM stages WHERE run_id IN ({marks})", run_ids)
         for row in rows:
             stage = Stage(row["stage"])
-            found[row["run_id"]][stage] = self._stage_record(stage, row)
+            found[row["run_id"]][stage] = stage_record_from_row(stage, row)
         return found
 
     def handles_of(self, run_ids: list[str], key: str) -> dict[str, str]:
@@ -168,24 +166,6 @@ class RunStore:
             (key, *run_ids),
         )
         return {row["run_id"]: row["value"] for row in rows}
-
-    @staticmethod
-    def _run_record(row: sqlite3.Row) -> RunRecord:
-        lease = None
-        if row["lease_owner"] is not None:
-            lease = Lease(LeaseHolder.parse(row["lease_owner"]), float(row["lease_expires"]))
-        return RunRecord(
-            id=row["id"],
-            created=row["created"],
-            updated=row["updated"],
-            state=RunState(row["state"]),
-            stage=_stage(row["stage"]),
-            config=RunConfig.from_json(row["config"]),
-            metrics=orjson.loads(row["metrics"]),
-            error=row["error"],
-            cancel_requested=bool(row["cancel_requested"]),
-            lease=lease,
-        )
 
     def set_run_state(
         self, run_id: str, state: RunState, *, stage: Stage | None = None, error: str | None = None
@@ -210,6 +190,14 @@ class RunStore:
                 (_json(metrics), time.time(), run_id),
             )
 
+    def set_config(self, run_id: str, config: RunConfig) -> None:
+        """Replace the run's configuration (a planned run launched: its dry-run option off)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE runs SET config = ?, updated = ? WHERE id = ?",
+                (config.to_json(), time.time(), run_id),
+            )
+
     def request_cancel(self, run_id: str) -> None:
         self.get_run(run_id)
         with self._tx() as conn:
@@ -232,7 +220,7 @@ class RunStore:
             row["stage"]: row
             for row in self._conn().execute("SELECT * FROM stages WHERE run_id = ?", (run_id,))
         }
-        return [self._stage_record(stage, rows.get(stage.value)) for stage in Stage]
+        return [stage_record_from_row(stage, rows.get(stage.value)) for stage in Stage]
 
     def stage(self, run_id: str, stage: Stage) -> StageRecord:
         row = (
@@ -240,23 +228,7 @@ class RunStore:
             .execute("SELECT * FROM stages WHERE run_id = ? AND stage = ?", (run_id, stage.value))
             .fetchone()
         )
-        return self._stage_record(stage, row)
-
-    @staticmethod
-    def _stage_record(stage: Stage, row: sqlite3.Row | None) -> StageRecord:
-        if row is None:
-            return StageRecord(stage)
-        return StageRecord(
-            stage=stage,
-            state=StageState(row["state"]),
-            started=row["started"],
-            finished=row["finished"],
-            attempts=row["attempts"],
-            outputs=orjson.loads(row["outputs"]),
-            error=row["error"],
-            progress_done=row["progress_done"],
-            progress_total=row["progress_total"],
-        )
+        return stage_record_from_row(stage, row)
 
     def result(self, run_id: str, kind: type[R]) -> R:
         """The typed result of a finished stage (``kind.stage``). Raises ``InputError`` when
@@ -286,6 +258,15 @@ class RunStore:
                 "UPDATE stages SET state = ?, finished = ?, outputs = ?"
                 " WHERE run_id = ? AND stage = ?",
                 (StageState.DONE.value, time.time(), _json(outputs), run_id, stage.value),
+            )
+
+    def reset_stage(self, run_id: str, stage: Stage) -> None:
+        """Back to pending (a dry run stopped before the stage's work was launched)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE stages SET state = ?, finished = NULL, error = NULL,"
+                " progress_done = NULL, progress_total = NULL WHERE run_id = ? AND stage = ?",
+                (StageState.PENDING.value, run_id, stage.value),
             )
 
     def fail_stage(self, run_id: str, stage: Stage, error: str) -> None:
@@ -350,16 +331,7 @@ class RunStore:
 
     def events(self, run_id: str) -> list[EventRecord]:
         rows = self._conn().execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))
-        return [
-            EventRecord(
-                row["id"],
-                row["ts"],
-                _stage(row["stage"]),
-                row["message"],
-                orjson.loads(row["data"]),
-            )
-            for row in rows
-        ]
+        return [EventRecord.from_row(row) for row in rows]
 
     def add_error(
         self, run_id: str, *, stage: Stage | None, kind: str, message: str, retryable: bool
@@ -380,12 +352,7 @@ class RunStore:
 
     def errors(self, run_id: str) -> list[ErrorRecord]:
         rows = self._conn().execute("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
-        return [
-            ErrorRecord(
-                row["ts"], _stage(row["stage"]), row["kind"], row["message"], bool(row["retryable"])
-            )
-            for row in rows
-        ]
+        return [ErrorRecord.from_row(row) for row in rows]
 
     # --- lease ---------------------------------------------------------------------------
     def try_acquire_lease(self, run_id: str, holder: LeaseHolder, ttl: float) -> Lease | None:

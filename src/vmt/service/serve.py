@@ -30,13 +30,43 @@ def check_serve_settings(settings: Settings, *, insecure: bool) -> None:
         raise ConfigError(f"vmt serve: {exc.message}{hint}") from exc
 
 
+def check_pipelines_settings(settings: Settings, *, insecure: bool) -> None:
+    """``vmt serve --orchestrator vertex-pipelines`` submits jobs: it needs the project, region,
+    bucket (pipeline root) and the pipeline's image or template; the Labelbox key is the
+    steps' (docs/deploy.md), not this process's."""
+    needed = ["gcp_project", "gcp_region"]
+    if not settings.pipeline_root:
+        needed.append("gcs_bucket")
+    if not settings.pipeline_template:
+        needed.append("pipeline_image")
+    if not insecure:
+        needed.append("webhook_secret")
+    try:
+        settings.require(*needed)
+    except ConfigError as exc:
+        raise ConfigError(f"vmt serve --orchestrator vertex-pipelines: {exc.message}") from exc
+
+
 def serve_forever(
-    settings: Settings, *, host: str, port: int, workers: int, insecure: bool
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    insecure: bool,
+    orchestrator: str = "local",
 ) -> None:
-    """Validate the settings, build the app and serve until SIGINT/SIGTERM."""
+    """Validate the settings, build the app and serve until SIGINT/SIGTERM. With the
+    ``vertex-pipelines`` orchestrator the app is stateless (``service.pipelines_app``)."""
     configure_logging(json=settings.log_json, secrets=configured_secrets(settings))
-    check_serve_settings(settings, insecure=insecure)
-    app = create_app(settings, insecure=insecure, worker_threads=workers)
+    if orchestrator == "vertex-pipelines":
+        from vmt.service.pipelines_app import create_pipelines_app
+
+        check_pipelines_settings(settings, insecure=insecure)
+        app = create_pipelines_app(settings, insecure=insecure)
+    else:
+        check_serve_settings(settings, insecure=insecure)
+        app = create_app(settings, insecure=insecure, worker_threads=workers)
     config = uvicorn.Config(
         app,
         host=host,
@@ -46,5 +76,10 @@ def serve_forever(
         server_header=False,
         timeout_graceful_shutdown=10,
     )
-    log.info("vmt serve on http://%s:%d (state dir %s)", host, port, settings.state_dir)
+    where = (
+        "runs on Vertex AI Pipelines, no local state"
+        if orchestrator == "vertex-pipelines"
+        else f"state dir {settings.state_dir}"
+    )
+    log.info("vmt serve on http://%s:%d (%s)", host, port, where)
     uvicorn.Server(config).run()

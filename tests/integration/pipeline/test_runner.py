@@ -318,3 +318,37 @@ def test_relative_image_paths_are_taken_from_the_images_folder(store: RunStore) 
     assert runner.advance(run_id).state is RunState.COMPLETE
     samples = artifacts.SampleFile(store.run_dir(run_id) / artifacts.SAMPLES_FILE)
     assert [s.image_uri for s in samples] == ["/pictures/sub/a.png", "https://host/b.png"]
+
+
+def test_dry_run_ends_planned_not_failed_and_resume_launches_it(store: RunStore) -> None:
+    from vmt.pipeline.protocols import DRY_RUN_OPTION, TrainingPlanned
+
+    calls = Calls()
+    calls.train_failures.append(TrainingPlanned("dry run: stopped before launching (3.47 USD)"))
+    runner = make_runner(store, calls)
+    run_id = runner.create_run(FAKE_CONFIG)
+
+    planned = runner.advance(run_id)
+    assert planned.state is RunState.PLANNED
+    assert planned.error is None and store.errors(run_id) == []
+    assert store.stage(run_id, Stage.TRAIN).state is StageState.PENDING
+    assert RunStatus.FAILED not in [s for s, _, _ in calls.statuses]
+    (event,) = [e for e in store.events(run_id) if e.message == "run planned"]
+    assert "3.47 USD" in event.data["plan"] and event.data["launch"] == f"vmt resume {run_id}"
+
+    launched = runner.resume(run_id)
+    assert launched.state is RunState.COMPLETE, launched.error
+    assert launched.config.trainer.options[DRY_RUN_OPTION] is False
+    assert calls.log.count("train") == 2 and calls.log.count("prepare") == 1
+    assert "planned run launched" in _messages(store, run_id)
+
+
+def test_errors_carry_the_stage_that_raised_them(store: RunStore) -> None:
+    calls = Calls()
+    failure = VmtError("the training job failed")
+    calls.train_failures.append(failure)
+    runner = make_runner(store, calls)
+    run_id = runner.create_run(FAKE_CONFIG)
+    assert runner.advance(run_id).state is RunState.FAILED
+    assert failure.stage == "train"
+    assert [e.stage for e in store.errors(run_id)] == [Stage.TRAIN]

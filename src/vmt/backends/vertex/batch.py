@@ -20,6 +20,7 @@ from vmt.backends.vertex.calls import (
     find_by_run_label,
     poll_until_done,
     run_labels,
+    vertex_backoff,
     vertex_call,
     vertex_cancel,
 )
@@ -97,6 +98,7 @@ class VertexBatchPrediction:
             parent=self.clients.parent,
             handle=H_BATCH_JOB,
             what="batch prediction job",
+            backoff=vertex_backoff(self.settings),
         )
 
     def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:
@@ -110,7 +112,11 @@ class VertexBatchPrediction:
         instances = ctx.workdir / "vertex_instances.jsonl"
         _write_instances(instances, samples)
         upload_file(
-            self.storage, instances, f"{base}/instances.jsonl", content_type="application/jsonl"
+            self.storage,
+            instances,
+            f"{base}/instances.jsonl",
+            content_type="application/jsonl",
+            deadline_s=self.settings.vertex_retry_deadline_s,
         )
         request = aiplatform_v1.BatchPredictionJob(
             display_name=f"vmt-{ctx.run_id}"[:128],
@@ -135,6 +141,7 @@ class VertexBatchPrediction:
             ),
             lambda: self._find(ctx),
             describe="create Vertex batch prediction job",
+            backoff=vertex_backoff(self.settings),
         )
         if isinstance(created, str):
             return created  # found by its label: recorded by _find
@@ -154,6 +161,7 @@ class VertexBatchPrediction:
         blobs = vertex_call(
             lambda: list(self.storage.list_blobs(where.bucket, prefix=where.name)),
             describe="list batch prediction outputs",
+            backoff=vertex_backoff(self.settings),
         )
         predicted = 0
         bad_lines = 0
@@ -194,6 +202,7 @@ class VertexBatchPrediction:
         if vertex_cancel(
             lambda: self.clients.job.cancel_batch_prediction_job(name=job),
             describe="cancel Vertex batch prediction",
+            backoff=vertex_backoff(self.settings),
         ):
             ctx.event("vertex batch prediction cancel requested", job=job)
 
@@ -204,6 +213,7 @@ class VertexBatchPrediction:
         evaluations = vertex_call(
             lambda: list(self.clients.model.list_model_evaluations(parent=model)),
             describe="list Vertex model evaluations",
+            backoff=vertex_backoff(self.settings),
         )
         if not evaluations:
             ctx.event("vertex model has no evaluation", model=model)

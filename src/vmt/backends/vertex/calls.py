@@ -43,6 +43,11 @@ def label_filter(run_id: str) -> str:
     return f'labels.{RUN_LABEL}="{run_label_value(run_id)}"'
 
 
+def vertex_backoff(settings: Settings) -> Backoff:
+    """How one Vertex or GCS call is retried: bounded by ``vertex_retry_deadline_s``."""
+    return Backoff(base=1.0, cap=30.0, deadline=settings.vertex_retry_deadline_s)
+
+
 def find_by_run_label(
     ctx: RunContext,
     list_resources: Callable[[dict[str, str]], Iterable[Any]],
@@ -50,6 +55,7 @@ def find_by_run_label(
     parent: str,
     handle: str,
     what: str,
+    backoff: Backoff | None = None,
 ) -> str | None:
     """The run's resource: the one recorded as ``handle``, else the one carrying the run-id
     label (then recorded), else None. How a run re-attaches after a crash between "create"
@@ -60,6 +66,7 @@ def find_by_run_label(
     found = vertex_call(
         lambda: list(list_resources({"parent": parent, "filter": label_filter(ctx.run_id)})),
         describe=f"list Vertex {what}s",
+        backoff=backoff,
     )
     if not found:
         return None
@@ -125,13 +132,15 @@ def create_or_find(
         raise
 
 
-def vertex_cancel(fn: Callable[[], object], *, describe: str) -> bool:
+def vertex_cancel(
+    fn: Callable[[], object], *, describe: str, backoff: Backoff | None = None
+) -> bool:
     """Ask Vertex to cancel a job: True if asked, False if the job had already finished
     (Vertex answers FailedPrecondition); any other failure raises as in `vertex_call`."""
     from google.api_core import exceptions as api_exceptions
 
     try:
-        vertex_call(fn, describe=describe)
+        vertex_call(fn, describe=describe, backoff=backoff)
     except BackendError as exc:
         if not isinstance(exc.__cause__, api_exceptions.FailedPrecondition):
             raise
@@ -164,7 +173,7 @@ def poll_until_done(
         delay = min(max(saved, delay), settings.vertex_poll_max_seconds)
     while True:
         ctx.check_cancelled()
-        current = vertex_call(fetch, describe=describe)
+        current = vertex_call(fetch, describe=describe, backoff=vertex_backoff(settings))
         if on_poll is not None:
             on_poll(current)
         if is_done(current):

@@ -117,7 +117,13 @@ class VertexTrainer:
         if ctx.get_handle("vertex.import_file") == uri:
             return uri
         path = write_import_file(ctx.workdir / IMPORT_FILE, samples)
-        upload_file(self.storage, path, uri, content_type="application/jsonl")
+        upload_file(
+            self.storage,
+            path,
+            uri,
+            content_type="application/jsonl",
+            deadline_s=self.settings.vertex_retry_deadline_s,
+        )
         ctx.set_handle("vertex.import_file", uri)
         ctx.event("vertex import file uploaded", uri=uri)
         return uri

@@ -19,6 +19,7 @@ from vmt.backends.vertex.calls import (
     find_by_run_label,
     poll_until_done,
     run_labels,
+    vertex_backoff,
     vertex_call,
     vertex_cancel,
 )
@@ -26,7 +27,7 @@ from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import RunContext, TrainingPlanned
 from vmt.vertex_cost import cost_usd
 
 log = logging.getLogger("vmt")
@@ -52,7 +53,7 @@ _SUCCEEDED, _FAILED, _CANCELLED = 4, 5, 7
 _TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED}
 
 
-class DryRunFinished(BackendError):
+class DryRunFinished(TrainingPlanned):
     """``vertex_dry_run``: everything was done but launching the training."""
 
 
@@ -91,10 +92,15 @@ class VertexTraining:
             ),
             lambda: self.find_dataset(ctx),
             describe="create Vertex dataset",
+            backoff=vertex_backoff(self.settings),
         )
         if isinstance(operation, str):
             return operation  # found by its label: recorded by find_dataset
-        created = vertex_call(lambda: operation.result(timeout=600), describe="create dataset")
+        created = vertex_call(
+            lambda: operation.result(timeout=600),
+            describe="create dataset",
+            backoff=vertex_backoff(self.settings),
+        )
         name = str(created.name)
         ctx.set_handle(H_DATASET, name)
         log.info("created dataset %s", name)
@@ -108,6 +114,7 @@ class VertexTraining:
             parent=self.clients.parent,
             handle=H_DATASET,
             what="dataset",
+            backoff=vertex_backoff(self.settings),
         )
 
     def _import(self, ctx: RunContext, dataset: str, import_uri: str) -> None:
@@ -122,6 +129,7 @@ class VertexTraining:
             operation = vertex_call(
                 lambda: self.clients.dataset.import_data(name=dataset, import_configs=[config]),
                 describe="import into Vertex dataset",
+                backoff=vertex_backoff(self.settings),
             )
             op_name = str(operation.operation.name)
             ctx.set_handle(H_IMPORT_OPERATION, op_name)
@@ -175,6 +183,7 @@ class VertexTraining:
             parent=self.clients.parent,
             handle=H_PIPELINE,
             what="training pipeline",
+            backoff=vertex_backoff(self.settings),
         )
 
     def launch(self, ctx: RunContext, dataset: str) -> str:
@@ -209,6 +218,7 @@ class VertexTraining:
             ),
             lambda: self.find_pipeline(ctx),
             describe="create Vertex training pipeline",
+            backoff=vertex_backoff(self.settings),
         )
         if isinstance(created, str):
             return created  # found by its label: recorded by find_pipeline
@@ -270,6 +280,7 @@ class VertexTraining:
         if vertex_cancel(
             lambda: self.clients.pipeline.cancel_training_pipeline(name=pipeline),
             describe="cancel Vertex training",
+            backoff=vertex_backoff(self.settings),
         ):
             ctx.event("vertex training cancel requested", training_pipeline=pipeline)
         else:

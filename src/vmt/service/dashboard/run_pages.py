@@ -17,7 +17,7 @@ from typing import Any
 from vmt.domain import Rejection
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import Stage
-from vmt.pipeline.results import ROW_SET_NAMES, Headline, evaluation_of
+from vmt.pipeline.results import ROW_SET_NAMES, Headline, headline_of
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageRecord, StageState
 from vmt.service.dashboard.links import Link, run_links
 from vmt.vertex_cost import cost_usd
@@ -33,12 +33,6 @@ EVENTS_SHOWN = 100
 
 def _iso(ts: float | None) -> str | None:
     return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
-def headline_of(metrics: dict[str, Any]) -> Headline | None:
-    """The run's headline (the pipeline's one rule); None before its evaluation."""
-    evaluation = evaluation_of(metrics)
-    return None if evaluation is None else evaluation.headline()
 
 
 def display_state(run: RunRecord) -> str:
@@ -273,7 +267,7 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
         model_run_id=model_run if isinstance(model_run, str) else None,
         cancel_requested=run.cancel_requested,
         can_cancel=run.state not in (RunState.COMPLETE, RunState.CANCELLED),
-        can_resume=state in ("failed", "interrupted", "pending"),
+        can_resume=state in ("failed", "interrupted", "pending", "planned"),
         stages=[_stage_view(s) for s in stage_records],
         events=events[::-1],
         events_total=len(history),

@@ -1,0 +1,237 @@
+"""One stage of a run as a pipeline step: the same stage functions as the local runner.
+
+A Vertex AI pipeline (``kfp_pipeline``) runs each stage in its own container with four string
+parameters: the run id, the ``RunConfig`` JSON, the non-secret settings JSON and the run folder
+(a ``gs://`` URI under the pipeline root, read through the step's bucket mount). Each step
+reports its stage's Labelbox status before it starts, as the local runner does; publish reports
+COMPLETE; a failing step writes its one-line message (``failure_message``, <= 255 characters)
+to the run folder and fails, and the pipeline's exit handler reports it as FAILED.
+
+Steps are idempotent: a retried step whose stage already finished returns the recorded outputs,
+and backends re-attach to external jobs through the handles kept in the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from pydantic import SecretStr
+
+from vmt.config import Settings, load_settings
+from vmt.pipeline import stages
+from vmt.pipeline.failure import MAX_MESSAGE, failure_message
+from vmt.pipeline.protocols import MODEL_HANDLE, REPORT_HANDLE, STAGE_STATUS, RunStatus, Stage
+from vmt.pipeline.results import EvaluateResult, PrepareResult, TrainResult
+from vmt.pipeline.run_config import RunConfig
+from vmt.pipeline.stages import RunPaths
+
+from .run_folder import FolderRunContext, local_path
+
+if TYPE_CHECKING:
+    from vmt.backends.factory import Backends
+
+log = logging.getLogger("vmt")
+
+ORCHESTRATOR = "vertex-pipelines"
+
+CANCELLED_MESSAGE = "Run cancelled: its Vertex AI pipeline job was cancelled; start a new run."
+
+_HOST_SETTINGS = frozenset({"state_dir", "log_json"})
+"""Settings of the submitting machine that mean nothing in a step's container."""
+
+_RESOURCE_TYPES = {
+    "vertex.dataset": "Dataset",
+    "vertex.training_pipeline": "TrainingPipeline",
+    "vertex.model": "Model",
+    "vertex.batch_prediction_job": "BatchPredictionJob",
+}
+"""Handles whose Vertex resources a step links from the pipeline (``gcp_resources``)."""
+
+
+# --- settings ------------------------------------------------------------------------------
+def secret_setting_names() -> frozenset[str]:
+    """Names of the settings that hold secrets (``SecretStr``)."""
+    return frozenset(
+        name
+        for name, field in Settings.model_fields.items()
+        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
+    )
+
+
+def step_settings_json(settings: Settings) -> str:
+    """The settings a step needs, as the JSON pipeline parameter: every setting but secrets and
+    the submitting host's own (steps read secrets from their environment)."""
+    excluded = secret_setting_names() | _HOST_SETTINGS
+    return orjson.dumps(settings.model_dump(mode="json", exclude=set(excluded))).decode()
+
+
+def load_step_settings(settings_json: str) -> Settings:
+    """Settings inside a step: the pipeline's JSON over the step's environment; the Labelbox
+    API key from Secret Manager when ``labelbox_api_key_secret`` names it."""
+    from vmt.backends.secret_manager import with_secrets
+
+    overrides = orjson.loads(settings_json) if settings_json else {}
+    return with_secrets(load_settings(**overrides))
+
+
+# --- one stage -----------------------------------------------------------------------------
+def run_step(
+    stage_name: str, *, run_id: str, run_config: str, settings: str, run_dir: str
+) -> dict[str, Any]:
+    """Run ``stage_name`` of the run in ``run_dir`` and return its outputs (JSON-able).
+
+    Raises whatever the stage raises, after recording the failure message in the run folder.
+    """
+    stage = Stage(stage_name)
+    ctx = FolderRunContext(run_id, local_path(run_dir))
+    ctx.stage = stage
+    done = ctx.stage_outputs(stage)
+    if done is not None:
+        ctx.event("stage already done; not redone")
+        return done
+    failure = ctx.failure()
+    if failure is not None and failure.get("stage") == stage.value:
+        ctx.clear_failure()  # this is the retry of the step that failed
+    config = RunConfig.from_json(run_config)
+    backends: Backends | None = None
+    try:
+        step_settings = load_step_settings(settings)
+        backends = build_backends(config, step_settings)
+        backends.sink.report_status(
+            ctx, STAGE_STATUS[stage], metadata=run_metadata(ctx, config, stage)
+        )
+        ctx.event("stage started")
+        result = stages.run_stage(
+            stage,
+            backends,
+            ctx,
+            paths=RunPaths(ctx.workdir),
+            trained_model=lambda: _trained_model(ctx),
+        )
+        outputs = result.to_json()
+        ctx.set_stage_outputs(stage, outputs)
+        ctx.event("stage done", **result.brief())
+        if stage is Stage.PUBLISH:
+            backends.sink.report_status(
+                ctx, RunStatus.COMPLETE, metadata=run_metadata(ctx, config, None, complete=True)
+            )
+            ctx.event("run complete")
+        return outputs
+    except Exception as exc:
+        message = failure_message(stage, exc, run_id=run_id)
+        if backends is None or not _is_vmt_error(exc):
+            log.exception("run %s: stage %s failed", run_id, stage)
+        ctx.set_failure(stage, message)
+        ctx.event("stage failed", error=message)
+        raise
+
+
+def build_backends(config: RunConfig, settings: Settings) -> Backends:
+    from vmt.backends.factory import build_backends as build
+
+    return build(config, settings)
+
+
+def _trained_model(ctx: FolderRunContext) -> str:
+    trained = ctx.stage_outputs(Stage.TRAIN)
+    model = TrainResult.from_json(trained).model if trained else ctx.get_handle(MODEL_HANDLE)
+    if not model:
+        raise RuntimeError("the predict step ran before training recorded a model")
+    return model
+
+
+def run_metadata(
+    ctx: FolderRunContext, config: RunConfig, stage: Stage | None, *, complete: bool = False
+) -> dict[str, Any]:
+    """The metadata sent with a status: as the local runner's, plus the orchestrator;
+    ``complete`` adds the headline metrics and the report's location."""
+    metadata: dict[str, Any] = {
+        "vmt_run_id": ctx.run_id,
+        "stage": stage.value if stage else ("done" if complete else None),
+        "trainer": config.trainer.kind,
+        "orchestrator": ORCHESTRATOR,
+    }
+    prepared = ctx.stage_outputs(Stage.PREPARE)
+    if prepared:
+        result = PrepareResult.from_json(prepared)
+        metadata.update(rows=result.rows, samples=result.samples, rejected=result.rejected)
+    handles = ctx.handles()
+    if handles:
+        metadata["handles"] = handles
+    evaluated = ctx.stage_outputs(Stage.EVALUATE)
+    if complete and evaluated:
+        metadata.update(EvaluateResult.from_json(evaluated).headline().as_metadata())
+    if complete:
+        metadata["report"] = handles.get(REPORT_HANDLE, str(RunPaths(ctx.workdir).report))
+    return metadata
+
+
+# --- Vertex resources linked from the pipeline -------------------------------------------
+def gcp_resources(handles: Mapping[str, str], *, region: str, keys: tuple[str, ...]) -> str:
+    """The ``gcp_resources`` output of a step (JSON of ``GcpResources``): the Vertex resources
+    behind ``keys`` that the run recorded, which the Vertex AI Pipelines console links."""
+    resources = [
+        {
+            "resourceType": _RESOURCE_TYPES[key],
+            "resourceUri": f"https://{region}-aiplatform.googleapis.com/v1/{handles[key]}",
+        }
+        for key in keys
+        if handles.get(key, "").startswith("projects/")
+    ]
+    return orjson.dumps({"resources": resources}).decode()
+
+
+TRAIN_RESOURCES = ("vertex.dataset", "vertex.training_pipeline", "vertex.model")
+PREDICT_RESOURCES = ("vertex.batch_prediction_job",)
+
+
+def step_resources(run_id: str, run_dir: str, settings: str, keys: tuple[str, ...]) -> str:
+    """``gcp_resources`` of a finished step, from the handles in its run folder."""
+    ctx = FolderRunContext(run_id, local_path(run_dir))
+    region = load_step_settings(settings).gcp_region
+    return gcp_resources(ctx.handles(), region=region, keys=keys)
+
+
+# --- the exit handler ----------------------------------------------------------------------
+def report_pipeline_end(
+    *,
+    run_id: str,
+    run_config: str,
+    settings: str,
+    run_dir: str,
+    state: str,
+    error_message: str,
+) -> str:
+    """The exit handler's work: when the pipeline did not succeed, mark the run FAILED on its
+    sink (the Labelbox model run) with the failing step's message, or, when no step left one
+    (a crash, a cancel), with the pipeline's own error. Returns the status reported."""
+    ctx = FolderRunContext(run_id, local_path(run_dir))
+    if state == "SUCCEEDED":
+        return RunStatus.COMPLETE.value
+    failure = ctx.failure()
+    if failure is not None:
+        message = failure["message"]
+    elif state == "CANCELLED":
+        message = CANCELLED_MESSAGE
+    else:
+        detail = " ".join(error_message.split()) or f"the pipeline ended {state}"
+        message = f"Run failed: {detail}"
+    message = message[:MAX_MESSAGE]
+    config = RunConfig.from_json(run_config)
+    backends = build_backends(config, load_step_settings(settings))
+    stage = Stage(failure["stage"]) if failure else None
+    ctx.stage = stage
+    backends.sink.report_status(
+        ctx, RunStatus.FAILED, metadata=run_metadata(ctx, config, stage), error=message
+    )
+    ctx.event("run failed", error=message, pipeline_state=state)
+    return RunStatus.FAILED.value
+
+
+def _is_vmt_error(exc: BaseException) -> bool:
+    from vmt.errors import VmtError
+
+    return isinstance(exc, VmtError)
