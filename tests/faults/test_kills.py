@@ -81,7 +81,7 @@ class World:
 
 
 @contextmanager
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, state: Path | None = None) -> Iterator[World]:
     data = tmp_path / "data"
     export = generate_dataset(data, images=40, seed=5)
     files = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Files, directory=str(data / "images")))
@@ -103,7 +103,7 @@ def world(tmp_path: Path) -> Iterator[World]:
             for o in label["annotations"]["objects"]
         }
         labelbox.add_model_run(MODEL_RUN, rows=rows, classes=classes, model_id=MODEL)
-        state = tmp_path / "state"
+        state = state or tmp_path / "state"
         env = cli_env(
             **{
                 **gcp.settings_env(),

@@ -88,3 +88,45 @@ def test_cloud_storage_failures_that_outlast_retries_name_cloud_storage() -> Non
     assert len(calls) == 3
     assert info.value.retryable
     assert info.value.message.startswith("Cloud Storage: list staged images failed: RetryError")
+
+
+@pytest.mark.parametrize(
+    ("exc", "trouble"),
+    [
+        (OSError(28, "No space left on device"), "full"),
+        (OSError(30, "Read-only file system"), "read-only"),
+        (__import__("sqlite3").OperationalError("database or disk is full"), "full"),
+        (
+            __import__("sqlite3").OperationalError("attempt to write a readonly database"),
+            "read-only",
+        ),
+        (OSError(2, "No such file or directory"), None),
+    ],
+)
+def test_a_full_or_read_only_state_dir_is_named_not_an_internal_error(
+    exc: BaseException, trouble: str | None
+) -> None:
+    from vmt.pipeline.failure import failure_message, storage_trouble
+
+    assert storage_trouble(exc) == trouble
+    message = failure_message(None, exc, run_id="r1")
+    if trouble is None:
+        assert "internal error" in message
+    else:
+        assert f"the state directory (VMT_STATE_DIR) is {trouble}" in message
+        assert "internal error" not in message and len(message) <= 255
+
+
+@pytest.mark.parametrize("stray", [b"{", b"{ ", b'{"a":'])
+def test_a_stray_first_line_does_not_swallow_the_rows_after_it(
+    tmp_path: Path, stray: bytes
+) -> None:
+    from vmt.formats.json_records import Malformed, read_records
+
+    rows = [b'{"id": "a", "n": 1}', b'{"id": "b", "n": 2}']
+    path = tmp_path / "rows.ndjson"
+    path.write_bytes(b"\n".join([stray, *rows]) + b"\n")
+    read = list(read_records(path))
+    good = [(n, r) for n, r in read if not isinstance(r, Malformed)]
+    assert good == [(2, {"id": "a", "n": 1}), (3, {"id": "b", "n": 2})], read
+    assert [n for n, r in read if isinstance(r, Malformed)] == [1]

@@ -75,3 +75,15 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        from vmt.pipeline.failure import storage_message, storage_trouble
+
+        if storage_trouble(exc) is None or _state["debug"]:
+            raise
+        import os
+
+        from vmt.cli.console import err_console
+
+        where = os.environ.get("VMT_STATE_DIR", ".vmt")
+        err_console.print(f"error: {storage_message(exc, where)}", highlight=False, markup=False)
+        sys.exit(1)

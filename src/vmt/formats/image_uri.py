@@ -72,8 +72,11 @@ def redact(uri: str) -> str:
         return uri
     try:
         parts = urlsplit(uri)
-    except ValueError:  # e.g. an unclosed IPv6 bracket: show only the scheme
-        return uri.split("://", 1)[0] + "://..."
+    except ValueError:  # not parseable (e.g. a stray "["): cut what could hold a secret
+        scheme_part, _, rest = uri.partition("://")
+        rest = rest.split("?", 1)[0].split("#", 1)[0]
+        query = "?..." if "?" in uri else ""
+        return f"{scheme_part}://{rest.rsplit('@', 1)[-1]}{query}"
     host = parts.hostname or ""
     try:
         port = parts.port

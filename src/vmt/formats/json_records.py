@@ -193,6 +193,7 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
     started = not in_array
     closed = False
     pending: list[bytes] = []
+    numbers: list[int] = []
     start = 0
     loads = orjson.loads
     line = 0
@@ -219,34 +220,57 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
             start = line
         depth += _depth_change(text)
         pending.append(text)
+        numbers.append(line)
         if in_array and depth <= 0:
             closed = True
             last = pending[-1].rstrip()
             pending[-1] = last[:-1] if last.endswith(b"]") else last
-            yield from _flush(pending, start, in_array)
-            pending = []
+            yield from _flush(pending, start, in_array, numbers)
+            pending, numbers = [], []
         elif depth <= base:
-            yield from _flush(pending, start, in_array)
-            pending = []
+            yield from _flush(pending, start, in_array, numbers)
+            pending, numbers = [], []
             depth = base
     if pending or (in_array and started and not closed):
-        yield from _flush(pending, start, in_array)
+        yield from _flush(pending, start, in_array, numbers)
         if in_array:
             yield line, Malformed("the JSON array is not closed (a truncated file?)")
 
 
-def _flush(pending: list[bytes], line: int, in_array: bool) -> Iterator[Record]:
+def _flush(
+    pending: list[bytes], line: int, in_array: bool, numbers: list[int] | None = None
+) -> Iterator[Record]:
+    """The value(s) of the pending lines. When they do not parse as one value (a stray or
+    unbalanced line), each line is read on its own as JSON Lines would be: the complete rows
+    among them are kept and only the broken lines are reported, each with its number."""
     chunk = b"\n".join(pending).strip().strip(b",").strip()
-    pending.clear()
     if not chunk:
+        pending.clear()
         return
     try:
         if in_array:
-            yield from ((line, value) for value in orjson.loads(b"[" + chunk + b"]"))
+            values = [(line, value) for value in orjson.loads(b"[" + chunk + b"]")]
         else:
-            yield line, orjson.loads(chunk)
+            values = [(line, orjson.loads(chunk))]
     except orjson.JSONDecodeError as exc:
-        yield line, Malformed(_clip(str(exc)))
+        if numbers is None or len(numbers) != len(pending) or len(pending) < 2:
+            values = [(line, Malformed(_clip(str(exc))))]
+        else:
+            values = list(_each_line(pending, numbers))
+    pending.clear()
+    yield from values
+
+
+def _each_line(pending: list[bytes], numbers: list[int]) -> Iterator[Record]:
+    for number, text in zip(numbers, pending, strict=True):
+        body = text.strip().strip(b",").strip()
+        if body in (b"{", b"}", b"[", b"]", b""):
+            yield number, Malformed(f"a lone {body.decode() or 'blank'!s} line")
+            continue
+        try:
+            yield number, orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            yield number, Malformed(_clip(str(exc)))
 
 
 def _depth_change(text: bytes) -> int:

@@ -22,10 +22,41 @@ _STAGE_NAMES = {
 }
 
 
+def storage_trouble(exc: BaseException) -> str | None:
+    """ "full" or "read-only" when ``exc`` says the disk under the state directory is full or
+    read-only (an OSError or an SQLite error), else None."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "full"
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        return "read-only"
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        if "disk is full" in text:
+            return "full"
+        if "readonly" in text or "read-only" in text:
+            return "read-only"
+    return None
+
+
+def storage_message(exc: BaseException, state_dir: object) -> str:
+    """What to tell the user when `storage_trouble` is not None."""
+    trouble = storage_trouble(exc)
+    cause = "No space left on device" if trouble == "full" else "Read-only file system"
+    return (
+        f"the state directory {state_dir} is {trouble} ({cause}: {' '.join(str(exc).split())});"
+        " free space (or make it writable), then vmt resume the run"
+    )
+
+
 def failure_message(stage: Stage | None, exc: BaseException, *, run_id: str) -> str:
     what = f"{_STAGE_NAMES[stage]} failed" if stage is not None else "Run failed"
     detail = " ".join(str(exc).split()) or type(exc).__name__
-    if not isinstance(exc, VmtError):
+    if storage_trouble(exc) is not None:
+        detail = storage_message(exc, "(VMT_STATE_DIR)")
+    elif not isinstance(exc, VmtError):
         detail = f"internal error ({type(exc).__name__}: {detail})"
     hint = _hint(exc, run_id)
     head = f"{what}: "

@@ -18,7 +18,7 @@ from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError,
 from vmt.formats.image_uri import redact_urls, redact_values
 from vmt.pipeline import stages
 from vmt.pipeline.context import RunObserver, StoreRunContext
-from vmt.pipeline.failure import failure_message
+from vmt.pipeline.failure import failure_message, storage_trouble
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
 from vmt.pipeline.protocols import (
     DRY_RUN_OPTION,
@@ -290,7 +290,7 @@ class Runner:
         stage = ctx.stage
         if isinstance(exc, VmtError) and exc.stage is None and stage is not None:
             exc.stage = stage.value  # the stage that raised it, for every reader of the error
-        if not isinstance(exc, VmtError):
+        if not isinstance(exc, VmtError) and storage_trouble(exc) is None:
             log.exception("run %s: internal error in stage %s", run_id, stage)
         message = failure_message(stage, exc, run_id=run_id)
         if stage is not None:
