@@ -102,18 +102,28 @@ saved=$(grep -c "data saved to" <<<"$cache_log" || true)
 log "numba kernels: $loaded loaded from the image's cache, $saved compiled at run time"
 [ "$loaded" -gt 0 ] && [ "$saved" -eq 0 ] || { echo "$cache_log" | tail -20; exit 1; }
 
-port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-container=$($DOCKER run -d --network host -e VMT_WEBHOOK_SECRET=image-test-secret -e PORT="$port" \
-    "$IMAGE" vmt serve --host 127.0.0.1)
-health=""
-for _ in $(seq 60); do
-    health=$(curl -fsS "http://127.0.0.1:$port/healthz" 2>/dev/null) && break
-    sleep 1
-done
-[ -n "$health" ] || { $DOCKER logs "$container" | tail -20; exit 1; }
-log "vmt serve in the container: GET 127.0.0.1:$port/healthz -> $health"
-$DOCKER rm -f "$container" >/dev/null
-container=""
+serve_and_check() {  # $1: orchestrator; the settings each one needs, with dummy values
+    local orchestrator=$1 port health=""
+    shift
+    port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    container=$($DOCKER run -d --network host -e VMT_WEBHOOK_SECRET=image-test-secret \
+        -e PORT="$port" "$@" "$IMAGE" vmt serve --host 127.0.0.1 --orchestrator "$orchestrator")
+    for _ in $(seq 90); do
+        health=$(curl -fsS "http://127.0.0.1:$port/healthz" 2>/dev/null) && break
+        [ "$($DOCKER inspect -f '{{.State.Running}}' "$container")" = true ] || break
+        sleep 1
+    done
+    if [ -z "$health" ]; then
+        $DOCKER logs "$container" 2>&1 | tail -20
+        exit 1
+    fi
+    log "vmt serve --orchestrator $orchestrator in the container: GET 127.0.0.1:$port/healthz -> $health"
+    $DOCKER rm -f "$container" >/dev/null
+    container=""
+}
+serve_and_check local -e LABELBOX_API_KEY=image-test-not-a-key
+serve_and_check vertex-pipelines -e VMT_GCP_PROJECT=image-test -e VMT_GCS_BUCKET=image-test \
+    -e VMT_PIPELINE_IMAGE="$IMAGE"
 
 size=$($DOCKER image inspect --format '{{.Size}}' "$IMAGE")
 base_size=$($DOCKER image inspect --format '{{.Size}}' "$BASE_IMAGE")

@@ -8,6 +8,7 @@ new complete file under ``NAME``, never half of one; a failed write removes its 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from collections.abc import Iterator
@@ -44,7 +45,11 @@ def atomic_path(path: Path) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_path(path.parent)
+    try:
+        fsync_path(path.parent)
+    except OSError as exc:  # file systems without folder fsync (gcsfuse mounts): rename only
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
 
 import numpy as np
 
@@ -105,6 +106,27 @@ def _random_box(
             float(max(1, round(h))),
         )
     return Box(label, x0, y0, x0 + w, y0 + h)
+
+
+STATS_KEYS = (
+    "map", "map_50", "map_75", "map_small", "map_medium", "map_large",
+    "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large",
+)  # fmt: skip
+"""Our names of pycocotools' twelve ``stats``, in its order."""
+
+
+def pycocotools_file_stats(gt: Path, results: Path) -> list[float]:
+    """pycocotools' twelve ``stats`` computed on COCO files as they are."""
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(str(gt))
+        ev = COCOeval(coco_gt, coco_gt.loadRes(str(results)), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(v) for v in ev.stats]
 
 
 def pycocotools_eval(

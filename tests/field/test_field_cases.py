@@ -4,8 +4,6 @@ write. COCO values are also checked live against pycocotools on the same files."
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import subprocess
 from collections.abc import Callable
@@ -15,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.builders.detection_sets import STATS_KEYS, pycocotools_file_stats
 from tests.conftest import VMT, cli_env
 
 CASES = Path(__file__).parent / "cases"
@@ -54,20 +53,6 @@ def evaluate(case: str, out: Path, gt: str, pred: str, *extra: str) -> dict[str,
     )  # fmt: skip
     metrics: dict[str, Any] = ran.json("metrics.json")
     return metrics
-
-
-def pycocotools_stats(gt: Path, results: Path) -> list[float]:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO(str(gt))
-        coco_dt = coco_gt.loadRes(str(results))
-        ev = COCOeval(coco_gt, coco_dt, "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return [float(v) for v in ev.stats]
 
 
 # --- the cases ------------------------------------------------------------------------------
@@ -120,16 +105,10 @@ def case_04_utf8_bom(tmp: Path) -> None:
 def coco_case(case: str, tmp: Path) -> dict[str, Any]:
     m = evaluate(case, tmp, "gt.json", "results.json", "--gt-format", "coco",
                  "--pred-format", "coco")  # fmt: skip
-    theirs = pycocotools_stats(CASES / case / "gt.json", CASES / case / "results.json")
+    theirs = pycocotools_file_stats(CASES / case / "gt.json", CASES / case / "results.json")
     ours = [m[k] if m[k] is not None else -1.0 for k in STATS_KEYS]
     assert ours == pytest.approx(theirs, abs=1e-9)
     return m
-
-
-STATS_KEYS = (
-    "map", "map_50", "map_75", "map_small", "map_medium", "map_large",
-    "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large",
-)  # fmt: skip
 
 
 def case_06_coco_crowd(tmp: Path) -> None:

@@ -72,3 +72,11 @@ def test_redact_urls_in_free_text_and_request_lines() -> None:
         assert secret not in out
     assert "https://h.example/a.png?..." in out and "GET /b.png?... HTTP/1.1" in out
     assert redact_urls("no urls here: 3 rows?") == "no urls here: 3 rows?"
+
+
+def test_redact_never_raises_on_text_that_only_looks_like_a_url() -> None:
+    from vmt.formats.image_uri import redact_urls
+
+    assert redact("http://[bad/a.png?sig=SECRET1") == "http://[bad/a.png?..."
+    assert "SECRET2" not in redact("https://user:SECRET2@[::1/x")
+    assert "SECRET3" not in redact_urls("Uvicorn running on http://[::1:8000?k=SECRET3 (CTRL+C)")

@@ -72,10 +72,12 @@ def redact(uri: str) -> str:
         return uri
     try:
         parts = urlsplit(uri)
-        host = parts.hostname or ""
-    except ValueError:  # not a URL after all ("%s://%s\x1b[0m", a bad IPv6 host): cut it short
-        scheme, _, rest = uri.partition("://")
-        return f"{scheme}://{rest.rpartition('@')[2].split('?', 1)[0].split('#', 1)[0]}"
+    except ValueError:  # not parseable (e.g. a stray "["): cut what could hold a secret
+        scheme_part, _, rest = uri.partition("://")
+        rest = rest.split("?", 1)[0].split("#", 1)[0]
+        query = "?..." if "?" in uri else ""
+        return f"{scheme_part}://{rest.rsplit('@', 1)[-1]}{query}"
+    host = parts.hostname or ""
     try:
         port = parts.port
     except ValueError:

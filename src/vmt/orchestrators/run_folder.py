@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from vmt.durable_files import write_atomic
 from vmt.pipeline.protocols import Stage
 
 log = logging.getLogger("vmt")
@@ -40,12 +41,6 @@ def local_path(run_dir: str) -> Path:
     if run_dir.startswith("gs://"):
         return Path(os.environ.get(GCS_MOUNT_ENV, "/gcs")) / run_dir.removeprefix("gs://")
     return Path(run_dir)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
 
 
 class FolderRunContext:
@@ -81,7 +76,7 @@ class FolderRunContext:
     def set_handle(self, key: str, value: str) -> None:
         handles = self.handles()
         handles[key] = value
-        _write_atomic(self._workdir / HANDLES_FILE, orjson.dumps(handles))
+        write_atomic(self._workdir / HANDLES_FILE, orjson.dumps(handles))
         self.event("handle recorded", key=key, value=value)
 
     # --- events and progress -------------------------------------------------------------
@@ -112,7 +107,7 @@ class FolderRunContext:
         return outputs
 
     def set_stage_outputs(self, stage: Stage, outputs: dict[str, Any]) -> None:
-        _write_atomic(self._workdir / STAGES_DIR / f"{stage.value}.json", orjson.dumps(outputs))
+        write_atomic(self._workdir / STAGES_DIR / f"{stage.value}.json", orjson.dumps(outputs))
 
     def failure(self) -> dict[str, str] | None:
         path = self._workdir / FAILURE_FILE
@@ -122,7 +117,7 @@ class FolderRunContext:
         return failure
 
     def set_failure(self, stage: Stage, message: str) -> None:
-        _write_atomic(
+        write_atomic(
             self._workdir / FAILURE_FILE, orjson.dumps({"stage": stage.value, "message": message})
         )
 

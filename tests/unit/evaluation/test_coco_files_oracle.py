@@ -4,8 +4,6 @@ computed live by pycocotools on the same files."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +11,9 @@ import numpy as np
 import orjson
 import pytest
 
-from tests.builders.detection_sets import random_dataset
+from tests.builders.detection_sets import STATS_KEYS, pycocotools_file_stats, random_dataset
 from vmt.evaluation import evaluate
 from vmt.formats.evaluation_inputs import read_evaluation_files
-
-STATS_KEYS = (
-    "map", "map_50", "map_75", "map_small", "map_medium", "map_large",
-    "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large",
-)  # fmt: skip
 
 ID_STYLES = {
     "non-contiguous, shuffled": lambda i: 397133 - 7919 * i,
@@ -69,19 +62,6 @@ def coco_files(tmp: Path, seed: int, image_id: Any) -> tuple[Path, Path]:
     return gt_path, results_path
 
 
-def pycocotools_stats(gt: Path, results: Path) -> list[float]:
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO(str(gt))
-        ev = COCOeval(coco_gt, coco_gt.loadRes(str(results)), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return [float(v) for v in ev.stats]
-
-
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("style", sorted(ID_STYLES))
 def test_coco_files_match_pycocotools(tmp_path: Path, style: str, seed: int) -> None:
@@ -90,4 +70,4 @@ def test_coco_files_match_pycocotools(tmp_path: Path, style: str, seed: int) -> 
     assert files.ground_truth.format == "coco" and files.prediction_format == "coco"
     ev = evaluate(files.evaluated, files.predictions.table)
     ours = [v if v is not None else -1.0 for v in map(ev.summary.get, STATS_KEYS)]
-    assert ours == pytest.approx(pycocotools_stats(gt, results), abs=1e-9)
+    assert ours == pytest.approx(pycocotools_file_stats(gt, results), abs=1e-9)

@@ -10,15 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.builders.detection_sets import pycocotools_eval, random_dataset
+from tests.builders.detection_sets import STATS_KEYS, pycocotools_eval, random_dataset
 from vmt.domain import Box, Detection, Prediction, Sample, Split
 from vmt.evaluation import evaluate
 from vmt.evaluation.coco_metrics import COCO_IOU_THRESHOLDS
 
-STATS_KEYS = (
-    "map", "map_50", "map_75", "map_small", "map_medium", "map_large",
-    "mar_1", "mar_10", "mar_100", "mar_small", "mar_medium", "mar_large",
-)  # fmt: skip
 TOL = 1e-9
 SCORES = [0.3, 0.5, 0.9]
 
