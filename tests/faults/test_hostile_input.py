@@ -119,7 +119,7 @@ def check_export(path: Path) -> None:
     _check_rejections(rejections, len(lines))
     if not _json_array(data):  # NDJSON: every row accounted for
         covered = {i.line for i in items}
-        blank = {n for n, raw in enumerate(lines, 1) if not raw.strip()}
+        blank = {n for n, raw in enumerate(lines, 1) if not raw.strip().strip(b"\xef\xbb\xbf")}
         missing = set(range(1, len(lines) + 1)) - blank - covered
         assert not missing, f"lines neither read nor reported: {sorted(missing)[:5]}"
 

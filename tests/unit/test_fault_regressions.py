@@ -130,3 +130,21 @@ def test_a_stray_first_line_does_not_swallow_the_rows_after_it(
     good = [(n, r) for n, r in read if not isinstance(r, Malformed)]
     assert good == [(2, {"id": "a", "n": 1}), (3, {"id": "b", "n": 2})], read
     assert [n for n, r in read if isinstance(r, Malformed)] == [1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Uvicorn running on \x1b[1m%s://%s:%d\x1b[0m (Press CTRL+C to quit)",
+        "GET http://[::1/a.png?X-Goog-Signature=s3cret",
+        "see https://u:s3cret@[bad/x?sig=s3cret",
+    ],
+)
+def test_the_log_redactor_never_raises_on_url_like_text(text: str) -> None:
+    import logging
+
+    from vmt.logs import SecretRedactor
+
+    rec = logging.makeLogRecord({"msg": text, "color_message": text})
+    assert SecretRedactor(["s3cret"]).filter(rec)
+    assert "s3cret" not in rec.getMessage() and "s3cret" not in rec.__dict__["color_message"]
