@@ -340,7 +340,15 @@ class FakeVertex:
         predictions, errors = [], []
         for instance in instances:
             if instance["content"] in self.error_uris:
-                errors.append({"instance": instance, "status": "image could not be decoded"})
+                errors.append(
+                    {
+                        "instance": instance,
+                        "error": {
+                            "status": "INVALID_ARGUMENT",
+                            "message": "image could not be decoded",
+                        },
+                    }
+                )
             else:
                 predictions.append(
                     {

@@ -19,6 +19,7 @@ from vmt.backends.vertex.training import DryRunFinished
 from vmt.config import Settings, load_settings
 from vmt.domain import Rejection, Sample, Split
 from vmt.errors import BackendError, InputError, RunCancelled
+from vmt.pipeline.artifacts import PREDICTION_FAILURES_FILE, read_rejections
 
 
 @pytest.fixture
@@ -222,6 +223,10 @@ def test_batch_errors_are_reported_not_fatal(gcp: LocalGcp, tmp_path: Path) -> N
     [(_, read)] = [(m, d) for m, d in ctx.events if m == "vertex predictions read"]
     assert read["failed_images"] == 1
     assert "could not be decoded" in str(read["errors"])
+    # The failed row is recorded for the evaluate stage, which leaves it out of the metrics.
+    [failure] = list(read_rejections(ctx.workdir / PREDICTION_FAILURES_FILE))
+    assert (failure.reason, failure.data_row_id) == ("prediction_failed", wanted[0].data_row_id)
+    assert "INVALID_ARGUMENT" in failure.detail
 
 
 def test_missing_settings_name_what_to_set(tmp_path: Path) -> None:

@@ -99,20 +99,14 @@ def _convert(
     report: Path | None,
     strict: bool,
 ) -> None:
-    import orjson
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     from vmt.cli.console import console, err_console
     from vmt.errors import InputError
     from vmt.formats.conversion_stats import ConversionStats
-    from vmt.formats.json_records import read_records
-    from vmt.formats.labelbox_to_vertex import convert_export
-    from vmt.formats.vertex import limit_problems
-
-    size = export.stat().st_size
+    from vmt.formats.labelbox_to_vertex import convert_file
 
     stats = ConversionStats()
-    partial = output.with_name(output.name + ".partial")
     columns = (
         TextColumn("converting"),
         BarColumn(),
@@ -120,61 +114,23 @@ def _convert(
         TextColumn("{task.fields[rows]:>12,} rows"),
         TimeRemainingColumn(),
     )
-    try:
-        with (
-            Progress(*columns, console=err_console, transient=True) as progress,
-            partial.open("wb", buffering=1 << 20) as sink,
-        ):
-            task = progress.add_task("convert", total=size, rows=0)
-
-            def advance(position: int) -> None:
-                progress.update(task, completed=position, rows=stats.rows_read)
-
-            convert_export(
-                read_records(export, advance),
-                sink,
-                model_run_id=model_run_id,
-                unassigned=unassigned,
-                image_uri_prefix=image_uri_prefix,
-                stats=stats,
-            )
-        if report is not None:
-            report.write_bytes(orjson.dumps(stats.to_json(), option=orjson.OPT_INDENT_2))
-        problems = limit_problems(
-            stats.classes, images=stats.rows_written, boxes=stats.boxes_written
+    with Progress(*columns, console=err_console, transient=True) as progress:
+        task = progress.add_task("convert", total=export.stat().st_size, rows=0)
+        outcome = convert_file(
+            export,
+            output,
+            model_run_id=model_run_id,
+            unassigned=unassigned,
+            image_uri_prefix=image_uri_prefix,
+            strict=strict,
+            report=report,
+            stats=stats,
+            progress=lambda done: progress.update(task, completed=done, rows=stats.rows_read),
         )
-        _print_summary(console, stats, problems)
-        if stats.rows_written == 0:
-            raise InputError(f"no rows written: {_why_nothing(stats)}")
-        if strict and problems:
-            raise InputError(f"--strict: {'; '.join(problems)}")
-        partial.replace(output)
-    except OSError as exc:
-        raise InputError(f"{exc.filename or export}: {exc.strerror or exc}") from exc
-    finally:
-        partial.unlink(missing_ok=True)
+    _print_summary(console, stats, outcome.problems)
+    if outcome.failure is not None:
+        raise InputError(outcome.failure)
     err_console.print(f"wrote {stats.rows_written:,} rows to {output}", highlight=False)
-
-
-def _why_nothing(stats: ConversionStats) -> str:
-    """The real blocker: no rows, no row with a box (no option can help), else the most
-    frequent rejection with the option that lifts it."""
-    if stats.rows_read == 0:
-        return "the export has no rows"
-    unreadable = stats.rejected.get("malformed_json", 0) + stats.rejected.get("unrecognized_row", 0)
-    if stats.rows_with_boxes == 0 and unreadable < stats.rows_read:
-        return (
-            f"no row has a bounding box: the {stats.rows_read - unreadable:,} rows read hold "
-            "no ImageBoundingBox object (only classifications, other shapes or nothing); "
-            "Vertex object detection trains on boxes"
-        )
-    reason, count = max(stats.rejected.items(), key=lambda item: item[1])
-    hint = {
-        "not_in_gcs": " (pass --image-uri-prefix gs://...)",
-        "unassigned_split": " (pass --unassigned auto or a split)",
-        "ambiguous_run": " (pass --model-run-id)",
-    }.get(reason, "")
-    return f"all {stats.rows_read:,} rows rejected, most as {reason} ({count:,}){hint}"
 
 
 def _print_summary(console: Console, stats: ConversionStats, problems: list[str]) -> None:

@@ -91,6 +91,24 @@ class ConversionStats:
         for name in {box[0] for box in boxes}:
             images[name] = images.get(name, 0) + 1
 
+    def blocker(self) -> str:
+        """Why nothing was converted, naming the real blocker: no rows; no row with a box (no
+        option can help); else the most frequent rejection, with the option that lifts it."""
+        if self.rows_read == 0:
+            return "the export has no rows"
+        unreadable = self.rejected.get(Reason.MALFORMED_JSON, 0) + self.rejected.get(
+            Reason.UNRECOGNIZED_ROW, 0
+        )
+        if self.rows_with_boxes == 0 and unreadable < self.rows_read:
+            return (
+                f"no row has a bounding box: the {self.rows_read - unreadable:,} rows read hold "
+                "no ImageBoundingBox object (only classifications, other shapes or nothing); "
+                "Vertex object detection trains on boxes"
+            )
+        reason, count = max(self.rejected.items(), key=lambda item: item[1])
+        hint = _OPTION_THAT_LIFTS.get(reason, "")
+        return f"all {self.rows_read:,} rows rejected, most as {reason} ({count:,}){hint}"
+
     def to_json(self) -> dict[str, Any]:
         """The ``--report`` document."""
         return {
@@ -113,3 +131,10 @@ class ConversionStats:
 def clip_text(text: str, limit: int = 200) -> str:
     """``text`` cut to ``limit`` characters for an example's detail."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_OPTION_THAT_LIFTS: dict[str, str] = {
+    Reason.NOT_IN_GCS: " (pass --image-uri-prefix gs://...)",
+    Reason.UNASSIGNED_SPLIT: " (pass --unassigned auto or a split)",
+    Reason.AMBIGUOUS_RUN: " (pass --model-run-id)",
+}

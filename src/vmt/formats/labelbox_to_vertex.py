@@ -7,14 +7,84 @@ images whose ``row_data`` is already a ``gs://`` URI.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
+import orjson
+
+from vmt.durable_files import atomic_writer, write_atomic
+from vmt.errors import InputError
 from vmt.formats.conversion_stats import ConversionStats
-from vmt.formats.json_records import Record
+from vmt.formats.json_records import Record, read_records
 from vmt.formats.labelbox_export import ExportOptions, ExportRow, parse_export_rows
-from vmt.formats.vertex import encode_import_line, image_uri
+from vmt.formats.vertex import encode_import_line, image_uri, limit_problems
 from vmt.reasons import Reason
+
+
+@dataclass(frozen=True, slots=True)
+class ConversionOutcome:
+    """What `convert_file` did: its counts, the Vertex limits the written rows break, and
+    ``failure``, why no file was written (None when the import file was written)."""
+
+    stats: ConversionStats
+    problems: list[str]
+    failure: str | None
+
+
+class _NothingToCommit(Exception):
+    """Leaves the output file as it was (the atomic write is abandoned)."""
+
+
+def convert_file(
+    export: Path,
+    output: Path,
+    *,
+    model_run_id: str | None = None,
+    unassigned: str = "skip",
+    image_uri_prefix: str | None = None,
+    strict: bool = False,
+    report: Path | None = None,
+    stats: ConversionStats | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ConversionOutcome:
+    """``vmt convert``: the export file ``export`` (any shape `read_records` reads) into the
+    Vertex import file ``output``, streaming. ``output`` is replaced atomically, and only when
+    at least one row was written (and, with ``strict``, no Vertex limit is broken); otherwise
+    it is left as it was and the outcome's ``failure`` names the real blocker. ``report``
+    receives the counts, rejections, warnings and examples as JSON. ``progress`` is called with
+    the bytes read so far. Raises ``InputError`` when a file cannot be read or written."""
+    stats = ConversionStats() if stats is None else stats
+    problems: list[str] = []
+    failure: str | None = None
+    try:
+        try:
+            with atomic_writer(output) as sink:
+                convert_export(
+                    read_records(export, progress),
+                    sink,
+                    model_run_id=model_run_id,
+                    unassigned=unassigned,
+                    image_uri_prefix=image_uri_prefix,
+                    stats=stats,
+                )
+                problems = limit_problems(
+                    stats.classes, images=stats.rows_written, boxes=stats.boxes_written
+                )
+                if stats.rows_written == 0:
+                    failure = f"no rows written: {stats.blocker()}"
+                elif strict and problems:
+                    failure = f"--strict: {'; '.join(problems)}"
+                if failure is not None:
+                    raise _NothingToCommit
+        except _NothingToCommit:
+            pass
+        if report is not None:
+            write_atomic(report, orjson.dumps(stats.to_json(), option=orjson.OPT_INDENT_2))
+    except OSError as exc:
+        raise InputError(f"{exc.filename or export}: {exc.strerror or exc}") from exc
+    return ConversionOutcome(stats, problems, failure)
 
 
 def convert_export(

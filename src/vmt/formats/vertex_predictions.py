@@ -39,7 +39,12 @@ class VertexLineError(ValueError):
 
 class VertexInstanceFailed(VertexLineError):
     """A batch-prediction line where Vertex reports an ``error`` for the instance: the image was
-    not predicted at all (not "nothing detected"); the message holds Vertex's."""
+    not predicted at all (not "nothing detected"); the message holds Vertex's. ``uri`` is the
+    instance's image location."""
+
+    def __init__(self, uri: str, failure: str) -> None:
+        super().__init__(f"Vertex could not predict {uri}: {failure}")
+        self.uri = uri
 
 
 def parse_prediction(
@@ -81,7 +86,8 @@ def parse_prediction(
 def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> Prediction:
     """The detections of one output line. ``sizes`` maps image URI -> (width, height) of the
     original image; the returned Prediction's ``data_row_id`` is the image URI (the caller maps
-    it back). Raises ValueError for a malformed line or an image not in ``sizes``."""
+    it back). Raises ``VertexInstanceFailed`` for an instance Vertex could not predict (inline
+    or ``errors_*.jsonl`` line), ValueError for a malformed line or an image not in ``sizes``."""
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
@@ -93,7 +99,7 @@ def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> 
         raise VertexLineError("no instance.content")
     failure = instance_error(row)
     if failure is not None:
-        raise VertexInstanceFailed(f"Vertex could not predict {uri}: {failure}")
+        raise VertexInstanceFailed(uri, failure)
     if uri not in sizes:
         raise VertexLineError(f"prediction for an unknown image {uri}")
     width, height = sizes[uri]

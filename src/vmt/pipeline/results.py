@@ -146,6 +146,8 @@ class EvaluateResult(StageResult):
     """Validation and test rows together."""
     test: MetricsSummary | None = None
     """The TEST split alone, when it has rows."""
+    prediction_failures: int | None = None
+    """Rows left out of the metrics because the trainer could not predict them (None: none)."""
 
     def headline(self) -> Headline:
         """THE headline: the TEST split when evaluated, else validation + test."""

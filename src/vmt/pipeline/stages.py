@@ -315,6 +315,15 @@ def evaluate_stage(
     evaluated = evaluation_ground_truth(
         ctx.workdir / artifacts.EXPORT_FILE, samples.only(*EVALUATED_SPLITS), EVALUATED_SPLITS
     )
+    failures = ctx.workdir / artifacts.PREDICTION_FAILURES_FILE
+    failed = (
+        {r.data_row_id for r in artifacts.read_rejections(failures)} if failures.exists() else set()
+    )
+    if failed:
+        evaluated = [s for s in evaluated if s.data_row_id not in failed]
+        ctx.event(
+            "rows the trainer could not predict are left out of the metrics", rows=len(failed)
+        )
     evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
     metrics = evaluation.to_json()
     trainer_evaluation = ctx.workdir / artifacts.TRAINER_EVALUATION_FILE
@@ -333,7 +342,9 @@ def evaluate_stage(
     if test_rows:
         test_eval = evaluate(test_rows, artifacts.read_predictions(predictions))
         test = MetricsSummary.of_metrics(test_eval.to_json())
-    return EvaluateResult(all=MetricsSummary.of_metrics(metrics), test=test)
+    return EvaluateResult(
+        all=MetricsSummary.of_metrics(metrics), test=test, prediction_failures=len(failed) or None
+    )
 
 
 # --- publish -----------------------------------------------------------------------------

@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.builders.labelbox_rows import box_object, model_run_row
 from tests.fakes.simple_run_context import SimpleRunContext
-from vmt.domain import Box, Detection, Prediction, Sample
+from vmt.domain import Box, Detection, Prediction, Rejection, Sample
 from vmt.evaluation import evaluate
 from vmt.formats.evaluation_inputs import read_evaluation_files
 from vmt.formats.labelbox_export import ExportOptions, read_samples
@@ -66,3 +67,40 @@ def test_evaluate_stage_equals_vmt_evaluate_on_the_same_files(tmp_path: Path) ->
     assert run_metrics["counts"]["ground_truth_boxes"] == 4  # every labelled box
     for key in ("map", "map_50", "map_75", "map_small", "mar_100"):
         assert run_metrics[key] == cli[key], key
+
+
+def test_rows_the_trainer_could_not_predict_are_left_out_not_scored_as_missed(
+    tmp_path: Path,
+) -> None:
+    """A Vertex instance that failed (recorded by the backend in prediction_failures.jsonl) is
+    not "nothing detected": its row leaves the metrics, and the result counts it."""
+    ctx = SimpleRunContext("run-2", tmp_path / "run")
+    paths = stages.RunPaths(ctx.workdir)
+    rows = [
+        model_run_row("v1", split="validation", objects=[box_object("car", 100, 100, 200, 100)]),
+        model_run_row("v2", split="test", objects=[box_object("car", 50, 50, 300, 200)]),
+    ]
+    paths.export.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    with artifacts.sample_writer(paths.samples) as kept:
+        for item in read_samples(paths.export, ExportOptions(require_boxes=False)):
+            if isinstance(item, Sample):
+                kept.write(item)
+    with artifacts.prediction_writer(paths.predictions) as out:
+        out.write(Prediction("v1", (Detection(Box("car", 100, 100, 300, 200), 0.9),)))
+    with artifacts.rejection_writer(ctx.workdir / artifacts.PREDICTION_FAILURES_FILE) as out:
+        out.write(Rejection("prediction_failed", None, "v2", "errors_00001.jsonl: not decoded"))
+
+    result = stages.evaluate_stage(
+        ctx,
+        trainer_name="vertex",
+        samples=SampleFile(paths.samples),
+        predictions=paths.predictions,
+        metrics_out=paths.metrics,
+        report_out=paths.report,
+        row_metrics_out=paths.row_metrics,
+    )
+    metrics = orjson.loads(paths.metrics.read_bytes())
+    assert metrics["counts"]["images"] == 1
+    assert metrics["map_50"] == pytest.approx(1.0)  # 0.5 if v2 were scored as missed
+    assert result.prediction_failures == 1
+    assert result.test is None  # the only test row could not be predicted

@@ -26,14 +26,19 @@ from vmt.backends.vertex.calls import (
 )
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
-from vmt.domain import Prediction, Sample
+from vmt.domain import Prediction, Rejection, Sample
 from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.image_uri import GcsPath
-from vmt.formats.vertex_predictions import parse_prediction_line
-from vmt.pipeline.artifacts import TRAINER_EVALUATION_FILE
+from vmt.formats.vertex_predictions import VertexInstanceFailed, parse_prediction_line
+from vmt.pipeline.artifacts import (
+    PREDICTION_FAILURES_FILE,
+    TRAINER_EVALUATION_FILE,
+    rejection_writer,
+)
 from vmt.pipeline.protocols import RunContext
+from vmt.reasons import Reason
 
 log = logging.getLogger("vmt")
 
@@ -165,34 +170,40 @@ class VertexBatchPrediction:
         )
         predicted = 0
         bad_lines = 0
-        failed: list[str] = []
-        failed_count = 0
+        failed: dict[str, str] = {}
         for blob in sorted(blobs, key=lambda b: str(b.name)):
             base = str(blob.name).rsplit("/", 1)[-1]
-            if base.startswith("predictions") and base.endswith(".jsonl"):
-                for line in _blob_lines(blob):
-                    try:
-                        parsed = parse_prediction_line(line, sizes)
-                    except ValueError as exc:
-                        bad_lines += 1
-                        log.warning("bad batch prediction line in %s: %s", base, exc)
-                        continue
-                    for row_id in by_uri.get(parsed.data_row_id, ()):
-                        predicted += 1
-                        yield Prediction(row_id, parsed.detections)
-            elif base.startswith("errors") and base.endswith(".jsonl"):
-                for line in _blob_lines(blob):
-                    failed_count += 1
-                    if len(failed) < 5:
-                        failed.append(line.decode("utf-8", "replace")[:300])
-        if failed_count:
-            log.warning("%d images failed in batch prediction, e.g. %s", failed_count, failed[:1])
+            if not base.endswith(".jsonl") or not base.startswith(("predictions", "errors")):
+                continue
+            for line in _blob_lines(blob):
+                try:
+                    parsed = parse_prediction_line(line, sizes)
+                except VertexInstanceFailed as exc:
+                    for row_id in by_uri.get(exc.uri, ()):
+                        failed.setdefault(row_id, f"{base}: {exc}")
+                    continue
+                except ValueError as exc:
+                    bad_lines += 1
+                    log.warning("bad batch prediction line in %s: %s", base, exc)
+                    continue
+                for row_id in by_uri.get(parsed.data_row_id, ()):
+                    predicted += 1
+                    yield Prediction(row_id, parsed.detections)
+        with rejection_writer(ctx.workdir / PREDICTION_FAILURES_FILE) as out:
+            for row_id, detail in failed.items():
+                out.write(Rejection(Reason.PREDICTION_FAILED, None, row_id, detail[:300]))
+        if failed:
+            log.warning(
+                "%d images failed in batch prediction, e.g. %s",
+                len(failed),
+                next(iter(failed.values())),
+            )
         ctx.event(
             "vertex predictions read",
             predicted=predicted,
-            failed_images=failed_count,
+            failed_images=len(failed),
             bad_lines=bad_lines,
-            errors=failed,
+            errors=[detail[:300] for detail in list(failed.values())[:5]],
         )
 
     def cancel(self, ctx: RunContext) -> None:
