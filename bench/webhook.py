@@ -1,7 +1,13 @@
 """Webhook latency at a fixed request rate on loopback, against a baseline in the same run.
 
 The service (real app: signature check, capped body read, SQLite delivery store, worker) runs
-under uvicorn in a child process with a no-op run service, so only the HTTP layer is measured.
+under uvicorn in a child process. ``--runs store`` (the default): runs execute while the load
+goes on: the real ``PipelineRunService`` creates each run in the real SQLite run store, and its
+worker thread advances every accepted run through a ``StoreRunner`` that does, per run, what the
+real ``Runner`` does to the store (take the run's lease, for each of the six stages: start,
+``--stage-kib`` KiB of SHA-256 as the stage's CPU work, progress, an event, finish; then
+COMPLETE and release the lease: 22 SQLite write transactions, synchronous=FULL) with no
+external backend. ``--runs noop``: a run service that does nothing (HTTP layer only).
 This process sends requests open-loop at ``--rate`` per second for ``--seconds``: each request
 is due at a fixed time whether or not earlier ones have answered, and its latency is counted
 from that due time (queueing on our side counts against the service, no coordinated omission).
@@ -9,10 +15,13 @@ from that due time (queueing on our side counts against the service, no coordina
 Phases, same server, same connection pool: ``GET /healthz`` (baseline: the cheapest route),
 then signed ``POST /model_run`` deliveries (every other one repeats the previous modelRunId, as
 Labelbox redeliveries do, sometimes overlapping: exactly one of each pair may answer 202 and
-create a run, the other 200; anything else counts as an error).
+create a run, the other 200; anything else counts as an error), then ``--storm`` signed
+deliveries of ONE new modelRunId all at once, each on its own connection (asyncio.gather):
+exactly one 202 and the rest 200, and exactly one run for it in the run store (counted there,
+not through the API). Exits 1 on any error or on more than one run per model run.
 
-    .venv/bin/python bench/webhook.py                      # 200 req/s for 30 s per phase
-    .venv/bin/python bench/webhook.py --rate 50 --seconds 5
+    .venv/bin/python bench/webhook.py --seconds 60         # 200 req/s, 60 s per phase, storm 1000
+    .venv/bin/python bench/webhook.py --rate 50 --seconds 5 --storm 100
 """
 
 from __future__ import annotations
@@ -74,15 +83,60 @@ class NoopRuns:
         return None
 
 
-def serve(port: int, state_dir: str) -> None:
-    """Child process: the real app over NoopRuns, plain uvicorn, quiet logs."""
+class StoreRunner:
+    """Stands in for ``vmt.pipeline.runner.Runner`` behind the real ``PipelineRunService``:
+    advances a run through the real run store as the Runner does (lease, six stages started,
+    progressed, logged and finished, run COMPLETE), each stage hashing ``stage_kib`` KiB."""
+
+    def __init__(self, store: Any, stage_kib: int) -> None:
+        self.store = store
+        self.work = os.urandom(stage_kib * 1024)
+        self.advanced = 0
+
+    def advance(self, run_id: str) -> Any:
+        import hashlib
+
+        from vmt.pipeline.lease import LeaseHolder
+        from vmt.pipeline.protocols import Stage
+        from vmt.pipeline.run_records import RunState
+
+        holder = LeaseHolder.for_this_process()
+        if self.store.try_acquire_lease(run_id, holder, 30.0) is not None:
+            from vmt.errors import RunConflictError
+
+            raise RunConflictError(f"run {run_id} is being advanced", run_id=run_id)
+        try:
+            for stage in Stage:
+                self.store.start_stage(run_id, stage)
+                digest = hashlib.sha256(self.work).hexdigest()
+                self.store.set_progress(run_id, stage, 1, 1)
+                self.store.add_event(run_id, f"{stage.value} done", stage=stage)
+                self.store.finish_stage(run_id, stage, {"sha256": digest})
+            self.store.set_run_state(run_id, RunState.COMPLETE)
+        finally:
+            self.store.release_lease(run_id, holder)
+        self.advanced += 1
+        return self.store.get_run(run_id)
+
+    def cancel(self, run_id: str) -> Any:
+        raise NotImplementedError("not used by the bench")
+
+
+def serve(port: int, state_dir: str, runs: str, stage_kib: int) -> None:
+    """Child process: the real app over the chosen run service, plain uvicorn, quiet logs."""
     import uvicorn
 
     from vmt.config import load_settings
+    from vmt.pipeline.store import RunStore
     from vmt.service.app import create_app
+    from vmt.service.pipeline_runs import PipelineRunService
 
     settings = load_settings(webhook_secret=SECRET, state_dir=Path(state_dir))
-    app = create_app(settings, runner=NoopRuns(), model_types=["local_object_detection"])
+    service: Any = NoopRuns()
+    if runs == "store":
+        runner = StoreRunner(RunStore.for_settings(settings), stage_kib)
+        service = PipelineRunService(settings, runner=runner)  # type: ignore[arg-type]
+    app = create_app(settings, runner=service, model_types=["local_object_detection"])
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -211,29 +265,97 @@ async def phase(
     }
 
 
-async def run_bench(port: int, rate: float, seconds: float) -> dict[str, Any]:
-    sys.path.insert(0, str(SRC))
+def signed_delivery(port: int, model_run_id: str, delivery_id: str) -> bytes:
     from vmt.service.signature import sign
 
-    secret = SECRET.encode()
+    body = json.dumps(
+        {
+            "modelId": "bench-model",
+            "modelRunId": model_run_id,
+            "modelType": "local_object_detection",
+        }
+    ).encode()
+    headers = {
+        "X-Hub-Signature": sign(SECRET.encode(), body),
+        "Content-Type": "application/json",
+        "X-Labelbox-Id": delivery_id,
+    }
+    return raw_request("POST", "/model_run", port, body, headers)
+
+
+async def storm(port: int, count: int, model_run_id: str) -> dict[str, Any]:
+    """``count`` deliveries of ``model_run_id`` at once, each on its own new connection."""
+    raw = signed_delivery(port, model_run_id, f"storm-{model_run_id}")
+    gate = asyncio.Event()
+
+    async def one() -> int | str:
+        pool = RawHttpPool("127.0.0.1", port)
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            await gate.wait()
+            writer.write(raw)
+            status_line = await reader.readline()
+            if not status_line:
+                writer.close()
+                return "closed before the response"
+            return await pool._finish(reader, writer, status_line)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            return type(exc).__name__
+        finally:
+            pool.close()
+
+    tasks = [asyncio.create_task(one()) for _ in range(count)]
+    await asyncio.sleep(0.5)  # every connection open (or failed) before the first byte is sent
+    start = time.perf_counter()
+    gate.set()
+    outcomes = await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - start
+    kinds: dict[str, int] = {}
+    for outcome in outcomes:
+        key = f"HTTP {outcome}" if isinstance(outcome, int) else str(outcome)
+        kinds[key] = kinds.get(key, 0) + 1
+    accepted, again = kinds.get("HTTP 202", 0), kinds.get("HTTP 200", 0)
+    errors = count - again - min(accepted, 1)
+    return {
+        "deliveries": count,
+        "answers": kinds,
+        "errors": errors,
+        "seconds": round(elapsed, 2),
+    }
+
+
+def store_counts(state_dir: str, model_run_id: str) -> dict[str, int]:
+    """Runs counted in the run store itself: all, complete, and those of ``model_run_id``."""
+    from vmt.pipeline.run_records import RunState
+    from vmt.pipeline.store import RunStore
+
+    store = RunStore(Path(state_dir) / "runs.sqlite")
+    try:
+        rows = store._conn().execute(
+            "SELECT COUNT(*) FROM runs WHERE json_extract(config, '$.source.options.model_run_id')"
+            " = ?",
+            (model_run_id,),
+        )
+        return {
+            "runs": store.count_runs(),
+            "complete": store.count_runs(state=RunState.COMPLETE),
+            "of_model_run": int(rows.fetchone()[0]),
+        }
+    finally:
+        store.close()
+
+
+async def run_bench(
+    port: int, rate: float, seconds: float, storm_size: int, state_dir: str | None
+) -> dict[str, Any]:
+    sys.path.insert(0, str(SRC))
     prefix = f"bench-{int(time.time())}"
     total = int(rate * seconds)
     healthz = [(raw_request("GET", "/healthz", port, b"", {}), (200,)) for _ in range(total)]
-    deliveries = []
-    for index in range(total):
-        body = json.dumps(
-            {
-                "modelId": "bench-model",
-                "modelRunId": f"{prefix}-{index // 2}",
-                "modelType": "local_object_detection",
-            }
-        ).encode()
-        headers = {
-            "X-Hub-Signature": sign(secret, body),
-            "Content-Type": "application/json",
-            "X-Labelbox-Id": f"delivery-{index}",
-        }
-        deliveries.append((raw_request("POST", "/model_run", port, body, headers), (200, 202)))
+    deliveries = [
+        (signed_delivery(port, f"{prefix}-{index // 2}", f"delivery-{index}"), (200, 202))
+        for index in range(total)
+    ]
 
     pool = RawHttpPool("127.0.0.1", port)
     try:
@@ -243,6 +365,8 @@ async def run_bench(port: int, rate: float, seconds: float) -> dict[str, Any]:
         webhook = await phase(pool, deliveries, rate=rate)
     finally:
         pool.close()
+    if state_dir is not None:
+        webhook["store_at_end_of_load"] = store_counts(state_dir, f"{prefix}-0")
     # Each modelRunId was delivered twice, possibly overlapping: exactly one 202 per pair.
     codes = webhook.pop("statuses")
     baseline.pop("statuses")
@@ -255,29 +379,50 @@ async def run_bench(port: int, rate: float, seconds: float) -> dict[str, Any]:
     if wrong:
         webhook["errors"] += wrong
         webhook["error_kinds"]["not exactly one run per modelRunId"] = wrong
-    return {"baseline_healthz": baseline, "webhook_model_run": webhook}
+    results = {"baseline_healthz": baseline, "webhook_model_run": webhook}
+    if storm_size:
+        storm_id = f"{prefix}-storm"
+        redeliveries = await storm(port, storm_size, storm_id)
+        if state_dir is not None:
+            counts = store_counts(state_dir, storm_id)
+            redeliveries["runs_in_store"] = counts["of_model_run"]
+            if counts["of_model_run"] != 1:
+                redeliveries["errors"] += 1
+        results["redeliveries_of_one_model_run"] = redeliveries
+    return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="duration of each phase")
+    parser.add_argument(
+        "--runs", choices=("store", "noop"), default="store", help="what the run service does"
+    )
+    parser.add_argument("--stage-kib", type=int, default=256, help="SHA-256 work per stage")
+    parser.add_argument("--storm", type=int, default=1000, help="concurrent redeliveries of one")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--state-dir", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
     if args.serve:
-        serve(args.serve, args.state_dir)
+        serve(args.serve, args.state_dir, args.runs, args.stage_kib)
         return
 
     import httpx
 
+    started = time.perf_counter()
+    load_before = os.getloadavg()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, PYTHONPATH=str(SRC))
     with tempfile.TemporaryDirectory() as state_dir:
-        server = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(port), "--state-dir", state_dir], env=env
-        )
+        command = [sys.executable, __file__, "--serve", str(port), "--state-dir", state_dir]
+        command += ["--runs", args.runs, "--stage-kib", str(args.stage_kib)]
+        server = subprocess.Popen(command, env=env)
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -289,18 +434,31 @@ def main() -> None:
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise SystemExit("the server did not start")
                 time.sleep(0.1)
-            results = asyncio.run(run_bench(port, args.rate, args.seconds))
+            store_dir = state_dir if args.runs == "store" else None
+            results = asyncio.run(run_bench(port, args.rate, args.seconds, args.storm, store_dir))
         finally:
             server.terminate()
             server.wait(15)
+    results["load_average_1m"] = {"before": load_before[0], "after": os.getloadavg()[0]}
+    results["wall_s"] = round(time.perf_counter() - started, 1)
     base, hook = results["baseline_healthz"], results["webhook_model_run"]
+    storm_result = results.get("redeliveries_of_one_model_run", {})
     print(json.dumps(results, indent=2))
     print(
-        f"\nwebhook at {args.rate:g} req/s for {args.seconds:g} s: p50 {hook['p50_ms']} ms, "
-        f"p99 {hook['p99_ms']} ms, errors {hook['errors']}  |  baseline GET /healthz: "
-        f"p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms  |  ratio p99 webhook/baseline "
-        f"{hook['p99_ms'] / base['p99_ms']:.2f}x, p50 {hook['p50_ms'] / base['p50_ms']:.2f}x"
+        f"\nwebhook at {args.rate:g} req/s for {args.seconds:g} s (runs: {args.runs}): "
+        f"p50 {hook['p50_ms']} ms, p99 {hook['p99_ms']} ms, errors {hook['errors']}  |  "
+        f"baseline GET /healthz: p50 {base['p50_ms']} ms, p99 {base['p99_ms']} ms  |  ratio p99 "
+        f"webhook/baseline {hook['p99_ms'] / base['p99_ms']:.2f}x, "
+        f"p50 {hook['p50_ms'] / base['p50_ms']:.2f}x"
     )
+    if storm_result:
+        print(
+            f"{storm_result['deliveries']} concurrent redeliveries of one model run: "
+            f"{storm_result['answers']}, runs in store {storm_result.get('runs_in_store', '-')}, "
+            f"errors {storm_result['errors']}"
+        )
+    if hook["errors"] or storm_result.get("errors"):
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -194,3 +194,45 @@ def test_unfinished_service_runs_are_resumed_at_start(
             time.sleep(0.05)
     assert runs.store.get_run(run_id).state.value == "failed"
     assert runs.store.get_run(other).state.value == "pending"
+
+
+def test_100_concurrent_redeliveries_while_runs_execute_create_one_run_in_the_store(
+    settings: Settings, runs: PipelineRunService
+) -> None:
+    """The fast sample of bench/webhook.py's storm: the real run store counts the runs."""
+    import threading
+
+    from vmt.service.app import create_app
+
+    def delivery(model_run_id: str) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"modelRunId": model_run_id, "modelType": "local_object_detection"})
+        return body.encode(), {"X-Hub-Signature": sign(SECRET.encode(), body.encode())}
+
+    app = create_app(settings, runner=runs, model_types=["local_object_detection"])
+    answers: list[int] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(100)
+    with (
+        serve_in_thread(app) as url,
+        httpx.Client(timeout=30, limits=httpx.Limits(max_connections=100)) as client,
+    ):
+        for index in range(20):  # other runs, executed by the worker meanwhile
+            body, headers = delivery(f"mr-other-{index}")
+            assert client.post(f"{url}/model_run", content=body, headers=headers).status_code == 202
+        body, headers = delivery("mr-storm")
+
+        def deliver() -> None:
+            barrier.wait()
+            status = client.post(f"{url}/model_run", content=body, headers=headers).status_code
+            with lock:
+                answers.append(status)
+
+        threads = [threading.Thread(target=deliver) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    assert sorted(answers) == [200] * 99 + [202]
+    model_runs = [r.config.source.options["model_run_id"] for r in runs.store.list_runs()]
+    assert model_runs.count("mr-storm") == 1
+    assert runs.store.count_runs() == 21
