@@ -71,11 +71,17 @@ class ModelRunState:
 
 @dataclass
 class ExportTaskState:
+    """One export task: whatever was exported (a model run, a project, the catalog) is a
+    result file, and maybe an errors file, served as byte-ranged chunks once it is COMPLETE."""
+
     task_id: str
-    model_run_id: str
+    result_path: Path | None
+    """None: the task found nothing (it has no result stream)."""
+    errors_path: Path | None
     polls_left: int
     failed: bool = False
     params: dict[str, Any] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -132,6 +138,10 @@ class FakeLabelbox:
 
         self.projects = FakeProjects(self)
         """Projects, MAL imports and batches (``tests/fakes/labelbox_projects.py``)."""
+        from tests.fakes.labelbox_catalog import FakeCatalog
+
+        self.catalog = FakeCatalog(self)
+        """Datasets, their rows, and project / catalog exports (``labelbox_catalog.py``)."""
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> FakeLabelbox:
@@ -262,12 +272,16 @@ class FakeLabelbox:
 
     def graphql(self, operation: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
         """The ``data`` of the answer, or raise _GraphQLError."""
+        from tests.fakes.labelbox_catalog import CATALOG_OPERATIONS
         from tests.fakes.labelbox_projects import OPERATIONS
 
         with self.lock:
             project_handler = OPERATIONS.get(operation)
             if project_handler is not None:
                 return project_handler(self.projects, query, variables)
+            catalog_handler = CATALOG_OPERATIONS.get(operation)
+            if catalog_handler is not None:
+                return catalog_handler(self.catalog, query, variables)
             handler = _OPERATIONS.get(operation)
             if handler is None:
                 raise _GraphQLError(f"unknown operation {operation}", "GRAPHQL_VALIDATION_FAILED")
@@ -351,16 +365,29 @@ class FakeLabelbox:
         model_run_id = spec["filters"]["modelRunId"]
         if model_run_id not in self.model_runs:
             raise _GraphQLError("model run not found", "RESOURCE_NOT_FOUND")
+        mr = self.model_runs[model_run_id]
+        task = self.new_export_task(mr.export_path, mr.errors_path, spec)
+        return {"exportDataRowsInModelRun": {"taskId": task.task_id, "isStreamable": True}}
+
+    def new_export_task(
+        self, result_path: Path | None, errors_path: Path | None, spec: dict[str, Any]
+    ) -> ExportTaskState:
+        """An export task (IN_PROGRESS for ``export_polls`` look-ups) that streams these files."""
         task_id = f"task-{uuidlib.uuid4().hex[:12]}"
-        self.export_tasks[task_id] = ExportTaskState(
-            task_id, model_run_id, polls_left=self.export_polls, params=spec["params"]
+        task = ExportTaskState(
+            task_id,
+            result_path,
+            errors_path,
+            polls_left=self.export_polls,
+            params=spec.get("params") or {},
+            filters=spec.get("filters") or {},
         )
-        return {"exportDataRowsInModelRun": {"taskId": task_id, "isStreamable": True}}
+        self.export_tasks[task_id] = task
+        return task
 
     def _stream_path(self, v: dict[str, Any]) -> tuple[ExportTaskState, Path | None]:
         task = self.export_tasks[v["where"]["id"]]
-        mr = self.model_runs[task.model_run_id]
-        return task, mr.export_path if v["streamType"] == "RESULT" else mr.errors_path
+        return task, task.result_path if v["streamType"] == "RESULT" else task.errors_path
 
     def _metadata_header(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
         _task, path = self._stream_path(v)

@@ -68,6 +68,9 @@ class ExportOptions:
     """False: keep boxes under Vertex's minimum size (1% of the image side, 8 x 8 px) and rows
     over its 500-box limit: ground truth for evaluation keeps every labelled object; only
     Vertex training needs them gone."""
+    rows_without_labels: bool = False
+    """True: a v2 row with no model-run or project section (a catalog export's row that is in
+    no exported project) is a row without boxes instead of an ``unrecognized_row``."""
 
     @classmethod
     def ground_truth(cls, model_run_id: str | None = None) -> ExportOptions:
@@ -79,6 +82,17 @@ class ExportOptions:
             require_boxes=False,
             keep_unassigned=True,
             vertex_limits=False,
+        )
+
+    @classmethod
+    def pool(cls) -> ExportOptions:
+        """The rules for a pool (rows to predict on): every row with an image, with or without
+        a split, size, box or label section."""
+        return cls(
+            require_dimensions=False,
+            require_boxes=False,
+            keep_unassigned=True,
+            rows_without_labels=True,
         )
 
     def __post_init__(self) -> None:
@@ -225,6 +239,8 @@ class RowReader:
                 (section,) = runs.values()
         if type(section) is not dict:
             sections = _label_sections(obj)
+            if not sections and self.options.rows_without_labels:
+                sections = [("", {})]
             if not sections:
                 detail = "no model run (experiments) or project labels in the row"
                 return self._reject(Reason.UNRECOGNIZED_ROW, line, data_row_id, detail)

@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -43,7 +44,7 @@ def read_pool_rows(export: Path) -> PoolRows:
 
     if not export.is_file():
         raise InputError(f"pool file not found: {export}")
-    options = ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True)
+    options = ExportOptions.pool()
     samples: list[Sample] = []
     rejections: list[Rejection] = []
     for item in read_samples(export, options):
@@ -143,14 +144,59 @@ def labelled_in_project(export: Path, project_id: str) -> set[str]:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError:
                 continue
-            if not isinstance(row, dict):
-                continue
-            section = (
-                (row.get("projects") or {}).get(project_id)
-                if isinstance(row.get("projects"), dict)
-                else None
-            )
-            data_row = row.get("data_row")
-            if isinstance(section, dict) and section.get("labels") and isinstance(data_row, dict):
-                labelled.add(str(data_row.get("id")))
+            if isinstance(row, dict) and has_label_in(row, project_id):
+                labelled.add(str(row["data_row"]["id"]))
     return labelled
+
+
+def project_section(row: dict[str, Any], project_id: str) -> dict[str, Any] | None:
+    """``projects.<project_id>`` of an export v2 row: present when the row is in the project
+    (and the export asked for that project), else None."""
+    projects = row.get("projects")
+    section = projects.get(project_id) if isinstance(projects, dict) else None
+    return section if isinstance(section, dict) else None
+
+
+def has_label_in(row: dict[str, Any], project_id: str) -> bool:
+    """True when an export v2 row has a label in ``project_id`` (and a data row id)."""
+    section = project_section(row, project_id)
+    return (
+        section is not None
+        and bool(section.get("labels"))
+        and isinstance(row.get("data_row"), dict)
+    )
+
+
+POOL_ROW_FIELDS = ("id", "global_key", "external_id", "row_data")
+"""What a pool row keeps of ``data_row``: what the pool reader and the Labelbox calls use."""
+
+
+def pool_row(row: dict[str, Any], project_id: str | None) -> dict[str, Any]:
+    """An exported row cut to what a pool reads: ``data_row`` (id, global key, external id,
+    row data), ``media_attributes`` and, when ``project_id`` is given and the row is in it,
+    that project's labels (id and annotations). Volatile fields (timestamps, workflow
+    details) are left out, so an unchanged pool exports to the same bytes."""
+    data_row = row.get("data_row")
+    kept: dict[str, Any] = {
+        "data_row": {k: data_row[k] for k in POOL_ROW_FIELDS if k in data_row}
+        if isinstance(data_row, dict)
+        else data_row
+    }
+    if "media_attributes" in row:
+        kept["media_attributes"] = row["media_attributes"]
+    section = project_section(row, project_id) if project_id is not None else None
+    if section is not None:
+        assert project_id is not None
+        found = section.get("labels")
+        labels: list[Any] = found if isinstance(found, list) else []
+        kept["projects"] = {
+            project_id: {
+                "labels": [
+                    {k: label[k] for k in ("id", "annotations") if k in label}
+                    if isinstance(label, dict)
+                    else label
+                    for label in labels
+                ]
+            }
+        }
+    return kept

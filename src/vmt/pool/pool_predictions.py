@@ -136,7 +136,7 @@ def predict_pool(
         trainer,
         ctx,
         export=pool,
-        options=ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True),
+        options=ExportOptions.pool(),
         locate_image=partial(
             resolve_relative, base=image_base if image_base is not None else pool.resolve().parent
         ),

@@ -4,28 +4,30 @@ Flow: ``model_run.export(params)`` starts an export task whose id is recorded at
 (``labelbox.export_task``), so a restarted run re-attaches with ``ExportTask.get_task`` instead of
 exporting again. The task is polled until COMPLETE, its errors stream is saved and recorded as
 events, and the result stream is written row by row to ``dest`` (progress from the total line
-count). Rows whose model-run split is missing get it from ``model_run.model_run_data_rows()``
-(``dataSplit``), held in a throw-away SQLite table, not in memory.
+count; the waiting and streaming are ``export_stream``'s, shared with pool exports). Rows whose
+model-run split is missing get it from ``model_run.model_run_data_rows()`` (``dataSplit``),
+held in a throw-away SQLite table, not in memory.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
+from vmt.backends.labelbox import export_stream
 from vmt.backends.labelbox.connection import LabelboxConnection
 from vmt.config import Settings
-from vmt.errors import BackendError, NotFoundError
+from vmt.errors import NotFoundError
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff
 
 log = logging.getLogger("vmt")
+T = TypeVar("T")
 
 EXPORT_TASK_HANDLE = "labelbox.export_task"
 EXPORT_PARAMS: dict[str, Any] = {
@@ -37,7 +39,6 @@ EXPORT_PARAMS: dict[str, Any] = {
     "embeddings": False,
 }
 ERRORS_FILE = "labelbox_export_errors.ndjson"
-_MAX_ERROR_EVENTS = 20
 _PROGRESS_EVERY = 1000
 
 
@@ -64,14 +65,13 @@ class LabelboxSource:
         return uri  # Labelbox row_data are URLs
 
     def export(self, ctx: RunContext, dest: Path) -> None:
+        call = self._sdk_call(ctx)
         task = self._attach_or_start(ctx)
-        self._record_errors(ctx, task)
-        total = self._call(ctx, lambda: task.get_total_lines(_stream_type("RESULT")), "export size")
+        export_stream.save_errors(task, call=call, watcher=ctx, path=ctx.workdir / ERRORS_FILE)
+        total = export_stream.total_rows(task, call)
         # ``dest`` is the export stage's temporary file: the stage makes it durable and
         # renames it (``durable_files.atomic_path``) once this returns.
-        missing = self._call(
-            ctx, lambda: self._write_rows(ctx, task, dest, total), "export download"
-        )
+        missing = call(lambda: self._write_rows(ctx, task, dest, total), "export download")
         if missing:
             ctx.event("export rows carry no split: reading splits from the model run", rows=missing)
             without_splits = dest.with_name(dest.name + ".without-splits")
@@ -82,82 +82,46 @@ class LabelboxSource:
 
     # ------------------------------------------------------------------ the export task
     def _attach_or_start(self, ctx: RunContext) -> Any:
-        from labelbox.schema.export_task import ExportTask
-
+        call = self._sdk_call(ctx)
         client = self.connection.client
         task_id = ctx.get_handle(EXPORT_TASK_HANDLE)
+        task: Any = None
         if task_id is not None:
             try:
-                task = self._call(ctx, lambda: ExportTask.get_task(client, task_id), "export task")
+                task = export_stream.get_task(client, task_id, call)
                 ctx.event("re-attached to labelbox export task", task_id=task_id)
             except NotFoundError:
                 ctx.event("labelbox export task is gone: exporting again", task_id=task_id)
-                task_id = None
-        if task_id is None:
+                task = None
+        if task is None:
             model_run = self.connection.model_run()
-            task = self._call(
-                ctx,
+            task = call(
                 lambda: model_run.export(task_name=f"vmt-{ctx.run_id}", params=EXPORT_PARAMS),
                 "export start",
             )
-            task_id = str(task.uid)
-            ctx.set_handle(EXPORT_TASK_HANDLE, task_id)
-            ctx.event("labelbox export task started", task_id=task_id)
-        deadline = time.monotonic() + self.settings.labelbox_wait_timeout_s
-        while task.status not in ("COMPLETE", "FAILED"):
-            ctx.check_cancelled()
-            if time.monotonic() > deadline:
-                raise BackendError(
-                    f"Labelbox export task {task_id} of model run {self.model_run_id} is still "
-                    f"{task.status} after {self.settings.labelbox_wait_timeout_s:.0f}s; "
-                    "resume the run later",
-                    retryable=True,
-                    run_id=ctx.run_id,
-                )
-            time.sleep(self.settings.labelbox_poll_seconds)
-            task = self._call(ctx, lambda: ExportTask.get_task(client, task_id), "export task")
-        if task.status == "FAILED":
-            raise BackendError(
-                f"Labelbox export task {task_id} of model run {self.model_run_id} failed; "
-                "see the run events for its errors and try again",
-                run_id=ctx.run_id,
-            )
-        return task
-
-    def _record_errors(self, ctx: RunContext, task: Any) -> None:
-        if not self._call(ctx, task.has_errors, "export errors"):
-            return
-
-        def save() -> int:
-            count = 0
-            with (ctx.workdir / ERRORS_FILE).open("wb") as out:
-                for output in task.get_buffered_stream(stream_type=_stream_type("ERRORS")):
-                    out.write(orjson.dumps(output.json) + b"\n")
-                    if count < _MAX_ERROR_EVENTS:
-                        ctx.event("labelbox export error", error=output.json)
-                    count += 1
-            return count
-
-        count = self._call(ctx, save, "export errors download")
-        ctx.event("labelbox export reported errors", count=count, path=ERRORS_FILE)
+            ctx.set_handle(EXPORT_TASK_HANDLE, str(task.uid))
+            ctx.event("labelbox export task started", task_id=str(task.uid))
+        return export_stream.wait_until_done(
+            task,
+            client=client,
+            call=call,
+            watcher=ctx,
+            settings=self.settings,
+            describe=f"model run {self.model_run_id}",
+            run_id=ctx.run_id,
+        )
 
     # ------------------------------------------------------------------ rows
     def _write_rows(self, ctx: RunContext, task: Any, path: Path, total: int | None) -> int:
         """Stream the result to ``path``; return how many rows carry no split for this run."""
         missing = 0
-        done = 0
-        ctx.progress(0, total, what="rows exported")
         with path.open("wb") as out:
-            for output in task.get_buffered_stream():
-                row = output.json
+            for row in export_stream.result_rows(
+                task, watcher=ctx, total=total, what="rows exported"
+            ):
                 if _split_of(row, self.model_run_id) is None:
                     missing += 1
                 out.write(orjson.dumps(row) + b"\n")
-                done += 1
-                if done % _PROGRESS_EVERY == 0:
-                    ctx.check_cancelled()
-                    ctx.progress(done, total, what="rows exported")
-        ctx.progress(done, total, what="rows exported")
         return missing
 
     def _inject_splits(self, ctx: RunContext, source: Path, dest: Path) -> None:
@@ -165,7 +129,7 @@ class LabelboxSource:
         db_path = ctx.workdir / "labelbox_splits.sqlite"
         db = sqlite3.connect(db_path)
         try:
-            self._call(ctx, lambda: self._load_splits(ctx, db), "model run data rows")
+            self._sdk_call(ctx)(lambda: self._load_splits(ctx, db), "model run data rows")
             with source.open("rb") as rows, dest.open("wb") as out:
                 for line in rows:
                     row = orjson.loads(line)
@@ -193,14 +157,11 @@ class LabelboxSource:
         db.executemany("INSERT OR REPLACE INTO splits VALUES (?, ?)", batch)
         db.commit()
 
-    def _call(self, ctx: RunContext, fn: Any, what: str) -> Any:
-        return self.connection.call(fn, what, run_id=ctx.run_id)
+    def _sdk_call(self, ctx: RunContext) -> export_stream.SdkCall:
+        def call(fn: Callable[[], T], what: str) -> T:
+            return self.connection.call(fn, what, run_id=ctx.run_id)
 
-
-def _stream_type(name: str) -> Any:
-    from labelbox.schema.export_task import StreamType
-
-    return StreamType[name]
+        return call
 
 
 def _data_splits(model_run: Any) -> Iterator[tuple[str, str]]:
