@@ -53,13 +53,16 @@ class Settings(BaseSettings):
 
     # --- the labelling loop (pre-labels, selection) -----------------------------------------
     pool_dir: Path | None = None
-    """Folder of pool export files the service may read: ``POST /runs/{id}/prelabel`` and
-    ``/select`` name a file in it (never a path elsewhere)."""
+    """Folder of pool export files (and global-keys files) the service may read:
+    ``POST /runs/{id}/prelabel`` and ``/select`` name a file in it (never a path elsewhere);
+    Labelbox pools (``labelbox-project:ID``, ``labelbox-dataset:ID``) need no file."""
     auto_prelabel_project: str | None = None
     """When set (with ``auto_prelabel_pool``), the service pre-labels this Labelbox project
     with every run that completes."""
     auto_prelabel_pool: str | None = None
-    """The pool file (in ``pool_dir``) that automatic pre-labelling predicts on."""
+    """The pool automatic pre-labelling predicts on: a file in ``pool_dir``, or
+    ``labelbox-project:ID`` (usually the project itself: its rows without a label), or
+    ``global-keys:FILE`` (a file in ``pool_dir``); see ``vmt.pool.pool_spec``."""
 
     # --- Google Cloud / Vertex AI ----------------------------------------------------------
     gcp_project: str | None = None

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from vmt.pool.pool_spec import POOL_HELP
+
 
 def register(app: typer.Typer) -> None:
     @app.command("prelabel")
     def prelabel_command(
         run_id: str = typer.Option(..., "--run", help="A finished run: its model predicts."),
-        pool: Path = typer.Option(..., "--pool", help="Labelbox export of the rows to pre-label."),
+        pool: str = typer.Option(..., "--pool", help=POOL_HELP),
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Write the pre-label NDJSON here (no Labelbox)."
         ),
@@ -28,24 +30,37 @@ def register(app: typer.Typer) -> None:
         """Pre-label a pool with a finished run's model (model-assisted labelling)."""
         from vmt.backends.factory import build_trainer
         from vmt.cli.console import console
+        from vmt.cli.pool_option import pool_file
         from vmt.cli.run_display import RichRunDisplay
         from vmt.config import load_settings
         from vmt.errors import InputError
         from vmt.pipeline.store import RunStore
+        from vmt.pool.pool_spec import PoolSpec
         from vmt.pool.prelabel import copy_to, parse_confidence, prelabel_pool
 
         if output is None and project_id is None:
             raise InputError("give --output FILE, --project ID, or both")
+        spec = PoolSpec.parse(pool)
+        spec.check_prelabel_target(project_id)
+        chosen = parse_confidence(confidence)
         settings = load_settings()
         store = RunStore.for_settings(settings)
         trainer = build_trainer(store.get_run(run_id).config.trainer, settings)
         with RichRunDisplay() as display:
+            pool_path = pool_file(
+                spec,
+                settings=settings,
+                base=store.run_dir(run_id),
+                run_id=run_id,
+                project_id=project_id,
+                observer=display,
+            )
             result = prelabel_pool(
                 store,
                 run_id,
-                pool=pool,
+                pool=pool_path,
                 trainer=trainer,
-                confidence=parse_confidence(confidence),
+                confidence=chosen,
                 image_base=images_dir.resolve() if images_dir else None,
                 observer=display,
             )
@@ -67,6 +82,6 @@ def register(app: typer.Typer) -> None:
                 LabelboxProject(settings, project_id),
                 run_id=run_id,
                 prelabels=result,
-                pool_export=pool,
+                pool_export=pool_path,
             )
             print_prelabel_summary(project_id, imported.summary)

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from vmt.pool.pool_spec import POOL_HELP
 from vmt.selection.names import STRATEGIES
 
 if TYPE_CHECKING:
+    from vmt.pool.pool_spec import PoolSpec
     from vmt.pool.select import SelectResult
     from vmt.selection.ranking import SelectionOptions
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:
 def register(app: typer.Typer) -> None:
     @app.command("select")
     def select_command(
-        pool: Path = typer.Option(..., "--pool", help="Labelbox export of the pool's rows."),
+        pool: str = typer.Option(..., "--pool", help=POOL_HELP),
         strategy: str = typer.Option(
             "least_confidence", "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."
         ),
@@ -66,28 +68,26 @@ def register(app: typer.Typer) -> None:
         """Rank a pool for labelling: data row id, global key, score, rank and the reason."""
         from vmt.cli.console import console, err_console
         from vmt.errors import InputError
-        from vmt.pool.select import select_from_file, write_ranking_csv
+        from vmt.pool.pool_spec import PoolSpec
+        from vmt.pool.select import write_ranking_csv
         from vmt.selection.ranking import SelectionOptions
 
         if (run_id is None) == (predictions is None):
             raise InputError("give exactly one of --run RUN or --predictions FILE")
+        spec = PoolSpec.parse(pool)
+        spec.check_batch_target(project_id)
         options = SelectionOptions(
             threshold=threshold if threshold is not None else 0.5, seed=seed, base=base
         )
         result: SelectResult
         if predictions is not None:
-            result = select_from_file(
-                predictions=predictions,
-                pool=pool,
-                strategy=strategy,
-                budget=budget,
-                options=options,
-                training=training,
+            result, pool_path = _select_from_file(
+                predictions, spec, project_id, strategy, budget, options, training
             )
         else:
             assert run_id is not None
-            result = _select_from_run(
-                run_id, pool, strategy, budget, options, threshold, images_dir
+            result, pool_path = _select_from_run(
+                run_id, spec, project_id, strategy, budget, options, threshold, images_dir
             )
         write_ranking_csv(result.ranking, output)
         for note in result.ranking.notes:
@@ -100,19 +100,56 @@ def register(app: typer.Typer) -> None:
         if project_id is not None:
             if prelabel and run_id is None:
                 raise InputError("--prelabel needs --run (the pre-labels are its model's boxes)")
-            _send(project_id, result, batch, priority, run_id if prelabel else None, pool)
+            _send(project_id, result, batch, priority, run_id if prelabel else None, pool_path)
+
+
+def _select_from_file(
+    predictions: Path,
+    spec: PoolSpec,
+    project_id: str | None,
+    strategy: str,
+    budget: int | None,
+    options: SelectionOptions,
+    training: Path | None,
+) -> tuple[SelectResult, Path]:
+    from vmt.cli.pool_option import pool_file
+    from vmt.cli.run_display import RichRunDisplay
+    from vmt.config import load_settings
+    from vmt.pool.select import select_from_file
+
+    settings = load_settings()
+    with RichRunDisplay() as display:
+        pool = pool_file(
+            spec,
+            settings=settings,
+            base=settings.state_dir,
+            run_id=None,
+            project_id=project_id,
+            observer=display,
+        )
+    result = select_from_file(
+        predictions=predictions,
+        pool=pool,
+        strategy=strategy,
+        budget=budget,
+        options=options,
+        training=training,
+    )
+    return result, pool
 
 
 def _select_from_run(
     run_id: str,
-    pool: Path,
+    spec: PoolSpec,
+    project_id: str | None,
     strategy: str,
     budget: int | None,
     options: SelectionOptions,
     threshold: float | None,
     images_dir: Path | None,
-) -> SelectResult:
+) -> tuple[SelectResult, Path]:
     from vmt.backends.factory import build_trainer
+    from vmt.cli.pool_option import pool_file
     from vmt.cli.run_display import RichRunDisplay
     from vmt.config import load_settings
     from vmt.pipeline.store import RunStore
@@ -122,7 +159,15 @@ def _select_from_run(
     store = RunStore.for_settings(settings)
     trainer = build_trainer(store.get_run(run_id).config.trainer, settings)
     with RichRunDisplay() as display:
-        return select_from_run(
+        pool = pool_file(
+            spec,
+            settings=settings,
+            base=store.run_dir(run_id),
+            run_id=run_id,
+            project_id=project_id,
+            observer=display,
+        )
+        result = select_from_run(
             store,
             run_id,
             pool=pool,
@@ -134,6 +179,7 @@ def _select_from_run(
             image_base=images_dir.resolve() if images_dir else None,
             observer=display,
         )
+    return result, pool
 
 
 def _send(

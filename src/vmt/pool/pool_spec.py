@@ -66,8 +66,10 @@ class PoolSpec:
         kind = PoolKind(scheme)
         value = text[match.end() :].strip()
         if not value:
-            what = "a keys file" if kind is PoolKind.GLOBAL_KEYS else "an id"
-            raise InputError(f"pool {text!r} names no {what}: write {kind.value}:{_hint(kind)}")
+            what = "keys file" if kind is PoolKind.GLOBAL_KEYS else "id"
+            raise InputError(
+                f"pool {text!r} has no {what} after the colon: write {kind.value}:{_hint(kind)}"
+            )
         return cls(kind, value)
 
     @property
@@ -97,6 +99,17 @@ class PoolSpec:
                 f"`vmt select --pool {self} --project {project_id} --prelabel`, pre-label the "
                 f"project's unlabelled rows with --pool labelbox-project:{project_id}, or write "
                 "the dataset's pre-labels to a file (-o, no --project)"
+            )
+
+    def check_batch_target(self, project_id: str | None) -> None:
+        """Refuse sending rows of the pool ``labelbox-project:P`` to P as a batch: they are in
+        P already, and a data row can be in only one batch of a project."""
+        if self.kind is PoolKind.LABELBOX_PROJECT and project_id == self.value:
+            raise InputError(
+                f"the rows of pool {self} are in project {project_id} already, and Labelbox "
+                "puts a data row in one batch of a project at most: choose from a dataset "
+                f"(--pool labelbox-dataset:ID --project {project_id}) or from another project "
+                "(a staging project of unlabelled rows)"
             )
 
 

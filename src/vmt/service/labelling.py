@@ -2,7 +2,10 @@
 (behind the API token), and the optional automatic pre-labelling of a project when a run
 completes (``VMT_AUTO_PRELABEL_PROJECT`` + ``VMT_AUTO_PRELABEL_POOL``).
 
-A request names a pool file inside ``VMT_POOL_DIR`` (never a path elsewhere). The work runs in a
+A request's ``pool`` is a pool file inside ``VMT_POOL_DIR`` (never a path elsewhere),
+``labelbox-project:ID``, ``labelbox-dataset:ID`` (with the request's project: its rows not yet
+in it) or ``global-keys:FILE`` (a keys file inside ``VMT_POOL_DIR``); a Labelbox pool is exported
+into the run folder first (``backends/labelbox/pool_export.py``). The work runs in a
 worker thread and the answer carries its summary; it is resumable like the CLI's (pool
 predictions kept, imports and batches named deterministically), so a client that timed out can
 simply send the request again.
@@ -26,12 +29,17 @@ from vmt.selection.names import STRATEGIES
 log = logging.getLogger("vmt")
 
 _RUN_ID = Path(min_length=1, max_length=200, description="A run whose model is trained.")
+_POOL = (
+    "A pool export file in VMT_POOL_DIR, labelbox-project:ID (its rows without a label), "
+    "labelbox-dataset:ID (with the project: its rows not yet in it) or global-keys:FILE "
+    "(a file of global keys in VMT_POOL_DIR)."
+)
 
 
 class PrelabelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pool: str = Field(min_length=1, description="A pool export file in VMT_POOL_DIR.")
+    pool: str = Field(min_length=1, max_length=1000, description=_POOL)
     project: str = Field(min_length=1, description="The Labelbox project to pre-label.")
     confidence: float | Literal["auto"] = "auto"
 
@@ -39,7 +47,7 @@ class PrelabelRequest(BaseModel):
 class SelectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pool: str = Field(min_length=1, description="A pool export file in VMT_POOL_DIR.")
+    pool: str = Field(min_length=1, max_length=1000, description=_POOL)
     strategy: str = "least_confidence"
     budget: int = Field(ge=1, le=1_000_000)
     threshold: float | None = Field(default=None, ge=0.0, le=1.0)
@@ -64,7 +72,7 @@ class PipelineLabelling:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def _pool(self, name: str) -> FilePath:
+    def _file(self, name: str) -> FilePath:
         if self.settings.pool_dir is None:
             raise InputError("this service has no VMT_POOL_DIR: it reads pool files only there")
         root = self.settings.pool_dir.resolve()
@@ -72,6 +80,34 @@ class PipelineLabelling:
         if not path.is_relative_to(root) or not path.is_file():
             raise InputError(f"no pool file {name!r} in VMT_POOL_DIR")
         return path
+
+    def _pool(
+        self, text: str, *, store: Any, run_id: str, project_id: str | None, prelabel: bool
+    ) -> tuple[FilePath, dict[str, Any] | None]:
+        """The pool's export file (a Labelbox pool exported into the run folder now) and, for a
+        Labelbox pool, what the export wrote and left out."""
+        from vmt.backends.labelbox.pool_export import resolve_pool
+        from vmt.pipeline.context import DetachedRunContext
+        from vmt.pool.pool_spec import PoolKind, PoolSpec
+
+        spec = PoolSpec.parse(text)
+        if prelabel:
+            spec.check_prelabel_target(project_id)
+        else:
+            spec.check_batch_target(project_id)
+        if spec.kind in (PoolKind.FILE, PoolKind.GLOBAL_KEYS):
+            spec = PoolSpec(spec.kind, str(self._file(spec.value)))
+        if not spec.is_labelbox:
+            return spec.path, None
+        base = store.run_dir(run_id)
+        path, export = resolve_pool(
+            spec,
+            settings=self.settings,
+            base=base,
+            project_id=project_id,
+            watcher=DetachedRunContext(run_id, base, {}),
+        )
+        return path, export.to_json() if export is not None else None
 
     def _run(self, run_id: str) -> tuple[Any, Any]:
         from vmt.backends.factory import build_trainer
@@ -86,7 +122,9 @@ class PipelineLabelling:
         from vmt.pool.prelabel import prelabel_pool
 
         store, trainer = self._run(run_id)
-        pool = self._pool(request.pool)
+        pool, exported = self._pool(
+            request.pool, store=store, run_id=run_id, project_id=request.project, prelabel=True
+        )
         confidence = None if request.confidence == "auto" else float(request.confidence)
         prelabels = prelabel_pool(store, run_id, pool=pool, trainer=trainer, confidence=confidence)
         imported = prelabel_project(
@@ -98,6 +136,7 @@ class PipelineLabelling:
         return {
             "run_id": run_id,
             "project": request.project,
+            **({"pool_export": exported} if exported is not None else {}),
             "confidence": prelabels.threshold,
             "confidence_source": prelabels.threshold_source,
             "pool_predictions_reused": prelabels.pool.reused,
@@ -115,7 +154,9 @@ class PipelineLabelling:
                 f"unknown strategy {request.strategy!r}; one of {', '.join(STRATEGIES)}"
             )
         store, trainer = self._run(run_id)
-        pool = self._pool(request.pool)
+        pool, exported = self._pool(
+            request.pool, store=store, run_id=run_id, project_id=request.project, prelabel=False
+        )
         result = select_from_run(
             store,
             run_id,
@@ -131,6 +172,7 @@ class PipelineLabelling:
             "strategy": request.strategy,
             "threshold": result.threshold,
             "pool_rows": result.ranking.pool_rows,
+            **({"pool_export": exported} if exported is not None else {}),
             "notes": list(result.ranking.notes),
             "rows": [
                 {
