@@ -35,7 +35,7 @@ POOL_HELP = (
     "labelbox-dataset:ID (with --project, its rows not yet in the project), or "
     "global-keys:FILE (one global key a line)."
 )
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):(?!//)")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 """``scheme:`` at the start (two letters or more, so ``C:\\x`` stays a path)."""
 
 

@@ -175,3 +175,9 @@ def test_the_fake_refuses_an_unknown_dataset_in_a_catalog_export(world: FakeLabe
     variables["input"]["filters"]["searchQuery"]["query"][-1]["ids"] = ["no-such-dataset"]
     with pytest.raises(ResourceNotFoundError, match="no-such-dataset"):
         client.execute(sent.query, variables, raise_return_resource_not_found=True)
+
+
+def test_the_keys_per_export_task_are_the_sdks_limit() -> None:
+    from labelbox.schema.export_filters import SEARCH_LIMIT_PER_EXPORT_V2
+
+    assert KEYS_PER_EXPORT == SEARCH_LIMIT_PER_EXPORT_V2

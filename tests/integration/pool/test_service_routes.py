@@ -126,3 +126,52 @@ def test_automatic_prelabelling_records_what_it_did(
     assert (
         last.message == "automatic pre-labelling failed" and "no-such-project" in last.data["error"]
     )
+
+
+def test_select_and_prelabel_with_labelbox_pools(
+    client: Client, finished_run: FinishedRun, fake_labelbox: FakeLabelbox, settings: Settings
+) -> None:
+    rows = [orjson.loads(x) for x in finished_run.pool.read_bytes().splitlines()]
+    ids = sorted(r["data_row"]["id"] for r in rows)
+    fake_labelbox.catalog.add_dataset(
+        "ds-svc", [{**r["data_row"], **r["media_attributes"]} for r in rows]
+    )
+    fake_labelbox.projects.add_project("proj-svc-target", classes=["circle"], data_rows=ids[:5])
+    run = finished_run.run_id
+    body = {"pool": "labelbox-dataset:ds-svc", "strategy": "entropy", "budget": 3,
+            "project": "proj-svc-target", "batch": "svc-dataset"}  # fmt: skip
+    answer = client.post(f"/runs/{run}/select", json=body, headers=AUTH)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["pool_rows"] == 7
+    assert (data["pool_export"]["rows"], data["pool_export"]["in_project_left_out"]) == (7, 5)
+    chosen = [r["data_row_id"] for r in data["rows"]]
+    assert set(chosen) <= set(ids[5:]) and data["labelbox"]["batches_created"] == ["svc-dataset"]
+    exported = Path(data["pool_export"]["path"])
+    assert exported.is_relative_to(finished_run.store().run_dir(run)) and exported.is_file()
+
+    # pre-labels of the project's own unlabelled rows (a project pool); a keys file must sit in
+    # VMT_POOL_DIR; a dataset pool cannot be pre-labelled into the project it is read against
+    answer = client.post(f"/runs/{run}/prelabel", json={"pool": f"labelbox-project:{PROJECT}",
+                         "project": PROJECT, "confidence": 0}, headers=AUTH)  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["pool_export"]["rows"] == len(ids)
+    outside = client.post(f"/runs/{run}/prelabel", json={"pool": "global-keys:/etc/hostname",
+                          "project": PROJECT}, headers=AUTH)  # fmt: skip
+    assert outside.status_code == 400 and "VMT_POOL_DIR" in outside.json()["detail"]
+    refused = client.post(f"/runs/{run}/prelabel", json={"pool": "labelbox-dataset:ds-svc",
+                          "project": "proj-svc-target"}, headers=AUTH)  # fmt: skip
+    assert refused.status_code == 400 and "pre-labels only on rows in it" in refused.text
+    unknown = client.post(f"/runs/{run}/select", json={"pool": "labelbox-dataset:nope",
+                          "budget": 2}, headers=AUTH)  # fmt: skip
+    assert unknown.status_code == 404 and "no dataset nope" in unknown.text
+
+    configured = settings.model_copy(
+        update={
+            "auto_prelabel_project": PROJECT,
+            "auto_prelabel_pool": f"labelbox-project:{PROJECT}",
+        }
+    )
+    PipelineLabelling(configured).auto_prelabel(run)
+    last = finished_run.store().events(run)[-1]
+    assert last.message == "automatic pre-labelling done", last.data
