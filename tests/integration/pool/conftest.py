@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.labelbox_server import FakeLabelbox
 from vmt.backends.factory import build_backends
 from vmt.config import load_settings
 from vmt.pipeline.run_config import files_run_config
@@ -43,3 +44,19 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> FinishedRun:
     runner.store.close()
     assert record.state is RunState.COMPLETE, record.error
     return FinishedRun(root / "state", run_id, pool)
+
+
+def use_fake_labelbox(
+    monkeypatch: pytest.MonkeyPatch, run: FinishedRun, fake: FakeLabelbox, **extra: str
+) -> None:
+    """The CLI's environment for ``run`` with Labelbox at ``fake`` (plus ``extra`` variables)."""
+    for key, value in {
+        "VMT_STATE_DIR": str(run.state_dir),
+        "VMT_LOCAL_DEVICE": "cpu",
+        "COLUMNS": "250",
+        "LABELBOX_API_KEY": fake.api_key,
+        "VMT_LABELBOX_ENDPOINT": fake.endpoint,
+        "VMT_LABELBOX_POLL_SECONDS": "0.01",
+        **extra,
+    }.items():
+        monkeypatch.setenv(key, value)

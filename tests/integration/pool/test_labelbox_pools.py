@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fakes.labelbox_server import FakeLabelbox
-from tests.integration.pool.conftest import FinishedRun
+from tests.integration.pool.conftest import FinishedRun, use_fake_labelbox
 from vmt.cli import app
 from vmt.errors import InputError
 from vmt.pipeline import artifacts
@@ -28,15 +28,7 @@ STAGING = "proj-staging"
 def run(
     finished_run: FinishedRun, fake_labelbox: FakeLabelbox, monkeypatch: pytest.MonkeyPatch
 ) -> FinishedRun:
-    for key, value in {
-        "VMT_STATE_DIR": str(finished_run.state_dir),
-        "VMT_LOCAL_DEVICE": "cpu",
-        "COLUMNS": "250",
-        "LABELBOX_API_KEY": fake_labelbox.api_key,
-        "VMT_LABELBOX_ENDPOINT": fake_labelbox.endpoint,
-        "VMT_LABELBOX_POLL_SECONDS": "0.01",
-    }.items():
-        monkeypatch.setenv(key, value)
+    use_fake_labelbox(monkeypatch, finished_run, fake_labelbox)
     fake_labelbox.catalog.add_dataset(DATASET, [_catalog_row(r) for r in _pool_rows(finished_run)])
     ids = pool_ids(finished_run)
     fake_labelbox.projects.add_project(

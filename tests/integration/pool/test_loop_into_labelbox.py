@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.fakes.labelbox_server import FakeLabelbox
-from tests.integration.pool.conftest import FinishedRun
+from tests.integration.pool.conftest import FinishedRun, use_fake_labelbox
 from vmt.cli import app
 from vmt.pool.pool_inputs import labelled_in_project
 from vmt.pool.select import read_ranking_csv
@@ -22,16 +22,7 @@ PROJECT = "proj-loop"
 def run(
     finished_run: FinishedRun, fake_labelbox: FakeLabelbox, monkeypatch: pytest.MonkeyPatch
 ) -> FinishedRun:
-    for key, value in {
-        "VMT_STATE_DIR": str(finished_run.state_dir),
-        "VMT_LOCAL_DEVICE": "cpu",
-        "COLUMNS": "250",
-        "LABELBOX_API_KEY": fake_labelbox.api_key,
-        "VMT_LABELBOX_ENDPOINT": fake_labelbox.endpoint,
-        "VMT_LABELBOX_POLL_SECONDS": "0.01",
-        "VMT_PREDICTION_CHUNK_SIZE": "7",
-    }.items():
-        monkeypatch.setenv(key, value)
+    use_fake_labelbox(monkeypatch, finished_run, fake_labelbox, VMT_PREDICTION_CHUNK_SIZE="7")
     pool_ids = [
         orjson.loads(x)["data_row"]["id"] for x in finished_run.pool.read_bytes().splitlines()
     ]
