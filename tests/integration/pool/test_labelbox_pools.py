@@ -191,3 +191,26 @@ def test_a_bad_pool_is_refused_before_anything_is_predicted(
     message = _refused("prelabel", "--run", run.run_id, "--pool", pool, "-o", "x.ndjson")
     assert says in message
     assert "exportDataRowsInProjectPyApi" not in fake_labelbox.operations()
+
+
+def test_select_by_predictions_made_elsewhere_on_a_project_pool(
+    run: FinishedRun, fake_labelbox: FakeLabelbox, tmp_path: Path
+) -> None:
+    unlabelled = pool_ids(run)[4:]
+    predictions = tmp_path / "predictions.ndjson"
+    box = {"top": 1.0, "left": 1.0, "height": 5.0, "width": 5.0}
+    predictions.write_bytes(b"".join(
+        orjson.dumps({"uuid": f"u{i}", "dataRow": {"id": row}, "name": "circle",
+                      "confidence": score, "bbox": box}) + b"\n"
+        for i, (row, score) in enumerate([(unlabelled[0], 0.9), (unlabelled[1], 0.55)])
+    ))  # fmt: skip
+    out = tmp_path / "ranking.csv"
+    pool = f"labelbox-project:{STAGING}"
+    printed = _vmt("select", "--predictions", str(predictions), "--pool", pool,
+                   "-s", "least_confidence", "-o", str(out))  # fmt: skip
+    assert "of 8 pool rows ranked" in printed
+    ranked = [r["data_row_id"] for r in read_ranking_csv(out)]
+    assert set(ranked) <= set(unlabelled) and ranked.index(unlabelled[1]) < ranked.index(
+        unlabelled[0]
+    )
+    assert (run.state_dir / "pools" / "exports" / f"labelbox-project-{STAGING}.ndjson").is_file()
