@@ -25,6 +25,8 @@ from vmt.service.signature import sign
 
 
 class UnreachableSource:
+    unassigned = "skip"
+
     def locate_image(self, uri: str) -> str:
         return uri
 
