@@ -95,8 +95,9 @@ class FakeCatalog:
         wanted = self._search(spec["filters"]["searchQuery"]["query"] or [])
         ids = [r for r in sorted(project.data_rows) if wanted is None or r in wanted]
         params = spec["params"]
+        batches = _batch_of([project])
         rows = (
-            self._export_row(r, [project], params, sections_for_all=True)
+            self._export_row(r, [project], batches, params, sections_for_all=True)
             for r in self._in_export_order(ids)
         )
         return {"exportDataRowsInProject": self._task(rows, spec)}
@@ -108,8 +109,9 @@ class FakeCatalog:
             raise _GraphQLError("a catalog export needs a search filter", "MALFORMED_REQUEST")
         params = spec["params"]
         projects = self._projects(params)
+        batches = _batch_of(projects)
         rows = (
-            self._export_row(r, projects, params, sections_for_all=False)
+            self._export_row(r, projects, batches, params, sections_for_all=False)
             for r in self._in_export_order(sorted(wanted))
         )
         return {"exportDataRowsInCatalog": self._task(rows, spec)}
@@ -155,6 +157,7 @@ class FakeCatalog:
         self,
         data_row_id: str,
         projects: list[ProjectState],
+        batches: dict[tuple[str, str], str],
         params: dict[str, Any],
         *,
         sections_for_all: bool,
@@ -171,7 +174,8 @@ class FakeCatalog:
         out: dict[str, Any] = {"data_row": data_row, "media_attributes": dict(row.media_attributes)}
         sections = {}
         for project in projects:
-            if data_row_id not in project.data_rows:
+            batch_id = batches.get((project.project_id, data_row_id))
+            if batch_id is None:
                 continue
             labelled = data_row_id in project.labelled
             if not (sections_for_all or params.get("includeProjectDetails") or labelled):
@@ -182,11 +186,7 @@ class FakeCatalog:
             }
             if params.get("includeProjectDetails"):
                 section["project_details"] = {
-                    "batch_id": next(
-                        b.batch_id
-                        for b in project.batches.values()
-                        if data_row_id in b.data_row_ids
-                    ),
+                    "batch_id": batch_id,
                     "workflow_status": "DONE" if labelled else "TO_LABEL",
                     "priority": 5,
                     "created_at": _NOW,
@@ -232,6 +232,16 @@ class FakeCatalog:
                 count += 1
         task = self.fake.new_export_task(path if count else None, None, spec)
         return {"taskId": task.task_id, "isStreamable": True}
+
+
+def _batch_of(projects: list[ProjectState]) -> dict[tuple[str, str], str]:
+    """(project id, data row id) -> the id of the batch that put the row in the project."""
+    return {
+        (p.project_id, row): b.batch_id
+        for p in projects
+        for b in p.batches.values()
+        for row in b.data_row_ids
+    }
 
 
 Handler = Callable[[FakeCatalog, str, dict[str, Any]], dict[str, Any]]

@@ -166,6 +166,8 @@ def export_pool(
     db_path.unlink(missing_ok=True)
     db = sqlite3.connect(db_path)
     try:
+        db.execute("PRAGMA journal_mode=OFF")  # a throw-away table: nothing to recover
+        db.execute("PRAGMA synchronous=OFF")
         db.execute(
             "CREATE TABLE rows (id TEXT PRIMARY KEY, global_key TEXT, left_out TEXT, line BLOB)"
         )
