@@ -171,6 +171,7 @@ def export_pool(
         db.execute(
             "CREATE TABLE rows (id TEXT PRIMARY KEY, global_key TEXT, left_out TEXT, line BLOB)"
         )
+        db.execute("CREATE INDEX rows_by_key ON rows (global_key)")
         export = _PoolExporter(spec, workspace, folder, name, project_id, watcher, db, result)
         export.run(keys)
         _write_sorted(db, result)
@@ -295,7 +296,7 @@ class _PoolExporter:
     def _load(self, task: Any, total: int | None) -> None:
         """Every exported row into the table (again after a retried download: rows are
         replaced by id, so nothing is counted twice)."""
-        batch: list[tuple[str, str | None, str | None, bytes]] = []
+        batch: list[tuple[str, str | None, str | None, bytes | None]] = []
         for row in export_stream.result_rows(
             task, watcher=self.watcher, total=total, what="pool rows exported"
         ):
@@ -303,9 +304,13 @@ class _PoolExporter:
             if not isinstance(data_row, dict) or not isinstance(data_row.get("id"), str):
                 continue  # not a data row: nothing a pool could predict on
             key = data_row.get("global_key")
-            line = orjson.dumps(pool_row(row, self._kept_project()), option=orjson.OPT_SORT_KEYS)
-            batch.append((data_row["id"], key if isinstance(key, str) else None,
-                          self._left_out(row), line))  # fmt: skip
+            left_out = self._left_out(row)
+            line = (
+                None
+                if left_out
+                else orjson.dumps(pool_row(row, self._kept_project()), option=orjson.OPT_SORT_KEYS)
+            )
+            batch.append((data_row["id"], key if isinstance(key, str) else None, left_out, line))
             if len(batch) >= export_stream.PROGRESS_EVERY:
                 self._insert(batch)
         self._insert(batch)
@@ -323,7 +328,7 @@ class _PoolExporter:
             return "in_project" if project_section(row, self.project_id) is not None else None
         return None
 
-    def _insert(self, batch: list[tuple[str, str | None, str | None, bytes]]) -> None:
+    def _insert(self, batch: list[tuple[str, str | None, str | None, bytes | None]]) -> None:
         self.db.executemany("INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?)", batch)
         self.db.commit()
         batch.clear()
