@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -162,8 +163,7 @@ def export_pool(
     folder.mkdir(parents=True, exist_ok=True)
     name = _file_name(spec, project_id, keys)
     result = PoolExport(spec, folder / f"{name}.ndjson", keys=len(keys))
-    db_path = folder / f".{name}.sorting.sqlite"
-    db_path.unlink(missing_ok=True)
+    db_path = folder / f".{name}.{uuid.uuid4().hex[:12]}.sorting.sqlite"  # one per export
     db = sqlite3.connect(db_path)
     try:
         db.execute("PRAGMA journal_mode=OFF")  # a throw-away table: nothing to recover
