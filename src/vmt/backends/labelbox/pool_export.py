@@ -80,6 +80,8 @@ class PoolExport:
     keys: int = 0
     unknown_keys: int = 0
     unknown_key_examples: list[str] = field(default_factory=list)
+    unreadable: int = 0
+    """Exported lines without a data row id (left out; none are expected)."""
     tasks: int = 0
     errors: int = 0
     """Errors Labelbox reported on the export tasks (kept beside the file)."""
@@ -97,6 +99,8 @@ class PoolExport:
             parts.append(
                 f"{self.unknown_keys} of {self.keys} global keys match no data row ({shown}{more})"
             )
+        if self.unreadable:
+            parts.append(f"{self.unreadable} exported lines without a data row id left out")
         if self.errors:
             parts.append(f"{self.errors} export errors (kept beside the file: *.errors-*.ndjson)")
         return "; ".join(parts)
@@ -111,6 +115,7 @@ class PoolExport:
             "in_project_left_out": self.in_project,
             "unknown_global_keys": self.unknown_keys,
             "unknown_global_key_examples": list(self.unknown_key_examples),
+            "unreadable_rows": self.unreadable,
             "export_tasks": self.tasks,
             "export_errors": self.errors,
         }
@@ -297,12 +302,14 @@ class _PoolExporter:
         """Every exported row into the table (again after a retried download: rows are
         replaced by id, so nothing is counted twice)."""
         batch: list[tuple[str, str | None, str | None, bytes | None]] = []
+        unreadable = 0
         for row in export_stream.result_rows(
             task, watcher=self.watcher, total=total, what="pool rows exported"
         ):
             data_row = row.get("data_row") if isinstance(row, dict) else None
             if not isinstance(data_row, dict) or not isinstance(data_row.get("id"), str):
-                continue  # not a data row: nothing a pool could predict on
+                unreadable += 1  # not a data row: nothing a pool could predict on
+                continue
             key = data_row.get("global_key")
             left_out = self._left_out(row)
             line = (
@@ -314,6 +321,7 @@ class _PoolExporter:
             if len(batch) >= export_stream.PROGRESS_EVERY:
                 self._insert(batch)
         self._insert(batch)
+        self.result.unreadable += unreadable
 
     def _kept_project(self) -> str | None:
         if self.spec.kind is PoolKind.LABELBOX_PROJECT:
