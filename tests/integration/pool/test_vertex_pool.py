@@ -6,26 +6,23 @@ crash; training limits do not apply to rows that are only predicted."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.fakes.gcp import BUCKET, LocalGcp, local_gcp
+from tests.fakes.gcp import BUCKET, local_gcp
+from tests.integration.pool.conftest import JOBS, VertexWorld, pool_samples
 from vmt.backends.factory import build_backends
-from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
 from vmt.detection_table import DetectionTable
-from vmt.domain import Box, Detection, Prediction, Sample, Split
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.domain import Box, Detection, Prediction, Split
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import MODEL_HANDLE
 from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.runner import Runner
-from vmt.pipeline.store import RunState, RunStore
+from vmt.pipeline.store import RunState
 from vmt.pool.export_predictions import predict_export
 from vmt.pool.pool_predictions import PoolPredictions, predict_pool
 from vmt.pool.prelabel import prelabel_pool
@@ -33,76 +30,19 @@ from vmt.pool.select import select_from_run
 from vmt.selection.ranking import SelectionOptions, rank_pool
 from vmt.synthetic import generate_dataset
 
-JOBS = "batchPredictionJobs"
 
-
-@dataclass
-class VertexWorld:
-    gcp: LocalGcp
-    store: RunStore
-    run_id: str
-    root: Path
-
-    def trainer(self, **kwargs: Any) -> VertexTrainer:
-        return VertexTrainer(load_settings(), **kwargs)
-
-    def pool(self, name: str, *, images: int, seed: int) -> Path:
-        """A generated export of rows the run never saw (with splits and boxes), whose boxes
-        the fake's model "sees" in their staged images."""
-        export = generate_dataset(self.root / name, images=images, seed=seed)
-        for sample in _samples(export):
-            assert sample.width and sample.height
-            self.gcp.vertex.unseen_truth[f"{sample.data_row_id}.png"] = [
-                {
-                    "displayName": box.label,
-                    "xMin": box.x0 / sample.width,
-                    "yMin": box.y0 / sample.height,
-                    "xMax": box.x1 / sample.width,
-                    "yMax": box.y1 / sample.height,
-                }
-                for box in sample.boxes
-            ]
-        return export
-
-
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VertexWorld]:
-    """A Vertex run finished through the pipeline (60 generated images, local files)."""
-    with local_gcp() as gcp:
-        for key, value in gcp.settings_env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("VMT_STATE_DIR", str(tmp_path / "state"))
-        export = generate_dataset(tmp_path / "train", images=60, seed=3)
-        runner = Runner(load_settings(), backends_factory=build_backends, heartbeat_seconds=0.2)
-        run_id = runner.create_run(
-            files_run_config(export=str(export), out_dir=str(tmp_path / "out"), trainer="vertex")
-        )
-        record = runner.advance(run_id)
-        assert record.state is RunState.COMPLETE, record.error
-        assert gcp.vertex.creates(JOBS) == 1  # the run's own (validation + test)
-        try:
-            yield VertexWorld(gcp, runner.store, run_id, tmp_path)
-        finally:
-            runner.store.close()
-
-
-def _samples(export: Path) -> list[Sample]:
-    options = ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True)
-    return [s for s in read_samples(export, options) if isinstance(s, Sample)]
-
-
-def _pool_jobs(world: VertexWorld) -> list[dict[str, Any]]:
-    run_job = world.store.handles(world.run_id)["vertex.batch_prediction_job"]
-    return [job for name, job in world.gcp.vertex.jobs.items() if name != run_job]
+def _pool_jobs(vertex_run: VertexWorld) -> list[dict[str, Any]]:
+    run_job = vertex_run.store.handles(vertex_run.run_id)["vertex.batch_prediction_job"]
+    return [job for name, job in vertex_run.gcp.vertex.jobs.items() if name != run_job]
 
 
 def _fake_output(
-    world: VertexWorld, job: dict[str, Any], sizes: dict[str, tuple[int, int]]
+    vertex_run: VertexWorld, job: dict[str, Any], sizes: dict[str, tuple[int, int]]
 ) -> dict[str, Prediction]:
     """What the fake answered for ``job``, in pixels: image URI -> Prediction."""
     directory = job["outputInfo"]["gcsOutputDirectory"].removeprefix(f"gs://{BUCKET}/")
     answered: dict[str, Prediction] = {}
-    for line in world.gcp.read_text(f"{directory}/predictions_00001.jsonl").splitlines():
+    for line in vertex_run.gcp.read_text(f"{directory}/predictions_00001.jsonl").splitlines():
         row = json.loads(line)
         uri = row["instance"]["content"]
         width, height = sizes[uri]
@@ -132,80 +72,90 @@ def _assert_same(got: Prediction, want: Prediction) -> None:
             assert ours == pytest.approx(theirs, abs=1e-6)
 
 
-def _pool_predictions(world: VertexWorld, predicted: PoolPredictions) -> dict[str, Prediction]:
+def _pool_predictions(vertex_run: VertexWorld, predicted: PoolPredictions) -> dict[str, Prediction]:
     """The kept predictions, keyed by staged image URI (as the fake answers)."""
     uri_of = {s.data_row_id: s.image_uri for s in artifacts.SampleFile(predicted.samples)}
     return {uri_of[p.data_row_id]: p for p in artifacts.read_predictions(predicted.predictions)}
 
 
 def test_a_pool_is_its_own_batch_job_on_its_staged_images_and_is_kept(
-    world: VertexWorld,
+    vertex_run: VertexWorld,
 ) -> None:
-    run_job = world.store.handles(world.run_id)["vertex.batch_prediction_job"]
-    pool = world.pool("pool", images=12, seed=77)
+    run_job = vertex_run.store.handles(vertex_run.run_id)["vertex.batch_prediction_job"]
+    pool = vertex_run.pool("pool", images=12, seed=77)
 
-    predicted = predict_pool(world.store, world.run_id, pool=pool, trainer=world.trainer())
+    predicted = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
+    )
 
     assert not predicted.reused
     assert predicted.rows == predicted.predicted_rows == 12
-    assert world.gcp.vertex.creates(JOBS) == 2
-    [job] = _pool_jobs(world)
+    assert vertex_run.gcp.vertex.creates(JOBS) == 2
+    [job] = _pool_jobs(vertex_run)
     assert job["name"] != run_job
-    assert job["labels"]["vmt-run-id"] != world.gcp.vertex.jobs[run_job]["labels"]["vmt-run-id"]
-    assert job["model"] == world.store.handles(world.run_id)[MODEL_HANDLE]
+    assert (
+        job["labels"]["vmt-run-id"] != vertex_run.gcp.vertex.jobs[run_job]["labels"]["vmt-run-id"]
+    )
+    assert job["model"] == vertex_run.store.handles(vertex_run.run_id)[MODEL_HANDLE]
     # Its instances are exactly the pool's staged images, none of the run's.
     staged = list(artifacts.SampleFile(predicted.samples))
-    assert {s.data_row_id for s in staged} == {s.data_row_id for s in _samples(pool)}
+    assert {s.data_row_id for s in staged} == {s.data_row_id for s in pool_samples(pool)}
     [source] = job["inputConfig"]["gcsSource"]["uris"]
-    instances = world.gcp.read_text(source.removeprefix(f"gs://{BUCKET}/")).splitlines()
+    instances = vertex_run.gcp.read_text(source.removeprefix(f"gs://{BUCKET}/")).splitlines()
     assert sorted(json.loads(x)["content"] for x in instances) == sorted(
         s.image_uri for s in staged
     )
-    run_images = {n for n in world.gcp.names(f"vmt/{world.run_id}/images/")}
+    run_images = {n for n in vertex_run.gcp.names(f"vmt/{vertex_run.run_id}/images/")}
     assert len(run_images) == 60
     assert not any(s.image_uri.removeprefix(f"gs://{BUCKET}/") in run_images for s in staged)
-    run_source = world.gcp.vertex.jobs[run_job]["inputConfig"]["gcsSource"]["uris"]
+    run_source = vertex_run.gcp.vertex.jobs[run_job]["inputConfig"]["gcsSource"]["uris"]
     assert source not in run_source
     # The kept predictions are what the fake answered for the pool's images, in pixels.
     sizes = {s.image_uri: (s.width or 0, s.height or 0) for s in staged}
-    answered = _fake_output(world, job, sizes)
-    kept = _pool_predictions(world, predicted)
+    answered = _fake_output(vertex_run, job, sizes)
+    kept = _pool_predictions(vertex_run, predicted)
     assert set(kept) == set(answered) == set(sizes)
     for uri, prediction in answered.items():
         _assert_same(kept[uri], prediction)
     assert predicted.detections == sum(len(p.detections) for p in answered.values()) > 12
 
     # Asked again: the kept files, no Vertex request at all.
-    before = len(world.gcp.vertex.requests)
-    again = predict_pool(world.store, world.run_id, pool=pool, trainer=world.trainer())
+    before = len(vertex_run.gcp.vertex.requests)
+    again = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
+    )
     assert again.reused and again.folder == predicted.folder
-    assert len(world.gcp.vertex.requests) == before
+    assert len(vertex_run.gcp.vertex.requests) == before
 
     # A second pool is a second job.
-    other = world.pool("other", images=5, seed=78)
-    second = predict_pool(world.store, world.run_id, pool=other, trainer=world.trainer())
+    other = vertex_run.pool("other", images=5, seed=78)
+    second = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=other, trainer=vertex_run.trainer()
+    )
     assert not second.reused and second.folder != predicted.folder
-    assert world.gcp.vertex.creates(JOBS) == 3
-    assert len({j["labels"]["vmt-run-id"] for j in world.gcp.vertex.jobs.values()}) == 3
+    assert vertex_run.gcp.vertex.creates(JOBS) == 3
+    assert len({j["labels"]["vmt-run-id"] for j in vertex_run.gcp.vertex.jobs.values()}) == 3
 
 
-def test_selection_and_prelabels_come_from_the_pool_job_and_share_it(world: VertexWorld) -> None:
-    pool = world.pool("pool", images=12, seed=77)
+def test_selection_and_prelabels_come_from_the_pool_job_and_share_it(
+    vertex_run: VertexWorld,
+) -> None:
+    pool = vertex_run.pool("pool", images=12, seed=77)
     options = SelectionOptions()
     chosen = select_from_run(
-        world.store,
-        world.run_id,
+        vertex_run.store,
+        vertex_run.run_id,
         pool=pool,
-        trainer=world.trainer(),
+        trainer=vertex_run.trainer(),
         strategy="least_confidence",
         budget=5,
         options=options,
     )
     assert chosen.pool is not None
-    [job] = _pool_jobs(world)
+    [job] = _pool_jobs(vertex_run)
     staged = list(artifacts.SampleFile(chosen.pool.samples))
     answered = _fake_output(
-        world, job, {s.image_uri: (s.width or 0, s.height or 0) for s in staged}
+        vertex_run, job, {s.image_uri: (s.width or 0, s.height or 0) for s in staged}
     )
     row_of = {s.image_uri: s.data_row_id for s in staged}
     from_fake = [Prediction(row_of[uri], p.detections) for uri, p in sorted(answered.items())]
@@ -219,12 +169,12 @@ def test_selection_and_prelabels_come_from_the_pool_job_and_share_it(world: Vert
     assert [r.data_row_id for r in chosen.ranking.rows] == [r.data_row_id for r in expected.rows]
     assert [r.score for r in chosen.ranking.rows] == pytest.approx([r.score for r in expected.rows])
 
-    before = len(world.gcp.vertex.requests)
+    before = len(vertex_run.gcp.vertex.requests)
     prelabels = prelabel_pool(
-        world.store, world.run_id, pool=pool, trainer=world.trainer(), confidence=0.5
+        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer(), confidence=0.5
     )
     assert prelabels.pool.reused
-    assert len(world.gcp.vertex.requests) == before  # no second prediction
+    assert len(vertex_run.gcp.vertex.requests) == before  # no second prediction
     rows = [orjson.loads(x) for x in prelabels.path.read_bytes().splitlines()]
     above = [(p.data_row_id, d) for p in from_fake for d in p.detections if d.score >= 0.5]
     assert len(rows) == prelabels.rows == len(above) > 0
@@ -246,37 +196,44 @@ def _dies_at_first_pause(seconds: float) -> None:
     raise _Killed
 
 
-def test_a_crash_after_submission_re_attaches_to_the_pools_job(world: VertexWorld) -> None:
-    pool = world.pool("pool", images=12, seed=77)
+def test_a_crash_after_submission_re_attaches_to_the_pools_job(vertex_run: VertexWorld) -> None:
+    pool = vertex_run.pool("pool", images=12, seed=77)
     with pytest.raises(_Killed):
         predict_pool(
-            world.store, world.run_id, pool=pool, trainer=world.trainer(sleep=_dies_at_first_pause)
+            vertex_run.store,
+            vertex_run.run_id,
+            pool=pool,
+            trainer=vertex_run.trainer(sleep=_dies_at_first_pause),
         )
-    [job] = _pool_jobs(world)
+    [job] = _pool_jobs(vertex_run)
     assert job["state"] != "JOB_STATE_SUCCEEDED"
 
     # A new process: no handle in memory; the pool's job is found by its label.
-    predicted = predict_pool(world.store, world.run_id, pool=pool, trainer=world.trainer())
+    predicted = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
+    )
     assert not predicted.reused and predicted.predicted_rows == 12
-    assert world.gcp.vertex.creates(JOBS) == 2  # the run's and this pool's, nothing more
-    assert [j["name"] for j in _pool_jobs(world)] == [job["name"]]
+    assert vertex_run.gcp.vertex.creates(JOBS) == 2  # the run's and this pool's, nothing more
+    assert [j["name"] for j in _pool_jobs(vertex_run)] == [job["name"]]
     label = job["labels"]["vmt-run-id"]
     assert any(
         r.method == "GET" and r.path.endswith(f"/{JOBS}") and label in r.query["filter"][0]
-        for r in world.gcp.vertex.requests
+        for r in vertex_run.gcp.vertex.requests
     )
-    assert world.gcp.vertex.jobs[job["name"]]["state"] == "JOB_STATE_SUCCEEDED"
+    assert vertex_run.gcp.vertex.jobs[job["name"]]["state"] == "JOB_STATE_SUCCEEDED"
 
 
-def test_pool_rows_are_not_held_to_training_limits(world: VertexWorld) -> None:
+def test_pool_rows_are_not_held_to_training_limits(vertex_run: VertexWorld) -> None:
     # 4 rows with splits and boxes: far below Vertex's training limits (10 images per class,
     # every split) ...
-    with_splits = world.pool("few", images=4, seed=79)
-    assert {s.split for s in _samples(with_splits)} != {Split.UNASSIGNED}
-    predicted = predict_pool(world.store, world.run_id, pool=with_splits, trainer=world.trainer())
+    with_splits = vertex_run.pool("few", images=4, seed=79)
+    assert {s.split for s in pool_samples(with_splits)} != {Split.UNASSIGNED}
+    predicted = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=with_splits, trainer=vertex_run.trainer()
+    )
     assert predicted.predicted_rows == 4
     # ... and rows without a split or a box (a project's unlabelled rows).
-    bare = world.root / "bare.ndjson"
+    bare = vertex_run.root / "bare.ndjson"
     lines = []
     for line in with_splits.read_bytes().splitlines():
         row = orjson.loads(line)
@@ -285,29 +242,33 @@ def test_pool_rows_are_not_held_to_training_limits(world: VertexWorld) -> None:
         row["projects"] = {"project-1": {"name": "next round", "labels": []}}
         lines.append(orjson.dumps(row))
     bare.write_bytes(b"\n".join(lines) + b"\n")
-    samples = _samples(bare)
+    samples = pool_samples(bare)
     assert {s.split for s in samples} == {Split.UNASSIGNED} and not any(s.boxes for s in samples)
-    predicted = predict_pool(world.store, world.run_id, pool=bare, trainer=world.trainer())
+    predicted = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=bare, trainer=vertex_run.trainer()
+    )
     assert predicted.predicted_rows == 4
 
 
-def test_vmt_predict_shares_the_pool_path(world: VertexWorld) -> None:
-    pool = world.pool("pool", images=6, seed=80)
-    out = world.root / "p.ndjson"
+def test_vmt_predict_shares_the_pool_path(vertex_run: VertexWorld) -> None:
+    pool = vertex_run.pool("pool", images=6, seed=80)
+    out = vertex_run.root / "p.ndjson"
     result = predict_export(
-        world.store, world.run_id, export=pool, output=out, trainer=world.trainer()
+        vertex_run.store, vertex_run.run_id, export=pool, output=out, trainer=vertex_run.trainer()
     )
     assert result.pool.predicted_rows == 6 and not result.pool.reused
-    [job] = _pool_jobs(world)
+    [job] = _pool_jobs(vertex_run)
     uploads = [orjson.loads(x) for x in out.read_bytes().splitlines()]
     assert len(uploads) == result.upload_rows == result.pool.detections > 0
     assert all(0 < row["confidence"] < 1 for row in uploads)
     # selecting on the same file reads what `vmt predict` kept
-    before = len(world.gcp.vertex.requests)
-    again = predict_pool(world.store, world.run_id, pool=pool, trainer=world.trainer())
-    assert again.reused and len(world.gcp.vertex.requests) == before
-    assert world.gcp.vertex.creates(JOBS) == 2
-    assert job["name"] in world.gcp.vertex.jobs
+    before = len(vertex_run.gcp.vertex.requests)
+    again = predict_pool(
+        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
+    )
+    assert again.reused and len(vertex_run.gcp.vertex.requests) == before
+    assert vertex_run.gcp.vertex.creates(JOBS) == 2
+    assert job["name"] in vertex_run.gcp.vertex.jobs
 
 
 def test_a_run_breaking_vertex_limits_fails_before_any_vertex_resource(
