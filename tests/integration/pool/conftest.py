@@ -4,6 +4,7 @@ the module, with a pool of rows it never saw; and a Vertex run on the local clou
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ from vmt.config import load_settings
 from vmt.domain import Sample
 from vmt.formats.labelbox_export import ExportOptions, read_samples
 from vmt.pipeline.run_config import files_run_config
+from vmt.pipeline.run_records import RunRecord
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunState, RunStore
+from vmt.pool.pool_predictions import PoolPredictions, predict_pool
 from vmt.synthetic import generate_dataset
 
 
@@ -64,6 +67,12 @@ class VertexWorld:
     def trainer(self, **kwargs: Any) -> VertexTrainer:
         return VertexTrainer(load_settings(), **kwargs)
 
+    def predict(self, pool: Path, **trainer_options: Any) -> PoolPredictions:
+        """``predict_pool`` with a new trainer (as a new process would build)."""
+        return predict_pool(
+            self.store, self.run_id, pool=pool, trainer=self.trainer(**trainer_options)
+        )
+
     def pool(self, name: str, *, images: int, seed: int) -> Path:
         """A generated export of rows the run never saw (with splits and boxes), whose boxes
         the fake's model "sees" in their staged images."""
@@ -83,24 +92,37 @@ class VertexWorld:
         return export
 
 
-@pytest.fixture
-def vertex_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VertexWorld]:
-    """A Vertex run finished through the pipeline (60 generated images, local files), on the
-    fake Vertex server and the GCS emulator; the environment points ``vmt`` at them."""
+@contextmanager
+def local_cloud(root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGcp]:
+    """The fake Vertex server and the GCS emulator, with the environment (settings, state
+    directory ``root/state``) pointing ``vmt`` at them."""
     with local_gcp() as gcp:
         for key, value in gcp.settings_env().items():
             monkeypatch.setenv(key, value)
-        monkeypatch.setenv("VMT_STATE_DIR", str(tmp_path / "state"))
+        monkeypatch.setenv("VMT_STATE_DIR", str(root / "state"))
+        yield gcp
+
+
+def run_on_vertex(runner: Runner, export: Path, out: Path) -> RunRecord:
+    """``vmt run --export EXPORT --out OUT --trainer vertex``, in process."""
+    run_id = runner.create_run(
+        files_run_config(export=str(export), out_dir=str(out), trainer="vertex")
+    )
+    return runner.advance(run_id)
+
+
+@pytest.fixture
+def vertex_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[VertexWorld]:
+    """A Vertex run finished through the pipeline (60 generated images, local files), on the
+    local cloud."""
+    with local_cloud(tmp_path, monkeypatch) as gcp:
         export = generate_dataset(tmp_path / "train", images=60, seed=3)
         runner = Runner(load_settings(), backends_factory=build_backends, heartbeat_seconds=0.2)
-        run_id = runner.create_run(
-            files_run_config(export=str(export), out_dir=str(tmp_path / "out"), trainer="vertex")
-        )
-        record = runner.advance(run_id)
-        assert record.state is RunState.COMPLETE, record.error
-        assert gcp.vertex.creates(JOBS) == 1  # the run's own (validation + test)
         try:
-            yield VertexWorld(gcp, runner.store, run_id, tmp_path)
+            record = run_on_vertex(runner, export, tmp_path / "out")
+            assert record.state is RunState.COMPLETE, record.error
+            assert gcp.vertex.creates(JOBS) == 1  # the run's own (validation + test)
+            yield VertexWorld(gcp, runner.store, record.id, tmp_path)
         finally:
             runner.store.close()
 

@@ -12,19 +12,24 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.fakes.gcp import BUCKET, local_gcp
-from tests.integration.pool.conftest import JOBS, VertexWorld, pool_samples
+from tests.fakes.gcp import BUCKET
+from tests.integration.pool.conftest import (
+    JOBS,
+    VertexWorld,
+    local_cloud,
+    pool_samples,
+    run_on_vertex,
+)
 from vmt.backends.factory import build_backends
 from vmt.config import load_settings
 from vmt.detection_table import DetectionTable
 from vmt.domain import Box, Detection, Prediction, Split
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import MODEL_HANDLE
-from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunState
 from vmt.pool.export_predictions import predict_export
-from vmt.pool.pool_predictions import PoolPredictions, predict_pool
+from vmt.pool.pool_predictions import PoolPredictions
 from vmt.pool.prelabel import prelabel_pool
 from vmt.pool.select import select_from_run
 from vmt.selection.ranking import SelectionOptions, rank_pool
@@ -84,9 +89,7 @@ def test_a_pool_is_its_own_batch_job_on_its_staged_images_and_is_kept(
     run_job = vertex_run.store.handles(vertex_run.run_id)["vertex.batch_prediction_job"]
     pool = vertex_run.pool("pool", images=12, seed=77)
 
-    predicted = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
-    )
+    predicted = vertex_run.predict(pool)
 
     assert not predicted.reused
     assert predicted.rows == predicted.predicted_rows == 12
@@ -121,17 +124,13 @@ def test_a_pool_is_its_own_batch_job_on_its_staged_images_and_is_kept(
 
     # Asked again: the kept files, no Vertex request at all.
     before = len(vertex_run.gcp.vertex.requests)
-    again = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
-    )
+    again = vertex_run.predict(pool)
     assert again.reused and again.folder == predicted.folder
     assert len(vertex_run.gcp.vertex.requests) == before
 
     # A second pool is a second job.
     other = vertex_run.pool("other", images=5, seed=78)
-    second = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=other, trainer=vertex_run.trainer()
-    )
+    second = vertex_run.predict(other)
     assert not second.reused and second.folder != predicted.folder
     assert vertex_run.gcp.vertex.creates(JOBS) == 3
     assert len({j["labels"]["vmt-run-id"] for j in vertex_run.gcp.vertex.jobs.values()}) == 3
@@ -199,19 +198,12 @@ def _dies_at_first_pause(seconds: float) -> None:
 def test_a_crash_after_submission_re_attaches_to_the_pools_job(vertex_run: VertexWorld) -> None:
     pool = vertex_run.pool("pool", images=12, seed=77)
     with pytest.raises(_Killed):
-        predict_pool(
-            vertex_run.store,
-            vertex_run.run_id,
-            pool=pool,
-            trainer=vertex_run.trainer(sleep=_dies_at_first_pause),
-        )
+        vertex_run.predict(pool, sleep=_dies_at_first_pause)
     [job] = _pool_jobs(vertex_run)
     assert job["state"] != "JOB_STATE_SUCCEEDED"
 
     # A new process: no handle in memory; the pool's job is found by its label.
-    predicted = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
-    )
+    predicted = vertex_run.predict(pool)
     assert not predicted.reused and predicted.predicted_rows == 12
     assert vertex_run.gcp.vertex.creates(JOBS) == 2  # the run's and this pool's, nothing more
     assert [j["name"] for j in _pool_jobs(vertex_run)] == [job["name"]]
@@ -228,9 +220,7 @@ def test_pool_rows_are_not_held_to_training_limits(vertex_run: VertexWorld) -> N
     # every split) ...
     with_splits = vertex_run.pool("few", images=4, seed=79)
     assert {s.split for s in pool_samples(with_splits)} != {Split.UNASSIGNED}
-    predicted = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=with_splits, trainer=vertex_run.trainer()
-    )
+    predicted = vertex_run.predict(with_splits)
     assert predicted.predicted_rows == 4
     # ... and rows without a split or a box (a project's unlabelled rows).
     bare = vertex_run.root / "bare.ndjson"
@@ -244,9 +234,7 @@ def test_pool_rows_are_not_held_to_training_limits(vertex_run: VertexWorld) -> N
     bare.write_bytes(b"\n".join(lines) + b"\n")
     samples = pool_samples(bare)
     assert {s.split for s in samples} == {Split.UNASSIGNED} and not any(s.boxes for s in samples)
-    predicted = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=bare, trainer=vertex_run.trainer()
-    )
+    predicted = vertex_run.predict(bare)
     assert predicted.predicted_rows == 4
 
 
@@ -263,9 +251,7 @@ def test_vmt_predict_shares_the_pool_path(vertex_run: VertexWorld) -> None:
     assert all(0 < row["confidence"] < 1 for row in uploads)
     # selecting on the same file reads what `vmt predict` kept
     before = len(vertex_run.gcp.vertex.requests)
-    again = predict_pool(
-        vertex_run.store, vertex_run.run_id, pool=pool, trainer=vertex_run.trainer()
-    )
+    again = vertex_run.predict(pool)
     assert again.reused and len(vertex_run.gcp.vertex.requests) == before
     assert vertex_run.gcp.vertex.creates(JOBS) == 2
     assert job["name"] in vertex_run.gcp.vertex.jobs
@@ -274,19 +260,11 @@ def test_vmt_predict_shares_the_pool_path(vertex_run: VertexWorld) -> None:
 def test_a_run_breaking_vertex_limits_fails_before_any_vertex_resource(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with local_gcp() as gcp:
-        for key, value in gcp.settings_env().items():
-            monkeypatch.setenv(key, value)
-        monkeypatch.setenv("VMT_STATE_DIR", str(tmp_path / "state"))
+    with local_cloud(tmp_path, monkeypatch) as gcp:
         export = generate_dataset(tmp_path / "small", images=12, seed=3)
         runner = Runner(load_settings(), backends_factory=build_backends, heartbeat_seconds=0.2)
         try:
-            run_id = runner.create_run(
-                files_run_config(
-                    export=str(export), out_dir=str(tmp_path / "out"), trainer="vertex"
-                )
-            )
-            record = runner.advance(run_id)
+            record = run_on_vertex(runner, export, tmp_path / "out")
         finally:
             runner.store.close()
         assert record.state is RunState.FAILED

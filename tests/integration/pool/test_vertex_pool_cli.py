@@ -5,14 +5,12 @@ the kept predictions without asking Vertex anything."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
-import time
 from pathlib import Path
 
 import orjson
 
-from tests.conftest import VMT, cli_env
+from tests.conftest import VMT, cli_env, sigkill_when
 from tests.integration.pool.conftest import JOBS, VertexWorld, pool_samples
 from vmt.pool.select import read_ranking_csv
 
@@ -38,28 +36,16 @@ def _kill_while_predicting(vertex_run: VertexWorld, env: dict[str, str], *args: 
     proc = subprocess.Popen(
         [*VMT, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    try:
-        deadline = time.monotonic() + 120
-        while not (
-            polled := [
-                r.path.split("/v1/", 1)[-1]
-                for r in vertex.requests
-                if r.method == "GET" and f"/{JOBS}/" in r.path and not r.path.endswith(run_job)
-            ]
-        ):
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "the pool's job was never polled"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-    return polled[0]
+
+    def polled() -> list[str]:
+        return [
+            r.path
+            for r in vertex.requests
+            if r.method == "GET" and f"/{JOBS}/" in r.path and not r.path.endswith(run_job)
+        ]
+
+    sigkill_when(proc, lambda: bool(polled()), what="a poll of the pool's job")
+    return polled()[0].split("/v1/", 1)[-1]
 
 
 def test_select_killed_mid_job_resumes_on_it_then_prelabel_and_predict_reuse(
