@@ -51,7 +51,11 @@ class Settings(BaseSettings):
     labelbox_retry_deadline_s: float = Field(default=300.0, gt=0)
     """Retries of one Labelbox call (rate limits, 5xx, network) stop after this many seconds."""
 
-    # --- the labelling loop (pre-labels, selection) -----------------------------------------
+    # --- the labelling loop (pre-labels, selection, splits) ---------------------------------
+    unassigned: Literal["skip", "training", "validation", "test", "auto"] = "skip"
+    """The split of data rows the model run leaves unassigned: skip (left out, reported), a
+    split, or auto (80/10/10 by a hash of the data row id); assigned splits are written back to
+    the model run. ``vmt run --unassigned`` overrides it; the service uses it."""
     pool_dir: Path | None = None
     """Folder of pool export files the service may read: ``POST /runs/{id}/prelabel`` and
     ``/select`` name a file in it (never a path elsewhere)."""

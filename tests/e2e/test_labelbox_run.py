@@ -29,6 +29,9 @@ import pytest
 
 from tests.conftest import VMT, cli_env
 from tests.fakes.labelbox_server import API_KEY, FakeLabelbox
+from vmt.domain import Split
+from vmt.formats.labelbox_export import auto_split
+from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.store import EventRecord, RunRecord, RunState, RunStore
 from vmt.synthetic import CLASSES, generate_dataset
 
@@ -247,3 +250,43 @@ def _check_key_stays_secret(done: Finished) -> None:
     assert len(files) > 10
     for path in files:
         assert API_KEY.encode() not in path.read_bytes(), path
+
+
+def test_rows_without_a_split_get_one_written_back_and_a_later_run_reuses_them(
+    tmp_path: Path, fake_labelbox: FakeLabelbox, served: Served
+) -> None:
+    """``--unassigned auto`` on a model run whose rows have no split: the run assigns them,
+    Labelbox then holds those splits, and a second run without the option trains on them."""
+    rows = served.rows
+    for row in rows:
+        del row["experiments"][MODEL_ID]["runs"][MODEL_RUN]["split"]
+    ids = [r["data_row"]["id"] for r in rows]
+    fake_labelbox.add_model_run(
+        MODEL_RUN,
+        rows=rows,
+        classes=CLASSES,
+        model_id=MODEL_ID,
+        data_splits=dict.fromkeys(ids, "UNASSIGNED"),
+    )
+    first = _vmt_run(
+        tmp_path / "first", fake_labelbox, "--train-seconds", "2", "--unassigned", "auto"
+    )
+
+    expected = {i: auto_split(i) for i in ids}
+    assert set(expected.values()) == {Split.TRAINING, Split.VALIDATION, Split.TEST}
+    assert _sample_splits(first.run_dir) == expected
+    assert fake_labelbox.model_runs[MODEL_RUN].data_splits == {
+        i: split.value.upper() for i, split in expected.items()
+    }
+    assert any("written back to the model run" in e.message for e in first.events)
+    evaluated = {i for i, split in expected.items() if split is not Split.TRAINING}
+    assert {m["dataRow"]["id"] for m in fake_labelbox.metrics(MODEL_RUN)} == evaluated
+
+    second = _vmt_run(tmp_path / "second", fake_labelbox, "--train-seconds", "2")
+    assert _sample_splits(second.run_dir) == expected
+    assert not any("written back" in e.message for e in second.events)
+    assert fake_labelbox.operations().count("assignDataSplitPyApi") == 3
+
+
+def _sample_splits(run_dir: Path) -> dict[str, Split]:
+    return {s.data_row_id: s.split for s in SampleFile(run_dir / "samples.jsonl")}

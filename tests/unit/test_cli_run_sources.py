@@ -39,3 +39,36 @@ def test_a_model_run_without_an_api_key_fails_before_any_run_is_created(tmp_path
     assert "missing setting(s): LABELBOX_API_KEY" in out.stderr
     assert "Traceback" not in out.stderr
     assert not (state / "runs.sqlite").exists()  # no run left behind to fail on resume
+
+
+@pytest.mark.parametrize("policy", ["skip", "training", "auto"])
+def test_the_unassigned_policy_travels_in_the_run_config_to_either_source(
+    tmp_path: Path, policy: str
+) -> None:
+    """The policy is a source option (so a resumed run and a Vertex AI pipeline step rebuild
+    the same source from the stored config); absent means skip (older stored runs)."""
+    from vmt.backends.factory import build_source
+    from vmt.config import load_settings
+    from vmt.pipeline.run_config import RunConfig, requested_run_config
+
+    export = tmp_path / "x.ndjson"
+    export.write_text("{}\n")
+    settings = load_settings(state_dir=tmp_path / "state")
+    configs = [
+        requested_run_config(export=export, out=tmp_path / "o", model_run=None, unassigned=policy),
+        requested_run_config(export=None, out=None, model_run="mr-1", unassigned=policy),
+    ]
+    for config in configs:
+        stored = RunConfig.from_json(config.to_json())
+        assert ("unassigned" in stored.source.options) == (policy != "skip")
+        assert build_source(stored.source, settings).unassigned == policy
+
+
+def test_run_refuses_an_unknown_unassigned_policy() -> None:
+    out = subprocess.run(
+        [*VMT, "run", "--model-run", "mr", "--unassigned", "sometimes"],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+    )
+    assert out.returncode == 2 and "sometimes" in out.stderr

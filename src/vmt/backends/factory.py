@@ -15,7 +15,7 @@ from typing import Any, cast
 from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.pipeline.protocols import Sink, Source, Trainer
-from vmt.pipeline.run_config import BackendSpec, RunConfig
+from vmt.pipeline.run_config import UNASSIGNED_OPTION, BackendSpec, RunConfig
 
 SOURCES = ("files", "labelbox")
 TRAINERS = ("local", "vertex")
@@ -70,10 +70,24 @@ def build_source(spec: BackendSpec, settings: Settings) -> Source:
         file_source = _backend_class("vmt.backends.files", "FileSource")
         images_dir = spec.options.get("images_dir")
         export = Path(_option(spec, "export_path"))
-        return cast(Source, file_source(export, Path(images_dir) if images_dir else None))
+        return cast(
+            Source,
+            file_source(
+                export,
+                Path(images_dir) if images_dir else None,
+                unassigned=spec.options.get(UNASSIGNED_OPTION, "skip"),
+            ),
+        )
     if spec.kind == "labelbox":
         labelbox_source = _backend_class("vmt.backends.labelbox", "LabelboxSource")
-        return cast(Source, labelbox_source(settings, _option(spec, "model_run_id")))
+        return cast(
+            Source,
+            labelbox_source(
+                settings,
+                _option(spec, "model_run_id"),
+                unassigned=spec.options.get(UNASSIGNED_OPTION, "skip"),
+            ),
+        )
     raise ConfigError(f"unknown source {spec.kind!r} (known: {', '.join(SOURCES)})")
 
 

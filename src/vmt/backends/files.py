@@ -32,9 +32,12 @@ class FileSource:
     """Rows from an export file on disk (plain or ``.gz``); relative ``row_data`` paths are
     taken from ``images_dir`` (default: the export's folder)."""
 
-    def __init__(self, export_path: Path, images_dir: Path | None = None) -> None:
+    def __init__(
+        self, export_path: Path, images_dir: Path | None = None, *, unassigned: str = "skip"
+    ) -> None:
         self.export_path = export_path
         self.images_dir = images_dir if images_dir is not None else export_path.parent
+        self.unassigned = unassigned
 
     def locate_image(self, uri: str) -> str:
         return resolve_relative(uri, self.images_dir)

@@ -74,6 +74,7 @@ def submit_pipeline_run(
     trainer: str,
     options: dict[str, object] | None = None,
     attempt: int = 1,
+    unassigned: str | None = None,
 ) -> None:
     """Create (or attach to) the model run's pipeline job and say which, without waiting."""
     from vmt.cli.console import console
@@ -81,7 +82,12 @@ def submit_pipeline_run(
     from vmt.orchestrators.vertex_pipelines import pipeline_jobs
     from vmt.pipeline.run_config import labelbox_run_config
 
-    config = labelbox_run_config(model_run_id=model_run, trainer=trainer, trainer_options=options)
+    config = labelbox_run_config(
+        model_run_id=model_run,
+        trainer=trainer,
+        trainer_options=options,
+        unassigned=unassigned if unassigned is not None else settings.unassigned,
+    )
     run, created = pipeline_jobs(settings).submit(config, model_run_id=model_run, attempt=attempt)
     verb = "submitted" if created else "already submitted; attached to"
     console.print(f"{verb} pipeline job {run.job_id} ({run.state})")

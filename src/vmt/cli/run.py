@@ -9,6 +9,7 @@ from vmt.cli.ci_gate import (
     print_json,
     thresholds_option,
 )
+from vmt.cli.convert import UnassignedPolicy
 from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
 
 
@@ -37,6 +38,14 @@ def register(app: typer.Typer) -> None:
             None, "--train-seconds", help="Training time budget (local trainer)."
         ),
         seed: int | None = typer.Option(None, "--seed", help="Random seed (local trainer)."),
+        unassigned: UnassignedPolicy | None = typer.Option(
+            None,
+            "--unassigned",
+            case_sensitive=False,
+            help="Rows without a split: skip them, put them in a split, or auto (sha256 of the "
+            "data row id: 80/10/10). With --model-run the splits given are written back to the "
+            "model run and later runs reuse them. Default: VMT_UNASSIGNED (skip).",
+        ),
         dry_run: bool = typer.Option(
             False,
             "--dry-run",
@@ -55,11 +64,12 @@ def register(app: typer.Typer) -> None:
         from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
         from vmt.errors import InputError
-        from vmt.pipeline.run_config import requested_run_config
+        from vmt.pipeline.run_config import UNASSIGNED_OPTION, requested_run_config
         from vmt.pipeline.runner import Runner
         from vmt.pipeline.store import RunState
 
         thresholds = thresholds_option(fail_under)
+        settings = load_settings()
         config = requested_run_config(
             export=export,
             out=out,
@@ -69,13 +79,17 @@ def register(app: typer.Typer) -> None:
             train_seconds=train_seconds,
             seed=seed,
             dry_run=dry_run,
+            unassigned=unassigned.value if unassigned is not None else settings.unassigned,
         )
-        settings = load_settings()
         if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
             if model_run is None:
                 raise InputError("--orchestrator vertex-pipelines runs a Labelbox --model-run")
             submit_pipeline_run(
-                settings, model_run=model_run, trainer=trainer, options=config.trainer.options
+                settings,
+                model_run=model_run,
+                trainer=trainer,
+                options=config.trainer.options,
+                unassigned=config.source.options.get(UNASSIGNED_OPTION, "skip"),
             )
             return
         if model_run is not None:

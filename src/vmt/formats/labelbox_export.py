@@ -45,6 +45,7 @@ __all__ = [
     "parse_lines",
     "parse_records",
     "read_samples",
+    "split_for_unassigned",
 ]
 
 UNASSIGNED_POLICIES = ("skip", "training", "validation", "test", "auto")
@@ -130,6 +131,17 @@ def auto_split(data_row_id: str) -> Split:
     if bucket < 8:
         return Split.TRAINING
     return Split.VALIDATION if bucket == 8 else Split.TEST
+
+
+def split_for_unassigned(policy: str, data_row_id: str) -> Split:
+    """The split a row without one gets under ``policy`` (one of ``UNASSIGNED_POLICIES``):
+    ``auto`` -> ``auto_split``, ``training``/``validation``/``test`` -> that split, ``skip`` ->
+    ``Split.UNASSIGNED`` (the row is left out, or kept unassigned for prediction)."""
+    if policy == "auto":
+        return auto_split(data_row_id)
+    if policy == "skip":
+        return Split.UNASSIGNED
+    return Split(policy)
 
 
 def read_samples(
@@ -339,12 +351,8 @@ class RowReader:
             if type(raw_split) is str and len(self.splits) < 64:
                 self.splits[raw_split] = split
         if split is Split.UNASSIGNED:
-            policy = self.options.unassigned
-            if policy == "auto":
-                split = auto_split(data_row_id)
-            elif policy != "skip":
-                split = Split(policy)
-            elif not self.options.keep_unassigned:
+            split = split_for_unassigned(self.options.unassigned, data_row_id)
+            if split is Split.UNASSIGNED and not self.options.keep_unassigned:
                 self._count_box_rows(objects, box_key)
                 detail = f"split {raw_split!r}" if raw_split is not None else "no split"
                 return self._reject(Reason.UNASSIGNED_SPLIT, line, data_row_id, detail)

@@ -100,6 +100,10 @@ class RunContext(Protocol):
 class Source(Protocol):
     """Where a run's data rows come from (an export file, a Labelbox model run)."""
 
+    unassigned: str
+    """The split policy for rows without a split (``skip``, ``training``, ``validation``,
+    ``test``, ``auto``: ``vmt.formats.labelbox_export.split_for_unassigned``)."""
+
     def export(self, ctx: RunContext, dest: Path) -> None:
         """Write the run's data rows to ``dest`` as Labelbox export NDJSON (any form that
         ``vmt.formats.labelbox_export`` reads), in constant memory. Re-attach to an export

@@ -15,6 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from vmt.errors import InputError
 from vmt.pipeline.protocols import DRY_RUN_OPTION
 
+UNASSIGNED_OPTION = "unassigned"
+"""Source option: the split a row without one gets (``skip``, ``training``, ``validation``,
+``test`` or ``auto``; ``vmt.formats.labelbox_export.split_for_unassigned``). Absent = ``skip``."""
+
 
 class BackendSpec(BaseModel):
     """One backend by kind (``files``, ``labelbox``, ``local``, ``vertex``, ``folder``)."""
@@ -49,11 +53,14 @@ def files_run_config(
     images_dir: str | None = None,
     trainer: str = "local",
     trainer_options: dict[str, Any] | None = None,
+    unassigned: str = "skip",
 ) -> RunConfig:
     """The configuration of a command-line run on an export file with a result folder."""
     source_options: dict[str, Any] = {"export_path": export}
     if images_dir is not None:
         source_options["images_dir"] = images_dir
+    if unassigned != "skip":
+        source_options[UNASSIGNED_OPTION] = unassigned
     return RunConfig(
         source=BackendSpec(kind="files", options=source_options),
         trainer=BackendSpec(kind=trainer, options=dict(trainer_options or {})),
@@ -67,11 +74,17 @@ def labelbox_run_config(
     model_run_id: str,
     trainer: str = "local",
     trainer_options: dict[str, Any] | None = None,
+    unassigned: str = "skip",
 ) -> RunConfig:
-    """The configuration of a run on a Labelbox model run: rows from it, results back into it."""
+    """The configuration of a run on a Labelbox model run: rows from it, results back into it.
+    ``unassigned``: the split policy for rows the model run leaves unassigned (see
+    ``UNASSIGNED_OPTION``)."""
     options = {"model_run_id": model_run_id}
+    source_options: dict[str, Any] = dict(options)
+    if unassigned != "skip":
+        source_options[UNASSIGNED_OPTION] = unassigned
     return RunConfig(
-        source=BackendSpec(kind="labelbox", options=dict(options)),
+        source=BackendSpec(kind="labelbox", options=source_options),
         trainer=BackendSpec(kind=trainer, options=dict(trainer_options or {})),
         sink=BackendSpec(kind="labelbox", options=dict(options)),
         label=f"labelbox:{model_run_id}",
@@ -88,6 +101,7 @@ def requested_run_config(
     train_seconds: float | None = None,
     seed: int | None = None,
     dry_run: bool = False,
+    unassigned: str = "skip",
 ) -> RunConfig:
     """The configuration ``vmt run`` asks for: an export file with a results folder, or a
     Labelbox model run. Raises ``InputError`` for a combination that cannot run (both or
@@ -102,7 +116,9 @@ def requested_run_config(
     if dry_run:
         options[DRY_RUN_OPTION] = True
     if model_run is not None:
-        return labelbox_run_config(model_run_id=model_run, trainer=trainer, trainer_options=options)
+        return labelbox_run_config(
+            model_run_id=model_run, trainer=trainer, trainer_options=options, unassigned=unassigned
+        )
     assert export is not None
     if out is None:
         raise InputError("--out is required with --export")
@@ -114,4 +130,5 @@ def requested_run_config(
         images_dir=str(images_dir.resolve()) if images_dir else None,
         trainer=trainer,
         trainer_options=options,
+        unassigned=unassigned,
     )

@@ -107,11 +107,13 @@ def prepare_stage(
     locate_image: Callable[[str], str],
     samples_out: Path,
     rejections_out: Path,
+    unassigned: str = "skip",
 ) -> PrepareResult:
     """Parse the export, let the trainer make each row usable, and keep what survives.
 
     Rejections (reason, line, data row id, detail) from parsing and from the trainer go to
-    ``rejections_out``. Fails with an ``InputError`` that says why when no training row is left.
+    ``rejections_out``; rows without a split follow ``unassigned`` (the source's policy).
+    Fails with an ``InputError`` that says why when no training row is left.
     """
     from vmt.formats.labelbox_export import ExportOptions
 
@@ -119,7 +121,7 @@ def prepare_stage(
         trainer,
         ctx,
         export=export,
-        options=ExportOptions(require_dimensions=False, require_boxes=False),
+        options=ExportOptions(require_dimensions=False, require_boxes=False, unassigned=unassigned),
         locate_image=locate_image,
         samples_out=samples_out,
         rejections_out=rejections_out,
@@ -382,6 +384,7 @@ def run_stage(
             locate_image=backends.source.locate_image,
             samples_out=paths.samples,
             rejections_out=paths.rejections,
+            unassigned=backends.source.unassigned,
         )
     if stage is Stage.TRAIN:
         return train_stage(backends.trainer, ctx, samples=samples)

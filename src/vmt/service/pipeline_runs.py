@@ -44,6 +44,7 @@ class PipelineRunService:
 
             runner = Runner(settings, backends_factory=build_backends)
         self.runner = runner
+        self.unassigned = settings.unassigned
         self.on_complete = on_complete
         self.store = self.runner.store
         self.conflict_retry_seconds = conflict_retry_seconds
@@ -60,7 +61,9 @@ class PipelineRunService:
         except UnknownRunError:
             pass
         trainer = find_model_type(model_type).trainer
-        config = labelbox_run_config(model_run_id=model_run_id, trainer=trainer)
+        config = labelbox_run_config(
+            model_run_id=model_run_id, trainer=trainer, unassigned=self.unassigned
+        )
         self.store.create_run(config, run_id=run_id)
         log.info("run %s: created for model run %s (model %s)", run_id, model_run_id, model_id)
 

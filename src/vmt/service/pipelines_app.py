@@ -147,7 +147,11 @@ def create_pipelines_app(
     async def post_model_run(request: Request, x_hub_signature: str | None = signature) -> Any:
         body = await read_signed_body(request, secret)
         model_run_id, name, model_id = parse_model_run_request(body, offered)
-        config = labelbox_run_config(model_run_id=model_run_id, trainer=model_type(name).trainer)
+        config = labelbox_run_config(
+            model_run_id=model_run_id,
+            trainer=model_type(name).trainer,
+            unassigned=settings.unassigned,
+        )
         run, created = await run_in_threadpool(
             lambda: jobs.submit(config, model_run_id=model_run_id)
         )

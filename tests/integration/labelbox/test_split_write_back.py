@@ -1,64 +1,102 @@
-"""Split write-back: the splits a run gave rows reach the model run through
-``assign_data_rows_to_split`` (real SDK, fake Labelbox), and a later export of the same model run
-whose rows carry no split gets them back from the model run's data rows."""
+"""Split write-back: rows a Labelbox model run leaves unassigned get the run's ``unassigned``
+policy while the run exports them, those splits reach the model run through
+``assign_data_rows_to_split`` (real SDK, fake Labelbox), and a later run of the same model run
+(whatever its policy) reads them back from the model run's data rows instead of choosing again."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.fakes.labelbox_server import FakeLabelbox, make_export_row
 from tests.integration.labelbox.conftest import FileRunContext, settings_for
 from vmt.backends.labelbox import LabelboxConnection, LabelboxSource
+from vmt.backends.labelbox import splits as splits_module
 from vmt.backends.labelbox.splits import write_back_splits
 from vmt.domain import Sample, Split
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.labelbox_export import ExportOptions, auto_split, read_samples
 
 MR = "mr-splits"
+ROWS = 40
 
 
-def _sample(i: int, split: Split) -> Sample:
-    return Sample(f"dr-{i:06d}", f"img-{i}.png", 640, 480, split)
+def _ids(n: int) -> list[str]:
+    return [f"dr-{i:06d}" for i in range(n)]
 
 
-def test_assigned_splits_are_written_back_and_reused_by_a_later_export(
+def _splits(export: Path) -> dict[str, Split]:
+    options = ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True)
+    return {s.data_row_id: s.split for s in read_samples(export, options) if isinstance(s, Sample)}
+
+
+def _export(fake: FakeLabelbox, tmp_path: Path, name: str, unassigned: str) -> FileRunContext:
+    ctx = FileRunContext(name, tmp_path / name)
+    LabelboxSource(settings_for(fake), MR, unassigned=unassigned).export(
+        ctx, tmp_path / f"{name}.ndjson"
+    )
+    return ctx
+
+
+def test_unassigned_rows_get_the_run_s_splits_which_are_written_back_and_reused(
+    fake_labelbox: FakeLabelbox, tmp_path: Path
+) -> None:
+    # rows 0-29 carry no split anywhere; 30-34 have one in the model run only; 35-39 in the
+    # export itself. Only 0-29 are the run's to assign and write back.
+    rows = [make_export_row(i, model_run_id=MR, split=None) for i in range(35)]
+    rows += [make_export_row(i, model_run_id=MR, split="test") for i in range(35, ROWS)]
+    given = {f"dr-{i:06d}": "VALIDATION" for i in range(30, 35)}
+    fake_labelbox.add_model_run(
+        MR,
+        rows=rows,
+        classes=["car"],
+        data_splits={**{i: "UNASSIGNED" for i in _ids(30)}, **given},
+    )
+
+    first = _export(fake_labelbox, tmp_path, "run-1", "auto")
+
+    expected = {i: auto_split(i) for i in _ids(30)}
+    expected |= {i: Split.VALIDATION for i in given} | {i: Split.TEST for i in _ids(ROWS)[35:]}
+    assert _splits(tmp_path / "run-1.ndjson") == expected
+    assert {s for s in expected.values()} == {Split.TRAINING, Split.VALIDATION, Split.TEST}
+    written = {i: s for i, s in fake_labelbox.model_runs[MR].data_splits.items() if i in _ids(30)}
+    assert written == {i: auto_split(i).value.upper() for i in _ids(30)}
+    assert {i: fake_labelbox.model_runs[MR].data_splits[i] for i in given} == given
+    (event,) = [data for message, data in first.events if "written back" in message]
+    assert sum(v for v in event.values() if isinstance(v, int)) == 30
+    assert fake_labelbox.operations().count("assignDataSplitPyApi") == 3  # one per split
+
+    # a later run with the default policy (skip) trains on the same splits: nothing assigned
+    second = _export(fake_labelbox, tmp_path, "run-2", "skip")
+    assert _splits(tmp_path / "run-2.ndjson") == expected
+    assert not [m for m, _ in second.events if "written back" in m]
+    assert fake_labelbox.operations().count("assignDataSplitPyApi") == 3
+
+
+def test_with_skip_nothing_is_assigned_or_written(
     fake_labelbox: FakeLabelbox, tmp_path: Path
 ) -> None:
     rows = [make_export_row(i, model_run_id=MR, split=None) for i in range(5)]
     fake_labelbox.add_model_run(
-        MR, rows=rows, classes=["car"], data_splits={f"dr-{i:06d}": "UNASSIGNED" for i in range(5)}
+        MR, rows=rows, classes=["car"], data_splits={i: "UNASSIGNED" for i in _ids(5)}
     )
-    samples = [
-        _sample(0, Split.TRAINING),
-        _sample(1, Split.TRAINING),
-        _sample(2, Split.VALIDATION),
-        _sample(3, Split.TEST),
-        _sample(4, Split.TRAINING),  # Labelbox gave this one its split: not the run's to write
-    ]
-    connection = LabelboxConnection(settings_for(fake_labelbox), MR)
-    written = write_back_splits(connection, samples, assigned={f"dr-{i:06d}" for i in range(4)})
-    assert written == {"TEST": 1, "TRAINING": 2, "VALIDATION": 1}
-    assert fake_labelbox.model_runs[MR].data_splits == {
-        "dr-000000": "TRAINING",
-        "dr-000001": "TRAINING",
-        "dr-000002": "VALIDATION",
-        "dr-000003": "TEST",
-        "dr-000004": "UNASSIGNED",
-    }
-    assert "assignDataSplitPyApi" in fake_labelbox.operations()
+    _export(fake_labelbox, tmp_path, "run-1", "skip")
+    assert set(_splits(tmp_path / "run-1.ndjson").values()) == {Split.UNASSIGNED}
+    assert "assignDataSplitPyApi" not in fake_labelbox.operations()
+    assert set(fake_labelbox.model_runs[MR].data_splits.values()) == {"UNASSIGNED"}
 
-    # a later run of the same model run: the export rows carry no split, the model run has them
-    export = tmp_path / "export.ndjson"
-    LabelboxSource(settings_for(fake_labelbox), MR).export(
-        FileRunContext("run-2", tmp_path / "run-2"), export
-    )
-    options = ExportOptions(require_dimensions=False, require_boxes=False, keep_unassigned=True)
-    splits = {
-        s.data_row_id: s.split for s in read_samples(export, options) if isinstance(s, Sample)
-    }
-    assert splits == {
-        "dr-000000": Split.TRAINING,
-        "dr-000001": Split.TRAINING,
-        "dr-000002": Split.VALIDATION,
-        "dr-000003": Split.TEST,
-        "dr-000004": Split.UNASSIGNED,
+
+def test_write_back_goes_in_parts_of_at_most_assign_rows(
+    fake_labelbox: FakeLabelbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(splits_module, "ASSIGN_ROWS", 4)
+    fake_labelbox.add_model_run(MR, rows=[], classes=["car"])
+    chosen = {Split.TRAINING: _ids(9), Split.VALIDATION: [], Split.TEST: ["dr-x"]}
+    connection = LabelboxConnection(settings_for(fake_labelbox), MR)
+    written = write_back_splits(connection, lambda split: iter(chosen[split]))
+    assert written == {"TRAINING": 9, "TEST": 1}
+    assert fake_labelbox.operations().count("assignDataSplitPyApi") == 4  # 4 + 4 + 1, then 1
+    assert fake_labelbox.model_runs[MR].data_splits == {
+        **{i: "TRAINING" for i in _ids(9)},
+        "dr-x": "TEST",
     }

@@ -87,6 +87,8 @@ class Calls:
 
 
 class FakeSource:
+    unassigned = "skip"
+
     def __init__(self, calls: Calls, lines: list[bytes], image_base: Path | None = None) -> None:
         self.calls = calls
         self.lines = lines

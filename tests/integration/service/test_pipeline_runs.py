@@ -25,6 +25,8 @@ from vmt.service.signature import sign
 
 
 class UnreachableSource:
+    unassigned = "skip"
+
     def locate_image(self, uri: str) -> str:
         return uri
 
@@ -113,6 +115,24 @@ def test_start_run_is_idempotent_and_records_a_labelbox_run(runs: PipelineRunSer
     ]
     assert runs.unfinished_runs() == [run_id]
     assert runs.get_run("nope") is None
+
+
+def test_the_service_gives_its_runs_the_configured_unassigned_policy(
+    settings: Settings, sink: RecordingSink
+) -> None:
+    configured = settings.model_copy(update={"unassigned": "auto"})
+    runner = Runner(
+        configured, backends_factory=lambda c, s: Backends(UnreachableSource(), IdleTrainer(), sink)
+    )
+    service = PipelineRunService(configured, runner=runner)
+    run_id = service.new_run_id()
+    service.start_run(
+        run_id, model_run_id="mr-2", model_type="local_object_detection", model_id=None
+    )
+    assert service.store.get_run(run_id).config.source.options == {
+        "model_run_id": "mr-2",
+        "unassigned": "auto",
+    }
 
 
 def test_cancel_outcomes(runs: PipelineRunService) -> None:

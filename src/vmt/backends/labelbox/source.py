@@ -5,7 +5,10 @@ Flow: ``model_run.export(params)`` starts an export task whose id is recorded at
 exporting again. The task is polled until COMPLETE, its errors stream is saved and recorded as
 events, and the result stream is written row by row to ``dest`` (progress from the total line
 count). Rows whose model-run split is missing get it from ``model_run.model_run_data_rows()``
-(``dataSplit``), held in a throw-away SQLite table, not in memory.
+(``dataSplit``), held in a throw-away SQLite table, not in memory. Rows still without a split get
+the run's ``unassigned`` policy (``vmt run --unassigned auto``) written into the export, and those
+splits are written back to the model run (``splits.write_back_splits``) so that Labelbox shows the
+splits the model was trained and evaluated on and a later run reuses them.
 """
 
 from __future__ import annotations
@@ -20,8 +23,11 @@ from typing import Any
 import orjson
 
 from vmt.backends.labelbox.connection import LabelboxConnection
+from vmt.backends.labelbox.splits import write_back_splits
 from vmt.config import Settings
+from vmt.domain import Split
 from vmt.errors import BackendError, NotFoundError
+from vmt.formats.labelbox_export import split_for_unassigned
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff
 
@@ -51,10 +57,12 @@ class LabelboxSource:
         *,
         backoff: Backoff | None = None,
         connection: LabelboxConnection | None = None,
+        unassigned: str = "skip",
     ) -> None:
         self.connection = connection or LabelboxConnection(settings, model_run_id, backoff=backoff)
         self.settings = settings
         self.model_run_id = model_run_id
+        self.unassigned = unassigned
 
     def feature_schema_ids(self) -> dict[str, str]:
         """Class name -> feature schema id from the model's ontology."""
@@ -150,7 +158,7 @@ class LabelboxSource:
         with path.open("wb") as out:
             for output in task.get_buffered_stream():
                 row = output.json
-                if _split_of(row, self.model_run_id) is None:
+                if not _has_split(row, self.model_run_id):
                     missing += 1
                 out.write(orjson.dumps(row) + b"\n")
                 done += 1
@@ -166,19 +174,49 @@ class LabelboxSource:
         db = sqlite3.connect(db_path)
         try:
             self._call(ctx, lambda: self._load_splits(ctx, db), "model run data rows")
+            db.execute("CREATE TABLE assigned (id TEXT PRIMARY KEY, split TEXT NOT NULL)")
             with source.open("rb") as rows, dest.open("wb") as out:
                 for line in rows:
                     row = orjson.loads(line)
-                    if _split_of(row, self.model_run_id) is None:
+                    if not _has_split(row, self.model_run_id):
+                        data_row_id = _data_row_id(row)
                         found = db.execute(
-                            "SELECT split FROM splits WHERE id = ?", (_data_row_id(row),)
+                            "SELECT split FROM splits WHERE id = ?", (data_row_id,)
                         ).fetchone()
-                        if found is not None:
-                            _set_split(row, model_id, self.model_run_id, found[0])
+                        split = Split.parse(found[0] if found is not None else None)
+                        if split is Split.UNASSIGNED and data_row_id is not None:
+                            split = split_for_unassigned(self.unassigned, data_row_id)
+                            if split is not Split.UNASSIGNED:
+                                db.execute(
+                                    "INSERT OR REPLACE INTO assigned VALUES (?, ?)",
+                                    (data_row_id, split.value),
+                                )
+                        if found is not None or split is not Split.UNASSIGNED:
+                            _set_split(row, model_id, self.model_run_id, split.value)
                     out.write(orjson.dumps(row) + b"\n")
+            db.commit()
+            self._write_back(ctx, db)
         finally:
             db.close()
             db_path.unlink(missing_ok=True)
+
+    def _write_back(self, ctx: RunContext, db: sqlite3.Connection) -> None:
+        """The splits this run gave rows (its ``unassigned`` policy) into the model run."""
+        (count,) = db.execute("SELECT COUNT(*) FROM assigned").fetchone()
+        if not count:
+            return
+
+        def rows_of(split: Split) -> Iterator[str]:
+            query = "SELECT id FROM assigned WHERE split = ? ORDER BY id"
+            for (data_row_id,) in db.execute(query, (split.value,)):
+                yield data_row_id
+
+        written = write_back_splits(self.connection, rows_of, run_id=ctx.run_id)
+        ctx.event(
+            f"{count} rows without a split given one by the run ({self.unassigned}) and "
+            "written back to the model run",
+            **{name.lower(): n for name, n in written.items()},
+        )
 
     def _load_splits(self, ctx: RunContext, db: sqlite3.Connection) -> None:
         db.execute("DROP TABLE IF EXISTS splits")
@@ -233,6 +271,11 @@ def _split_of(row: dict[str, Any], model_run_id: str) -> str | None:
         if isinstance(split, str) and split:
             return split
     return None
+
+
+def _has_split(row: dict[str, Any], model_run_id: str) -> bool:
+    """True when the row carries a training, validation or test split for this run."""
+    return Split.parse(_split_of(row, model_run_id)) is not Split.UNASSIGNED
 
 
 def _set_split(row: dict[str, Any], model_id: str, model_run_id: str, split: str) -> None:
