@@ -100,10 +100,15 @@ def test_a_pool_is_its_own_batch_job_on_its_staged_images_and_is_kept(
         job["labels"]["vmt-run-id"] != vertex_run.gcp.vertex.jobs[run_job]["labels"]["vmt-run-id"]
     )
     assert job["model"] == vertex_run.store.handles(vertex_run.run_id)[MODEL_HANDLE]
+    pool_id = f"{vertex_run.run_id}-pool-{predicted.folder.name}"
+    assert job["labels"] == {"vmt-run-id": pool_id}
+    assert job["displayName"] == f"vmt-{pool_id}"
     # Its instances are exactly the pool's staged images, none of the run's.
     staged = list(artifacts.SampleFile(predicted.samples))
     assert {s.data_row_id for s in staged} == {s.data_row_id for s in pool_samples(pool)}
     [source] = job["inputConfig"]["gcsSource"]["uris"]
+    assert source == f"gs://{BUCKET}/vmt/{pool_id}/batch/instances.jsonl"
+    assert all(s.image_uri.startswith(f"gs://{BUCKET}/vmt/{pool_id}/images/") for s in staged)
     instances = vertex_run.gcp.read_text(source.removeprefix(f"gs://{BUCKET}/")).splitlines()
     assert sorted(json.loads(x)["content"] for x in instances) == sorted(
         s.image_uri for s in staged
