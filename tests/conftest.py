@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,3 +61,28 @@ def cli_env(**extra: str) -> dict[str, str]:
 
 
 VMT = [sys.executable, "-m", "vmt"]
+
+
+def sigkill_when(
+    proc: subprocess.Popen[Any], ready: Callable[[], bool], *, what: str, timeout_s: float = 180
+) -> None:
+    """Kill ``proc`` with SIGKILL as soon as ``ready()`` holds (polled every 50 ms). Fails the
+    test with its output (stderr, else stdout, when piped) if it ends first, or after
+    ``timeout_s`` saying ``what`` never happened; ``proc`` is reaped whatever happens."""
+    try:
+        deadline = time.monotonic() + timeout_s
+        output = proc.stderr or proc.stdout
+        while not ready():
+            assert proc.poll() is None, output.read() if output else ""
+            assert time.monotonic() < deadline, f"{what} never happened"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+    assert proc.returncode == -signal.SIGKILL

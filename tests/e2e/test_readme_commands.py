@@ -45,7 +45,7 @@ COMMANDS: dict[str, str] = {
     "vmt demo": "trains for 270 s; tests/e2e/test_local_run.py runs it with a 1 s budget",
     "vmt demo --out demo-out --images 600 --train-seconds 270 --seed 0": "same, 270 s",
     "vmt run --export export.ndjson --trainer local --out results/ [--images-dir DIR] "
-    "[--train-seconds S] [--seed K]": RUN,
+    "[--train-seconds S] [--seed K] [--unassigned skip|training|validation|test|auto]": RUN,
     "vmt runs": RUN,
     "vmt runs show RUN_ID": RUN,
     "vmt resume RUN_ID": RUN,

@@ -4,10 +4,8 @@ REST server and the GCS emulator, with the images served by a local HTTP server.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import VMT, cli_env
+from tests.conftest import VMT, cli_env, sigkill_when
 from tests.fakes.gcp import LocalGcp, local_gcp
 from vmt.config import load_settings
 from vmt.pipeline.store import RunStore
@@ -97,23 +95,13 @@ def _kill_while_training(gcp: LocalGcp, export: Path, env: dict[str, str], out: 
         stderr=subprocess.PIPE,
         text=True,
     )
-    try:
-        deadline = time.monotonic() + 180
-        while not any(
+    sigkill_when(
+        proc,
+        lambda: any(
             r.method == "GET" and "/trainingPipelines/" in r.path for r in gcp.vertex.requests
-        ):
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            assert time.monotonic() < deadline, "training never started"
-            time.sleep(0.1)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
+        ),
+        what="training",
+    )
     [run] = _store(env).list_runs()
     return run.id
 

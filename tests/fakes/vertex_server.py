@@ -8,8 +8,9 @@ credentials. It covers what the Vertex trainer uses:
 - models: get, list evaluations
 - batch prediction jobs: create, get (advances per poll), cancel, list by label; on success it
   writes ``predictions_00001.jsonl`` (noisy copies of the ground truth read from the dataset's
-  import file, boxes in Vertex's xMin, xMax, yMin, yMax order) and ``errors_00001.jsonl`` into
-  GCS (the gcp-storage-emulator) through the ``storage_client`` it is given.
+  import file, boxes in Vertex's xMin, xMax, yMin, yMax order; for images outside the dataset,
+  of ``unseen_truth``) and ``errors_00001.jsonl`` into GCS (the gcp-storage-emulator) through
+  the ``storage_client`` it is given.
 
 Every request is recorded in ``requests`` (method, path, query, JSON body).
 """
@@ -57,6 +58,10 @@ class FakeVertex:
     """When set, training pipelines end FAILED with this message."""
     error_uris: set[str] = field(default_factory=set)
     """Batch instances reported in the errors file instead of predicted."""
+    unseen_truth: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """What the model "sees" in images outside its dataset (a pool's), by the image's file
+    name (``row7.png``): boxes in the import file's form (displayName, xMin, yMin, xMax, yMax
+    normalised). Images in neither are predicted empty."""
     seed: int = 0
     requests: list[Recorded] = field(default_factory=list)
     datasets: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -353,7 +358,7 @@ class FakeVertex:
                 predictions.append(
                     {
                         "instance": instance,
-                        "prediction": self._noisy(truth.get(instance["content"], [])),
+                        "prediction": self._noisy(self._truth_of(truth, instance["content"])),
                     }
                 )
         self._write(f"{directory}/predictions_00001.jsonl", predictions)
@@ -376,6 +381,11 @@ class FakeVertex:
                     row = json.loads(line)
                     truth.setdefault(row["imageGcsUri"], row.get("boundingBoxAnnotations", []))
         return truth
+
+    def _truth_of(self, truth: dict[str, list[dict[str, Any]]], uri: str) -> list[dict[str, Any]]:
+        if uri in truth:
+            return truth[uri]
+        return self.unseen_truth.get(uri.rsplit("/", 1)[-1], [])
 
     def _noisy(self, boxes: list[dict[str, Any]]) -> dict[str, Any]:
         """Most true boxes, jittered, with high scores; sometimes a low-scored false one."""

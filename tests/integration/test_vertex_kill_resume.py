@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import os
 import pickle
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import cli_env, sigkill_when
 from tests.fakes.gcp import LocalGcp, local_gcp
 from tests.fakes.simple_run_context import SimpleRunContext
 from tests.fakes.vertex_samples import make_samples
@@ -63,24 +61,15 @@ def test_sigkill_while_training_then_resume_creates_nothing_twice(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    try:
-        deadline = time.monotonic() + 60
-        # Wait until it is polling the training pipeline (a few GETs after the create).
-        while not any(
+    # Killed once it polls the training pipeline (a few GETs after the create).
+    sigkill_when(
+        proc,
+        lambda: any(
             r.method == "GET" and "/trainingPipelines/" in r.path for r in gcp.vertex.requests
-        ):
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the trainer never started polling"
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
-    assert proc.returncode == -signal.SIGKILL
+        ),
+        what="polling the training pipeline",
+        timeout_s=60,
+    )
     assert gcp.vertex.creates("trainingPipelines") == 1
 
     gcp.vertex.training_polls = 0  # it finishes on the next poll

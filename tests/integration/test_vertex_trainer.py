@@ -172,6 +172,21 @@ def test_class_with_nine_training_images_stops_before_any_dataset(
     assert gcp.names("vmt/run-short/") == []  # failed before copying a single image
 
 
+def test_streamed_rows_are_staged_whatever_the_limits_and_train_refuses_them(
+    gcp: LocalGcp, tmp_path: Path
+) -> None:
+    # Rows streamed to prepare may be only predicted (a pool): training limits are train's.
+    samples = make_samples(tmp_path / "img", training=12, short_label=("bike", 9))
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("run-stream", tmp_path / "work")
+    staged = [s for s in trainer.prepare(ctx, iter(samples)) if isinstance(s, Sample)]
+    assert len(staged) == len(samples)
+    assert len(gcp.names("vmt/run-stream/images/")) == len(samples)
+    with pytest.raises(InputError, match="fewer than 10 training images: bike"):
+        trainer.train(ctx, staged)
+    assert gcp.vertex.requests == []  # nothing created in Vertex
+
+
 def test_dry_run_does_everything_but_launch(gcp: LocalGcp, tmp_path: Path) -> None:
     trainer = VertexTrainer(_settings(vertex_dry_run=True))
     ctx = SimpleRunContext("run-dry", tmp_path / "work")

@@ -17,16 +17,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predict on new rows with a trained run's model (model-assisted labelling)."""
         from vmt.backends.factory import build_trainer
-        from vmt.backends.files import FileSource
         from vmt.cli.console import console
         from vmt.cli.run_display import RichRunDisplay
         from vmt.config import load_settings
-        from vmt.pipeline.model_reuse import predict_export
         from vmt.pipeline.store import RunStore
+        from vmt.pool.export_predictions import predict_export
 
         settings = load_settings()
         store = RunStore.for_settings(settings)
-        source = FileSource(export.resolve(), images_dir.resolve() if images_dir else None)
         with RichRunDisplay() as display:
             result = predict_export(
                 store,
@@ -34,17 +32,18 @@ def register(app: typer.Typer) -> None:
                 export=export,
                 output=output,
                 trainer=build_trainer(store.get_run(run_id).config.trainer, settings),
-                locate_image=source.locate_image,
+                image_base=images_dir.resolve() if images_dir else None,
                 observer=display,
             )
+        pool = result.pool
         console.print(
-            f"{result.predicted_rows} rows predicted, {result.detections} boxes -> {result.output}",
+            f"{pool.predicted_rows} rows predicted, {pool.detections} boxes -> {result.output}"
+            + (" (kept predictions of this file reused)" if pool.reused else ""),
             highlight=False,
         )
-        if result.rejected:
-            reasons = ", ".join(f"{r}: {n}" for r, n in result.rejections_by_reason.items())
+        if pool.rejected:
+            reasons = ", ".join(f"{r}: {n}" for r, n in pool.rejections_by_reason.items())
             console.print(
-                f"{result.rejected} rows left out ({reasons}); "
-                f"see {result.workdir / 'rejections.jsonl'}",
+                f"{pool.rejected} rows left out ({reasons}); see {pool.rejections}",
                 highlight=False,
             )

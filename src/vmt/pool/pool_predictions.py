@@ -5,7 +5,12 @@ predicts on every usable row and, when the trainer can (the local detector), kee
 embedding for ``diverse`` selection. Everything goes to ``<run folder>/pools/<key>/``, where the
 key is a digest of the pool file and the model: asking again for the same pool with the same
 model reads the files back (``PoolPredictions.reused``). ``pool.json`` is written last, so a crash
-half-way leaves a folder that is simply predicted again.
+half-way leaves a folder that is predicted again.
+
+A pool is predicted under its own identity (``pool_context``): the id ``<run>-pool-<key>`` and
+none of the run's handles. So the Vertex trainer stages the pool's images under their own GCS
+prefix and submits one batch prediction job per pool, labelled with that id: never the run's own
+job, and after a crash the same job is found again by its label instead of a second one.
 """
 
 from __future__ import annotations
@@ -109,6 +114,17 @@ def run_model(store: RunStore, run_id: str) -> str:
     return model
 
 
+def pool_context(
+    run_id: str, folder: Path, *, observer: RunObserver | None = None
+) -> DetachedRunContext:
+    """The context a pool of run ``run_id`` is predicted in: id ``<run_id>-pool-<folder name>``
+    (what a trainer names, labels and stages the pool's work by, distinct from the run's and
+    from every other pool's), working folder ``folder``, and no handles: nothing of the run's
+    own jobs is re-attached. Handles a trainer records stay in memory; after a crash it finds
+    its job again by the id's label."""
+    return DetachedRunContext(f"{run_id}-pool-{folder.name}", folder, {}, observer=observer)
+
+
 def predict_pool(
     store: RunStore,
     run_id: str,
@@ -130,7 +146,7 @@ def predict_pool(
     done = folder / POOL_FILE
     if done.is_file():
         return _from_json(folder, orjson.loads(done.read_bytes()), reused=True)
-    ctx = DetachedRunContext(run_id, folder, store.handles(run_id), observer=observer)
+    ctx = pool_context(run_id, folder, observer=observer)
     ctx.event("predicting on a pool", pool=str(pool))
     counts = prepare_rows(
         trainer,
@@ -217,7 +233,7 @@ def training_embeddings(
     ]
     if not training:
         return None
-    ctx = DetachedRunContext(run_id, cached.parent, store.handles(run_id), observer=observer)
+    ctx = pool_context(run_id, cached.parent, observer=observer)
     model = run_model(store, run_id)
     vectors = [v for _, v in trainer.predict_and_embed(ctx, model, training)]
     array = np.stack(vectors).astype(np.float32)

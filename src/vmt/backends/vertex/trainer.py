@@ -1,8 +1,9 @@
 """``VertexTrainer``: the ``Trainer`` Protocol on Vertex AI AutoML image object detection.
 
-prepare  stage images to GCS, write the import JSONL, check Vertex's limits (fail fast)
-train    upload the import file, create + import the dataset, create the training pipeline
-         (never twice for a run), poll it to the end
+prepare  stage images to GCS, write the import JSONL (rows known up front with training rows:
+         check Vertex's limits before copying an image)
+train    check Vertex's limits, upload the import file, create + import the dataset, create the
+         training pipeline (never twice for a run), poll it to the end
 predict  batch prediction over the given images, parsed back to pixels; Vertex's own
          evaluation saved to ``ctx.workdir/trainer_evaluation.json``
 cancel   cancel the run's training pipeline / batch prediction job
@@ -72,22 +73,21 @@ class VertexTrainer:
     # -- Trainer --
 
     def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
-        if isinstance(samples, Collection):
-            # Known up front: fail before copying a single image.
+        """Stage each image and write the import file. Vertex's training limits are checked
+        here only when the rows are known up front and include training rows (then before a
+        single image is copied); rows that are only predicted (a pool) are never held to
+        them. ``train`` checks them in every case before creating anything."""
+        if isinstance(samples, Collection) and any(s.split is Split.TRAINING for s in samples):
             DatasetLimits().update_all(samples).check()
-        limits = DatasetLimits()
         stager = ImageStager(self.settings, storage_client=self.storage)
         try:
             with atomic_writer(ctx.workdir / IMPORT_FILE) as out:
                 for item in stager.stage(ctx, samples):
-                    if isinstance(item, Sample):
-                        if item.split in IMPORTED_SPLITS:
-                            out.write(import_line(item, item.image_uri))
-                        limits.update(item)
+                    if isinstance(item, Sample) and item.split in IMPORTED_SPLITS:
+                        out.write(import_line(item, item.image_uri))
                     yield item
         finally:
             stager.close()
-        limits.check()
 
     def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
         DatasetLimits().update_all(samples).check()
