@@ -181,3 +181,27 @@ def test_the_keys_per_export_task_are_the_sdks_limit() -> None:
     from labelbox.schema.export_filters import SEARCH_LIMIT_PER_EXPORT_V2
 
     assert KEYS_PER_EXPORT == SEARCH_LIMIT_PER_EXPORT_V2
+
+
+def test_the_fake_exports_data_rows_by_id_with_project_and_label_details(
+    world: FakeLabelbox,
+) -> None:
+    """``DataRow.export(data_rows=...)`` (a ``data_row_id`` filter) through the SDK: rows of the
+    project carry its section (labels, with details when asked), the others none."""
+    from labelbox import Client, DataRow
+
+    client = Client(api_key=world.api_key, endpoint=world.endpoint, enable_experimental=True)
+    world.export_polls = 0  # the SDK's own wait sleeps between looks
+    task = DataRow.export(
+        client,
+        data_rows=["dr-00000", "dr-00004", "dr-00009", "dr-99999"],
+        params={"project_details": True, "label_details": True, "project_ids": [PROJECT]},
+    )
+    task.wait_till_done()
+    rows = {r.json["data_row"]["id"]: r.json for r in task.get_buffered_stream()}
+    assert sorted(rows) == ["dr-00000", "dr-00004", "dr-00009"]  # an unknown id matches nothing
+    (label,) = rows["dr-00000"]["projects"][PROJECT]["labels"]
+    assert label["label_details"] and label["annotations"]["objects"]
+    section = rows["dr-00004"]["projects"][PROJECT]
+    assert section["labels"] == [] and section["project_details"]["workflow_status"] == "TO_LABEL"
+    assert rows["dr-00009"]["projects"] == {}
