@@ -44,7 +44,8 @@ from vmt.detection_table import DetectionTable  # noqa: E402
 from vmt.domain import Prediction, Sample  # noqa: E402
 from vmt.evaluation import evaluate  # noqa: E402
 from vmt.evaluation.svg_charts import Series, color, line_chart  # noqa: E402
-from vmt.formats.labelbox_export import ExportOptions, read_samples  # noqa: E402
+from vmt.formats.export_options import ExportOptions  # noqa: E402
+from vmt.formats.labelbox_export import read_samples  # noqa: E402
 from vmt.selection.ranking import PoolEmbeddings, SelectionOptions, rank_pool  # noqa: E402
 from vmt.synthetic import generate_dataset  # noqa: E402
 

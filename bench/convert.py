@@ -35,8 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from vmt.formats.conversion_stats import ConversionStats  # noqa: E402
+from vmt.formats.export_options import ExportOptions  # noqa: E402
 from vmt.formats.json_records import ndjson_records  # noqa: E402
-from vmt.formats.labelbox_export import ExportOptions, parse_export_rows  # noqa: E402
+from vmt.formats.labelbox_export import parse_export_rows  # noqa: E402
 from vmt.formats.labelbox_to_vertex import convert_export  # noqa: E402
 
 CLASSES = ["car", "truck", "bus", "pedestrian", "cyclist", "traffic light", "stop sign", "dog"]

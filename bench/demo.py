@@ -36,7 +36,8 @@ sys.path.insert(0, str(ROOT / "src"))
 from vmt.backends.local import DEFAULT_TRAIN_SECONDS  # noqa: E402
 from vmt.domain import Box, Detection, Prediction, Sample, Split  # noqa: E402
 from vmt.evaluation import evaluate  # noqa: E402
-from vmt.formats.labelbox_export import ExportOptions, read_samples  # noqa: E402
+from vmt.formats.export_options import ExportOptions  # noqa: E402
+from vmt.formats.labelbox_export import read_samples  # noqa: E402
 from vmt.pipeline.store import RunStore  # noqa: E402
 from vmt.synthetic import DEFAULT_IMAGES, DEFAULT_SEED  # noqa: E402
 

@@ -30,7 +30,7 @@ import pytest
 from tests.conftest import VMT, cli_env
 from tests.fakes.labelbox_server import API_KEY, FakeLabelbox
 from vmt.domain import Split
-from vmt.formats.labelbox_export import auto_split
+from vmt.formats.export_options import auto_split
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.store import EventRecord, RunRecord, RunState, RunStore
 from vmt.synthetic import CLASSES, generate_dataset

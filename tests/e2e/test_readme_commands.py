@@ -26,7 +26,8 @@ import typer.main
 from tests.conftest import VMT, cli_env
 from vmt.cli import app
 from vmt.domain import Detection, Prediction, Sample
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 from vmt.formats.labelbox_predictions import deterministic_uuids, prediction_rows
 from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.store import RunStore

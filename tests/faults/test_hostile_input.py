@@ -37,7 +37,8 @@ from vmt.domain import Rejection, Sample, Split
 from vmt.errors import InputError
 from vmt.formats import coco, labelbox_predictions, vertex_predictions
 from vmt.formats.evaluation_inputs import read_ground_truth, sample_finder
-from vmt.formats.labelbox_export import ConversionStats, ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import ConversionStats, read_samples
 
 CORPUS = Path(__file__).parent / "corpus"
 SAMPLE = 150

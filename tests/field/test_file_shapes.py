@@ -18,7 +18,8 @@ from vmt.detection_table import KnownRows
 from vmt.domain import Box, Sample, Split
 from vmt.formats import coco, labelbox_predictions, vertex_predictions
 from vmt.formats.evaluation_inputs import read_evaluation_files, sample_finder
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 
 
 def ndjson(rows: list[Any]) -> bytes:

@@ -20,13 +20,8 @@ from tests.builders.labelbox_rows import (
 )
 from vmt.domain import Box, Rejection, Sample, Split
 from vmt.formats.conversion_stats import EXAMPLES_PER_CODE
-from vmt.formats.labelbox_export import (
-    ConversionStats,
-    ExportOptions,
-    auto_split,
-    parse_lines,
-    read_samples,
-)
+from vmt.formats.export_options import ExportOptions, auto_split
+from vmt.formats.labelbox_export import ConversionStats, parse_lines, read_samples
 from vmt.reasons import EXPORT_ROW_CHECKS
 
 

@@ -12,12 +12,9 @@ from hypothesis import strategies as st
 from tests.builders.labelbox_rows import box_object, model_run_row, project_row, v1_row
 from vmt.domain import Rejection, Sample
 from vmt.formats.export_boxes import read_box, read_boxes
+from vmt.formats.export_options import ExportOptions
 from vmt.formats.json_records import ndjson_records
-from vmt.formats.labelbox_export import (
-    ConversionStats,
-    ExportOptions,
-    parse_lines,
-)
+from vmt.formats.labelbox_export import ConversionStats, parse_lines
 from vmt.formats.labelbox_to_vertex import convert_export
 from vmt.reasons import BOX_WARNINGS, EXPORT_ROW_CHECKS
 

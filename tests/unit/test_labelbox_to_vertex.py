@@ -10,8 +10,9 @@ import pytest
 
 from tests.builders.labelbox_rows import box_object, lines, model_run_row, v1_row
 from vmt.domain import Sample
+from vmt.formats.export_options import ExportOptions
 from vmt.formats.json_records import ndjson_records
-from vmt.formats.labelbox_export import ConversionStats, ExportOptions, parse_lines
+from vmt.formats.labelbox_export import ConversionStats, parse_lines
 from vmt.formats.labelbox_to_vertex import convert_export
 from vmt.formats.vertex import image_uri, import_line
 

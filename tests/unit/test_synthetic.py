@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from vmt.domain import Sample, Split
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 from vmt.synthetic import CLASSES, generate_dataset
 
 

@@ -20,7 +20,8 @@ from vmt.errors import InputError
 from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predictions
 from vmt.formats.coco import CocoId
 from vmt.formats.conversion_stats import ConversionStats
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 from vmt.formats.vertex_predictions import AmbiguousImage, SampleForUri
 from vmt.gc_pause import gc_paused
 

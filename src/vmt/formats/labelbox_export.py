@@ -18,15 +18,14 @@ The box rules (clip, drop, warn) live in `vmt.formats.export_boxes`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from vmt.domain import Box, Rejection, Sample, Split
 from vmt.formats.conversion_stats import ConversionStats, PixelBox
 from vmt.formats.export_boxes import read_boxes
+from vmt.formats.export_options import ExportOptions, split_for_unassigned
 from vmt.formats.image_header import normalize_mime
 from vmt.formats.json_records import Malformed, Record, ndjson_records, read_records
 from vmt.formats.seen_ids import SeenIds
@@ -34,74 +33,15 @@ from vmt.formats.vertex import MAX_BOXES_PER_IMAGE
 from vmt.reasons import Reason
 
 __all__ = [
-    "UNASSIGNED_POLICIES",
     "ConversionStats",
-    "ExportOptions",
     "ExportRow",
     "IdSet",
     "RowReader",
-    "auto_split",
     "parse_export_rows",
     "parse_lines",
     "parse_records",
     "read_samples",
-    "split_for_unassigned",
 ]
-
-UNASSIGNED_POLICIES = ("skip", "training", "validation", "test", "auto")
-
-
-@dataclass(frozen=True, slots=True)
-class ExportOptions:
-    """How to read an export. The defaults are ``vmt convert``'s rules."""
-
-    model_run_id: str | None = None
-    """Which run to read when a row lists several (also matches a project id)."""
-    unassigned: str = "skip"
-    """Rows without a split: skip (reject), training/validation/test, or auto (hash of id)."""
-    require_dimensions: bool = True
-    """False: keep rows without width/height (Sample.width/height None, boxes not clipped)."""
-    require_boxes: bool = True
-    """False: keep rows with no boxes (rows to predict on or to evaluate)."""
-    keep_unassigned: bool = False
-    """True: with ``unassigned="skip"``, yield unassigned rows as Split.UNASSIGNED instead."""
-    vertex_limits: bool = True
-    """False: keep boxes under Vertex's minimum size (1% of the image side, 8 x 8 px) and rows
-    over its 500-box limit: ground truth for evaluation keeps every labelled object; only
-    Vertex training needs them gone."""
-    rows_without_labels: bool = False
-    """True: a v2 row with no model-run or project section (a catalog export's row that is in
-    no exported project) is a row without boxes instead of an ``unrecognized_row``."""
-
-    @classmethod
-    def ground_truth(cls, model_run_id: str | None = None) -> ExportOptions:
-        """The rules for evaluation ground truth (``vmt evaluate`` and the pipeline's evaluate
-        stage): every labelled box of every row, with or without a split, size or box."""
-        return cls(
-            model_run_id=model_run_id,
-            require_dimensions=False,
-            require_boxes=False,
-            keep_unassigned=True,
-            vertex_limits=False,
-        )
-
-    @classmethod
-    def pool(cls) -> ExportOptions:
-        """The rules for a pool (rows to predict on): every row with an image, with or without
-        a split, size, box or label section."""
-        return cls(
-            require_dimensions=False,
-            require_boxes=False,
-            keep_unassigned=True,
-            rows_without_labels=True,
-        )
-
-    def __post_init__(self) -> None:
-        if self.unassigned not in UNASSIGNED_POLICIES:
-            raise ValueError(
-                f"unassigned must be one of {', '.join(UNASSIGNED_POLICIES)}, "
-                f"got {self.unassigned!r}"
-            )
 
 
 class ExportRow(NamedTuple):
@@ -137,25 +77,6 @@ class ExportRow(NamedTuple):
 
 _new_row = tuple.__new__
 """Builds an `ExportRow` without the generated ``__new__`` (a third of the cost)."""
-
-
-def auto_split(data_row_id: str) -> Split:
-    """``int(sha256(id).hexdigest(), 16) % 10``: 0-7 training, 8 validation, 9 test."""
-    bucket = int(hashlib.sha256(data_row_id.encode("utf-8")).hexdigest(), 16) % 10
-    if bucket < 8:
-        return Split.TRAINING
-    return Split.VALIDATION if bucket == 8 else Split.TEST
-
-
-def split_for_unassigned(policy: str, data_row_id: str) -> Split:
-    """The split a row without one gets under ``policy`` (one of ``UNASSIGNED_POLICIES``):
-    ``auto`` -> ``auto_split``, ``training``/``validation``/``test`` -> that split, ``skip`` ->
-    ``Split.UNASSIGNED`` (the row is left out, or kept unassigned for prediction)."""
-    if policy == "auto":
-        return auto_split(data_row_id)
-    if policy == "skip":
-        return Split.UNASSIGNED
-    return Split(policy)
 
 
 def read_samples(

@@ -17,8 +17,9 @@ import orjson
 from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import InputError
 from vmt.formats.conversion_stats import ConversionStats
+from vmt.formats.export_options import ExportOptions
 from vmt.formats.json_records import Record, read_records
-from vmt.formats.labelbox_export import ExportOptions, ExportRow, parse_export_rows
+from vmt.formats.labelbox_export import ExportRow, parse_export_rows
 from vmt.formats.vertex import encode_import_line, image_uri, limit_problems
 from vmt.reasons import Reason
 

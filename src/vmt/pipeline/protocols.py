@@ -102,7 +102,7 @@ class Source(Protocol):
 
     unassigned: str
     """The split policy for rows without a split (``skip``, ``training``, ``validation``,
-    ``test``, ``auto``: ``vmt.formats.labelbox_export.split_for_unassigned``)."""
+    ``test``, ``auto``: ``vmt.formats.export_options.split_for_unassigned``)."""
 
     def export(self, ctx: RunContext, dest: Path) -> None:
         """Write the run's data rows to ``dest`` as Labelbox export NDJSON (any form that

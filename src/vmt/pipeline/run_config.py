@@ -17,7 +17,7 @@ from vmt.pipeline.protocols import DRY_RUN_OPTION
 
 UNASSIGNED_OPTION = "unassigned"
 """Source option: the split a row without one gets (``skip``, ``training``, ``validation``,
-``test`` or ``auto``; ``vmt.formats.labelbox_export.split_for_unassigned``). Absent = ``skip``."""
+``test`` or ``auto``; ``vmt.formats.export_options.split_for_unassigned``). Absent = ``skip``."""
 
 
 class BackendSpec(BaseModel):

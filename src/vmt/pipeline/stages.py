@@ -43,7 +43,7 @@ from vmt.pipeline.results import (
 )
 
 if TYPE_CHECKING:
-    from vmt.formats.labelbox_export import ExportOptions
+    from vmt.formats.export_options import ExportOptions
 
 CHECK_EVERY = 200
 """Rows between progress reports and cancellation checks in streaming loops."""
@@ -115,7 +115,7 @@ def prepare_stage(
     ``rejections_out``; rows without a split follow ``unassigned`` (the source's policy).
     Fails with an ``InputError`` that says why when no training row is left.
     """
-    from vmt.formats.labelbox_export import ExportOptions
+    from vmt.formats.export_options import ExportOptions
 
     outputs = prepare_rows(
         trainer,

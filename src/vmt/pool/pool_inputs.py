@@ -40,7 +40,8 @@ class PoolRows:
 def read_pool_rows(export: Path) -> PoolRows:
     """Every row of a Labelbox export (any split, with or without boxes); broken rows become
     rejections with their line. ``InputError`` when the file is missing or has no usable row."""
-    from vmt.formats.labelbox_export import ExportOptions, read_samples
+    from vmt.formats.export_options import ExportOptions
+    from vmt.formats.labelbox_export import read_samples
 
     if not export.is_file():
         raise InputError(f"pool file not found: {export}")

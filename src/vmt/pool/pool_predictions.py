@@ -137,7 +137,7 @@ def predict_pool(
     """Predict run ``run_id``'s model on every row of the export file ``pool`` (or reuse what
     was predicted before). Raises ``InputError`` when the run has no model, the file is
     missing or none of its rows is usable."""
-    from vmt.formats.labelbox_export import ExportOptions
+    from vmt.formats.export_options import ExportOptions
 
     model = run_model(store, run_id)
     if not pool.is_file():

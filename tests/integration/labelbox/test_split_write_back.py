@@ -15,7 +15,8 @@ from vmt.backends.labelbox import LabelboxConnection, LabelboxSource
 from vmt.backends.labelbox import splits as splits_module
 from vmt.backends.labelbox.splits import write_back_splits
 from vmt.domain import Sample, Split
-from vmt.formats.labelbox_export import ExportOptions, auto_split, read_samples
+from vmt.formats.export_options import ExportOptions, auto_split
+from vmt.formats.labelbox_export import read_samples
 
 MR = "mr-splits"
 ROWS = 40

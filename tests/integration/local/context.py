@@ -7,7 +7,8 @@ from pathlib import Path
 
 from vmt.domain import Sample
 from vmt.errors import RunCancelled
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 
 
 @dataclass

@@ -14,7 +14,8 @@ from tests.fakes.simple_run_context import SimpleRunContext
 from vmt.domain import Box, Detection, Prediction, Rejection, Sample
 from vmt.evaluation import evaluate
 from vmt.formats.evaluation_inputs import read_evaluation_files
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 from vmt.pipeline import artifacts, stages
 from vmt.pipeline.artifacts import SampleFile
 

@@ -17,7 +17,8 @@ from vmt.backends.factory import build_backends
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
 from vmt.domain import Sample
-from vmt.formats.labelbox_export import ExportOptions, read_samples
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import read_samples
 from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.run_records import RunRecord
 from vmt.pipeline.runner import Runner

@@ -10,7 +10,8 @@ import pytest
 
 from vmt.domain import Rejection, Sample
 from vmt.errors import InputError
-from vmt.formats.labelbox_export import ExportOptions, parse_lines
+from vmt.formats.export_options import ExportOptions
+from vmt.formats.labelbox_export import parse_lines
 from vmt.pool.pool_inputs import has_label_in, pool_row
 from vmt.pool.pool_spec import PoolKind, PoolSpec, global_keys_of, read_global_keys
 from vmt.reasons import Reason

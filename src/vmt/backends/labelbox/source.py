@@ -28,7 +28,7 @@ from vmt.backends.labelbox.splits import write_back_splits
 from vmt.config import Settings
 from vmt.domain import Split
 from vmt.errors import NotFoundError
-from vmt.formats.labelbox_export import split_for_unassigned
+from vmt.formats.export_options import split_for_unassigned
 from vmt.pipeline.protocols import RunContext
 from vmt.retry import Backoff
 
