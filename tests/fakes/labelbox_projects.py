@@ -278,9 +278,12 @@ class FakeProjects:
     def create_batch_sync(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
         p = self.project(v["projectId"])
         spec = v["batchInput"]
-        batch = self._new_batch(p, spec["name"], spec.get("dataRowIds") or [], spec["priority"])
+        ids, failed = _new_rows(p, spec.get("dataRowIds") or [])
+        batch = self._new_batch(p, spec["name"], ids, spec["priority"])
         return {
-            "project": {"createBatchV2": {"batch": self.batch_node(batch), "failedDataRowIds": []}}
+            "project": {
+                "createBatchV2": {"batch": self.batch_node(batch), "failedDataRowIds": failed}
+            }
         }
 
     def create_empty_batch(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
@@ -292,7 +295,7 @@ class FakeProjects:
         p = self.project(v["projectId"])
         spec = v["input"]
         batch = p.batches[spec["batchId"]]
-        batch.data_row_ids.extend(spec.get("dataRowIds") or [])
+        batch.data_row_ids.extend(_new_rows(p, spec.get("dataRowIds") or [])[0])
         batch.priority = int(spec["priority"])
         task = TaskState(f"task-batch-{uuidlib.uuid4().hex[:12]}", self.task_polls, "batch")
         self.tasks[task.task_id] = task
@@ -381,6 +384,13 @@ class FakeProjects:
         if v["id"] not in self.tasks:
             raise _GraphQLError("task not found", "RESOURCE_NOT_FOUND")
         return {"assignDataRowsToDataSplitTaskStatus": {"status": "COMPLETE", "errorMessage": None}}
+
+
+def _new_rows(p: ProjectState, ids: list[str]) -> tuple[list[str], list[str]]:
+    """``ids`` split into rows that may join a batch and rows Labelbox refuses: a data row is in
+    at most one batch of a project."""
+    present = p.data_rows
+    return [i for i in ids if i not in present], [i for i in ids if i in present]
 
 
 Handler = Callable[[FakeProjects, str, dict[str, Any]], dict[str, Any]]

@@ -38,3 +38,10 @@ def print_batch_summary(project_id: str, s: BatchSummary) -> None:
         + (f"; already there: {', '.join(s.existing)}" if s.existing else ""),
         highlight=False,
     )
+    if s.refused:
+        examples = f" (e.g. {', '.join(s.refused_examples)})" if s.refused_examples else ""
+        err_console.print(
+            f"[yellow]{s.refused} rows refused by Labelbox[/] (already in the project, or not "
+            f"found){examples}",
+            highlight=False,
+        )

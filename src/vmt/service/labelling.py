@@ -204,7 +204,11 @@ class PipelineLabelling:
         digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]
         batch = request.batch or f"vmt-{request.strategy}-{digest}"
         sent = send_to_project(project, data_row_ids=ids, batch=batch, priority=request.priority)
-        out: dict[str, Any] = {"batches_created": sent.created, "batches_existing": sent.existing}
+        out: dict[str, Any] = {
+            "batches_created": sent.created,
+            "batches_existing": sent.existing,
+            "batch_rows_refused": sent.refused,
+        }
         if request.prelabel:
             store, trainer = self._run(run_id)
             prelabels = prelabel_pool(store, run_id, pool=pool, trainer=trainer)

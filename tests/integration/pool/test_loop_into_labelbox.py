@@ -16,6 +16,7 @@ from vmt.pool.pool_inputs import labelled_in_project
 from vmt.pool.select import read_ranking_csv
 
 PROJECT = "proj-loop"
+NEXT_ROUND = "proj-next-round"
 
 
 @pytest.fixture
@@ -61,21 +62,36 @@ def test_prelabel_into_a_project_twice_imports_once(
 def test_select_sends_the_top_rows_as_a_batch_with_their_prelabels(
     run: FinishedRun, fake_labelbox: FakeLabelbox, tmp_path: Path
 ) -> None:
+    fake_labelbox.projects.add_project(NEXT_ROUND, classes=["circle", "square"])
     out = tmp_path / "ranking.csv"
     _vmt("select", "--run", run.run_id, "--pool", str(run.pool), "-s", "entropy", "-n", "3",
-         "-o", str(out), "--project", PROJECT, "--priority", "1", "--batch", "round-1",
+         "-o", str(out), "--project", NEXT_ROUND, "--priority", "1", "--batch", "round-1",
          "--prelabel")  # fmt: skip
     chosen = [r["data_row_id"] for r in read_ranking_csv(out)]
-    (batch,) = [b for b in fake_labelbox.projects.batches(PROJECT) if b.name == "round-1"]
-    assert batch.data_row_ids == chosen and batch.priority == 1
-    assert {r["dataRow"]["id"] for r in fake_labelbox.projects.prelabels(PROJECT)} <= set(chosen)
+    (batch,) = fake_labelbox.projects.batches(NEXT_ROUND)
+    assert batch.name == "round-1" and batch.data_row_ids == chosen and batch.priority == 1
+    prelabelled = {r["dataRow"]["id"] for r in fake_labelbox.projects.prelabels(NEXT_ROUND)}
+    assert prelabelled <= set(chosen)
 
     printed = _vmt(
         "select", "--run", run.run_id, "--pool", str(run.pool), "-s", "entropy", "-n", "3",
-        "-o", str(out), "--project", PROJECT, "--batch", "round-1",
+        "-o", str(out), "--project", NEXT_ROUND, "--batch", "round-1",
     )  # fmt: skip
     assert "already there: round-1" in printed
-    assert [b.name for b in fake_labelbox.projects.batches(PROJECT)].count("round-1") == 1
+    assert [b.name for b in fake_labelbox.projects.batches(NEXT_ROUND)] == ["round-1"]
+
+
+def test_rows_labelbox_refuses_in_a_batch_are_reported(
+    run: FinishedRun, fake_labelbox: FakeLabelbox, tmp_path: Path
+) -> None:
+    """Every pool row is in PROJECT already: Labelbox lists them as failed, and we say so."""
+    printed = _vmt(
+        "select", "--run", run.run_id, "--pool", str(run.pool), "-s", "random", "-n", "4",
+        "-o", str(tmp_path / "r.csv"), "--project", PROJECT, "--batch", "again",
+    )  # fmt: skip
+    (batch,) = [b for b in fake_labelbox.projects.batches(PROJECT) if b.name == "again"]
+    assert batch.data_row_ids == []
+    assert "4 rows refused by Labelbox" in " ".join(printed.split())
 
 
 def test_labelled_rows_of_a_project_export(tmp_path: Path) -> None:

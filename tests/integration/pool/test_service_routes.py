@@ -72,7 +72,8 @@ def test_routes_need_the_token(client: Client, finished_run: FinishedRun) -> Non
 def test_select_ranks_and_sends_a_batch(
     client: Client, finished_run: FinishedRun, fake_labelbox: FakeLabelbox
 ) -> None:
-    body = {"pool": "pool.ndjson", "strategy": "margin", "budget": 4, "project": PROJECT,
+    fake_labelbox.projects.add_project("proj-next", classes=["circle", "square"])
+    body = {"pool": "pool.ndjson", "strategy": "margin", "budget": 4, "project": "proj-next",
             "batch": "svc-1", "priority": 3}  # fmt: skip
     answer = client.post(f"/runs/{finished_run.run_id}/select", json=body, headers=AUTH)
     assert answer.status_code == 200, answer.text
@@ -80,8 +81,14 @@ def test_select_ranks_and_sends_a_batch(
     ids = [r["data_row_id"] for r in data["rows"]]
     assert [r["rank"] for r in data["rows"]] == [1, 2, 3, 4]
     assert data["labelbox"]["batches_created"] == ["svc-1"]
-    (batch,) = [b for b in fake_labelbox.projects.batches(PROJECT) if b.name == "svc-1"]
-    assert batch.data_row_ids == ids and batch.priority == 3
+    assert data["labelbox"]["batch_rows_refused"] == 0
+    (batch,) = fake_labelbox.projects.batches("proj-next")
+    assert batch.name == "svc-1" and batch.data_row_ids == ids and batch.priority == 3
+
+    # the same rows into a project that has them already: Labelbox refuses them, we say so
+    body |= {"project": PROJECT, "batch": "svc-2"}
+    again = client.post(f"/runs/{finished_run.run_id}/select", json=body, headers=AUTH).json()
+    assert again["labelbox"]["batch_rows_refused"] == 4
 
 
 def test_prelabel_imports_and_a_pool_outside_the_pool_dir_is_refused(
