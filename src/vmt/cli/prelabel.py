@@ -13,7 +13,11 @@ def register(app: typer.Typer) -> None:
     @app.command("prelabel")
     def prelabel_command(
         run_id: str = typer.Option(..., "--run", help="A finished run: its model predicts."),
-        pool: str = typer.Option(..., "--pool", help=POOL_HELP),
+        pool: str | None = typer.Option(
+            None,
+            "--pool",
+            help=POOL_HELP + " Default with --project: labelbox-project:PROJECT.",
+        ),
         output: Path | None = typer.Option(
             None, "--output", "-o", help="Write the pre-label NDJSON here (no Labelbox)."
         ),
@@ -35,11 +39,15 @@ def register(app: typer.Typer) -> None:
         from vmt.config import load_settings
         from vmt.errors import InputError
         from vmt.pipeline.store import RunStore
-        from vmt.pool.pool_spec import PoolSpec
+        from vmt.pool.pool_spec import PoolKind, PoolSpec
         from vmt.pool.prelabel import copy_to, parse_confidence, prelabel_pool
 
         if output is None and project_id is None:
             raise InputError("give --output FILE, --project ID, or both")
+        if pool is None:
+            if project_id is None:
+                raise InputError("give --pool (with --output) or --project")
+            pool = f"{PoolKind.LABELBOX_PROJECT}:{project_id}"  # its rows without a label
         spec = PoolSpec.parse(pool)
         spec.check_prelabel_target(project_id)
         chosen = parse_confidence(confidence)

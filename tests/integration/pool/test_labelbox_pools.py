@@ -214,3 +214,15 @@ def test_select_by_predictions_made_elsewhere_on_a_project_pool(
         unlabelled[0]
     )
     assert (run.state_dir / "pools" / "exports" / f"labelbox-project-{STAGING}.ndjson").is_file()
+
+
+def test_prelabel_without_a_pool_pre_labels_the_projects_unlabelled_rows(
+    run: FinishedRun, fake_labelbox: FakeLabelbox
+) -> None:
+    printed = _vmt("prelabel", "--run", run.run_id, "--project", STAGING, "--confidence", "0")
+    ids = pool_ids(run)
+    prelabelled = {r["dataRow"]["id"] for r in fake_labelbox.projects.prelabels(STAGING)}
+    assert prelabelled and prelabelled <= set(ids[4:])  # the 4 labelled rows are not the pool
+    assert "exportDataRowsInProjectPyApi" in fake_labelbox.operations()
+    assert "0 labelled" in printed  # nothing labelled was even offered
+    assert "--pool" in _refused("prelabel", "--run", run.run_id, "-o", "x.ndjson")
