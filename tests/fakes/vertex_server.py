@@ -56,6 +56,8 @@ class FakeVertex:
     batch_polls: int = 2
     fail_training: str | None = None
     """When set, training pipelines end FAILED with this message."""
+    fail_batch_jobs: int = 0
+    """The first this many batch prediction jobs end FAILED ("quota exceeded")."""
     error_uris: set[str] = field(default_factory=set)
     """Batch instances reported in the errors file instead of predicted."""
     unseen_truth: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -332,6 +334,11 @@ class FakeVertex:
         return {}
 
     def _finish_job(self, job: dict[str, Any]) -> None:
+        if self.fail_batch_jobs > 0:
+            self.fail_batch_jobs -= 1
+            job["state"] = "JOB_STATE_FAILED"
+            job["error"] = {"code": 8, "message": "Quota exceeded for online prediction nodes"}
+            return
         truth = self._ground_truth(self.models[job["model"]])
         instances = [
             json.loads(line)

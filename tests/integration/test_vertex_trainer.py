@@ -244,6 +244,33 @@ def test_batch_errors_are_reported_not_fatal(gcp: LocalGcp, tmp_path: Path) -> N
     assert "INVALID_ARGUMENT" in failure.detail
 
 
+def test_a_failed_batch_job_is_not_reattached_a_retry_submits_a_new_one(
+    gcp: LocalGcp, tmp_path: Path
+) -> None:
+    trainer = VertexTrainer(_settings())
+    ctx = SimpleRunContext("run-batch-retry", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    model = trainer.train(ctx, staged)
+    wanted = [s for s in staged if s.split is not Split.TRAINING]
+    gcp.vertex.fail_batch_jobs = 1
+    with pytest.raises(BackendError, match="Quota exceeded"):
+        list(trainer.predict(ctx, model, wanted))
+    failed = ctx.get_handle("vertex.batch_prediction_job")
+
+    # the retry (same run: the failed job is its recorded handle) submits a new job
+    predicted = {p.data_row_id for p in trainer.predict(ctx, model, wanted)}
+    assert predicted == {s.data_row_id for s in wanted}
+    assert gcp.vertex.creates("batchPredictionJobs") == 2
+    assert ctx.get_handle("vertex.batch_prediction_job") not in (None, failed)
+    assert any("ended unsuccessfully: not reused" in m for m, _ in ctx.events)
+
+    # a new process without handles finds the succeeded job by its label, not the failed one
+    fresh = SimpleRunContext("run-batch-retry", tmp_path / "fresh")
+    again = {p.data_row_id for p in VertexTrainer(_settings()).predict(fresh, model, wanted)}
+    assert again == predicted
+    assert gcp.vertex.creates("batchPredictionJobs") == 2
+
+
 def test_missing_settings_name_what_to_set(tmp_path: Path) -> None:
     from vmt.errors import ConfigError
 

@@ -1,7 +1,8 @@
 """Batch prediction of one run on Vertex AI, and Vertex's own model evaluation.
 
 The job is submitted once (handle first, then the run-id label, then create), polled, and its
-output files parsed back into Predictions in pixels of the original images."""
+output files parsed back into Predictions in pixels of the original images. A job of an earlier
+attempt that failed, was cancelled or expired is not re-attached: the retry submits a new one."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ H_EVALUATION = "vertex.model_evaluation"
 # JobState values (google.cloud.aiplatform_v1.JobState)
 _SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED = 4, 5, 7, 9, 11
 _TERMINAL = {_SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED}
+_ENDED_BADLY = {_FAILED, 6, _CANCELLED, _EXPIRED}
+"""A job in one of these states (6: CANCELLING) is never re-attached: a retry submits anew."""
 _MIME_BY_EXTENSION = {ext: mime for mime, ext in EXTENSIONS.items()}
 
 
@@ -104,6 +107,8 @@ class VertexBatchPrediction:
             handle=H_BATCH_JOB,
             what="batch prediction job",
             backoff=vertex_backoff(self.settings),
+            ended_badly=lambda job: int(job.state) in _ENDED_BADLY,
+            get_resource=lambda name: self.clients.job.get_batch_prediction_job(name=name),
         )
 
     def _find_or_submit(self, ctx: RunContext, model: str, samples: Sequence[Sample]) -> str:

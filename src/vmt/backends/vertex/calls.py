@@ -56,18 +56,37 @@ def find_by_run_label(
     handle: str,
     what: str,
     backoff: Backoff | None = None,
+    ended_badly: Callable[[Any], bool] | None = None,
+    get_resource: Callable[[str], Any] | None = None,
 ) -> str | None:
     """The run's resource: the one recorded as ``handle``, else the one carrying the run-id
     label (then recorded), else None. How a run re-attaches after a crash between "create"
-    and "persist" instead of creating a second one."""
+    and "persist" instead of creating a second one.
+
+    With ``ended_badly`` (a resource -> True when it failed, was cancelled or expired) and
+    ``get_resource`` (name -> resource), such a resource of an earlier attempt is passed over,
+    so that a retry makes a new one instead of failing the same way for ever."""
     recorded = ctx.get_handle(handle)
     if recorded is not None:
-        return recorded
+        if ended_badly is None or get_resource is None:
+            return recorded
+        current = vertex_call(
+            lambda: get_resource(recorded), describe=f"get Vertex {what}", backoff=backoff
+        )
+        if not ended_badly(current):
+            return recorded
+        ctx.event(
+            f"vertex {what} of an earlier attempt ended unsuccessfully: not reused",
+            resource=recorded,
+            state=getattr(current.state, "name", str(current.state)),
+        )
     found = vertex_call(
         lambda: list(list_resources({"parent": parent, "filter": label_filter(ctx.run_id)})),
         describe=f"list Vertex {what}s",
         backoff=backoff,
     )
+    if ended_badly is not None:
+        found = [resource for resource in found if not ended_badly(resource)]
     if not found:
         return None
     name = str(found[0].name)
