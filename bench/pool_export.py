@@ -60,28 +60,6 @@ def _serve(folder: str, rows: int, conn: Connection) -> None:
     fake.stop()
 
 
-class _Quiet:
-    def __init__(self, run_id: str, workdir: Path) -> None:
-        self.run_id = run_id
-        self.workdir = workdir
-        workdir.mkdir(parents=True, exist_ok=True)
-
-    def get_handle(self, key: str) -> str | None:
-        return None
-
-    def set_handle(self, key: str, value: str) -> None:
-        return None
-
-    def event(self, message: str, **data: object) -> None:
-        return None
-
-    def progress(self, done: int, total: int | None = None, *, what: str = "") -> None:
-        return None
-
-    def check_cancelled(self) -> None:
-        return None
-
-
 def _measure(fn: Callable[[], Any]) -> tuple[float, int, Any]:
     tracemalloc.start()
     start = time.perf_counter()
@@ -101,6 +79,7 @@ def main() -> None:
     from vmt.backends.labelbox.pool_export import export_pool
     from vmt.backends.labelbox.project import LabelboxWorkspace
     from vmt.config import load_settings
+    from vmt.pipeline.context import DetachedRunContext
     from vmt.pool.pool_spec import PoolSpec
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,7 +98,7 @@ def main() -> None:
         )
         try:
             source = LabelboxSource(settings, MODEL_RUN)
-            ctx = _Quiet("bench", folder / "run")
+            ctx = DetachedRunContext("bench", folder / "run", {})
             base_wall, base_peak, _ = _measure(
                 lambda: source.export(ctx, folder / "model-run.ndjson")
             )
@@ -130,7 +109,7 @@ def main() -> None:
                     workspace=LabelboxWorkspace(settings),
                     folder=folder / "pools",
                     project_id=None,
-                    watcher=_Quiet("bench", folder / "pool"),
+                    watcher=DetachedRunContext("bench", folder / "pool", {}),
                 )
 
             pool_wall, pool_peak, done = _measure(pool)
