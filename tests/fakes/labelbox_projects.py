@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.labelbox_server import _NOW, _GraphQLError, _ndjson
+from tests.fakes.labelbox_server import _NOW, _GraphQLError, import_file
 
 if TYPE_CHECKING:
     from tests.fakes.labelbox_server import FakeLabelbox
@@ -241,16 +241,7 @@ class FakeProjects:
     def file(self, parts: list[str]) -> bytes | None:
         if parts[:2] != ["files", "mal"] or len(parts) != 4:
             return None
-        imp = self.mal_imports.get(parts[2])
-        if imp is None:
-            return None
-        if parts[3] == "input":
-            return _ndjson(imp.rows)
-        if parts[3] == "status":
-            return _ndjson(imp.statuses)
-        if parts[3] == "errors":
-            return _ndjson([s for s in imp.statuses if s["status"] != "SUCCESS"])
-        return None
+        return import_file(self.mal_imports.get(parts[2]), parts[3])
 
     # ------------------------------------------------------------------ projects and batches
     def get_project(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 API_KEY = "fake-labelbox-key-0123456789"
 _OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
@@ -533,16 +533,26 @@ class FakeLabelbox:
                     f.seek(start)
                     return f.read(end - start + 1)
             if parts[:2] == ["files", "import"] and len(parts) == 4:
-                imp = self.imports.get(parts[2])
-                if imp is None:
-                    return None
-                if parts[3] == "input":
-                    return _ndjson(imp.rows)
-                if parts[3] == "status":
-                    return _ndjson(imp.statuses)
-                if parts[3] == "errors":
-                    return _ndjson([s for s in imp.statuses if s["status"] != "SUCCESS"])
+                return import_file(self.imports.get(parts[2]), parts[3])
             return self.projects.file(parts)
+
+
+class ImportFiles(Protocol):
+    rows: list[dict[str, Any]]
+    statuses: list[dict[str, Any]]
+
+
+def import_file(imp: ImportFiles | None, part: str) -> bytes | None:
+    """The ``input``, ``status`` or ``errors`` file of an import (MEA or MAL), as NDJSON."""
+    if imp is None:
+        return None
+    if part == "input":
+        return _ndjson(imp.rows)
+    if part == "status":
+        return _ndjson(imp.statuses)
+    if part == "errors":
+        return _ndjson([s for s in imp.statuses if s["status"] != "SUCCESS"])
+    return None
 
 
 def _row_status(row: dict[str, Any], known: set[str], tools: set[str]) -> dict[str, Any]:

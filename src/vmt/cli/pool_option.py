@@ -1,14 +1,49 @@
-"""``--pool`` of ``vmt select`` and ``vmt prelabel``: an export file as it is, or a Labelbox pool
-exported first (into ``<run folder>/pools/exports/`` with ``--run``, else the state dir), with
-progress on the command's display and a line saying what was exported and left out."""
+"""``--pool`` of ``vmt select`` and ``vmt prelabel``, and the run that predicts on it: an export
+file as it is, or a Labelbox pool exported first (into ``<run folder>/pools/exports/`` with
+``--run``, else the state dir), with progress on the command's display and a line saying what was
+exported and left out."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from vmt.config import Settings
 from vmt.pipeline.context import RunObserver
+from vmt.pipeline.protocols import Trainer
+from vmt.pipeline.store import RunStore
 from vmt.pool.pool_spec import PoolSpec
+
+
+@dataclass(frozen=True)
+class PredictingRun:
+    """A finished run whose model predicts on pools: its store and its own trainer."""
+
+    run_id: str
+    settings: Settings
+    store: RunStore
+    trainer: Trainer
+
+    @classmethod
+    def load(cls, run_id: str, settings: Settings) -> PredictingRun:
+        """``UnknownRunError`` when the store has no run ``run_id``."""
+        from vmt.backends.factory import build_trainer
+
+        store = RunStore.for_settings(settings)
+        return cls(
+            run_id, settings, store, build_trainer(store.get_run(run_id).config.trainer, settings)
+        )
+
+    def pool_file(self, spec: PoolSpec, *, project_id: str | None, observer: RunObserver) -> Path:
+        """``pool_file`` for this run: a Labelbox pool is exported under its run folder."""
+        return pool_file(
+            spec,
+            settings=self.settings,
+            base=self.store.run_dir(self.run_id),
+            run_id=self.run_id,
+            project_id=project_id,
+            observer=observer,
+        )
 
 
 def pool_file(

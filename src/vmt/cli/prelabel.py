@@ -32,13 +32,11 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Pre-label a pool with a finished run's model (model-assisted labelling)."""
-        from vmt.backends.factory import build_trainer
         from vmt.cli.console import console
-        from vmt.cli.pool_option import pool_file
+        from vmt.cli.pool_option import PredictingRun
         from vmt.cli.run_display import RichRunDisplay
         from vmt.config import load_settings
         from vmt.errors import InputError
-        from vmt.pipeline.store import RunStore
         from vmt.pool.pool_spec import PoolKind, PoolSpec
         from vmt.pool.prelabel import copy_to, parse_confidence, prelabel_pool
 
@@ -52,22 +50,14 @@ def register(app: typer.Typer) -> None:
         spec.check_prelabel_target(project_id)
         chosen = parse_confidence(confidence)
         settings = load_settings()
-        store = RunStore.for_settings(settings)
-        trainer = build_trainer(store.get_run(run_id).config.trainer, settings)
+        run = PredictingRun.load(run_id, settings)
         with RichRunDisplay() as display:
-            pool_path = pool_file(
-                spec,
-                settings=settings,
-                base=store.run_dir(run_id),
-                run_id=run_id,
-                project_id=project_id,
-                observer=display,
-            )
+            pool_path = run.pool_file(spec, project_id=project_id, observer=display)
             result = prelabel_pool(
-                store,
+                run.store,
                 run_id,
                 pool=pool_path,
-                trainer=trainer,
+                trainer=run.trainer,
                 confidence=chosen,
                 image_base=images_dir.resolve() if images_dir else None,
                 observer=display,

@@ -148,30 +148,19 @@ def _select_from_run(
     threshold: float | None,
     images_dir: Path | None,
 ) -> tuple[SelectResult, Path]:
-    from vmt.backends.factory import build_trainer
-    from vmt.cli.pool_option import pool_file
+    from vmt.cli.pool_option import PredictingRun
     from vmt.cli.run_display import RichRunDisplay
     from vmt.config import load_settings
-    from vmt.pipeline.store import RunStore
     from vmt.pool.select import select_from_run
 
-    settings = load_settings()
-    store = RunStore.for_settings(settings)
-    trainer = build_trainer(store.get_run(run_id).config.trainer, settings)
+    run = PredictingRun.load(run_id, load_settings())
     with RichRunDisplay() as display:
-        pool = pool_file(
-            spec,
-            settings=settings,
-            base=store.run_dir(run_id),
-            run_id=run_id,
-            project_id=project_id,
-            observer=display,
-        )
+        pool = run.pool_file(spec, project_id=project_id, observer=display)
         result = select_from_run(
-            store,
+            run.store,
             run_id,
             pool=pool,
-            trainer=trainer,
+            trainer=run.trainer,
             strategy=strategy,
             budget=budget,
             options=options,
@@ -190,12 +179,11 @@ def _send(
     prelabel_run: str | None,
     pool: Path,
 ) -> None:
-    from vmt.backends.factory import build_trainer
     from vmt.backends.labelbox.labelling_loop import prelabel_project, send_to_project
     from vmt.backends.labelbox.project import LabelboxProject
     from vmt.cli.labelling_report import print_batch_summary, print_prelabel_summary
+    from vmt.cli.pool_option import PredictingRun
     from vmt.config import load_settings
-    from vmt.pipeline.store import RunStore
     from vmt.pool.prelabel import prelabel_pool
 
     settings = load_settings()
@@ -208,9 +196,8 @@ def _send(
         project_id, send_to_project(project, data_row_ids=ids, batch=batch, priority=priority)
     )
     if prelabel_run is not None:
-        store = RunStore.for_settings(settings)
-        trainer = build_trainer(store.get_run(prelabel_run).config.trainer, settings)
-        prelabels = prelabel_pool(store, prelabel_run, pool=pool, trainer=trainer)
+        run = PredictingRun.load(prelabel_run, settings)
+        prelabels = prelabel_pool(run.store, prelabel_run, pool=pool, trainer=run.trainer)
         imported = prelabel_project(
             project, run_id=prelabel_run, prelabels=prelabels, pool_export=pool, only=ids
         )

@@ -9,7 +9,7 @@ every row otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
@@ -150,27 +150,43 @@ def read_evaluation_files(
     )
     known = KnownRows.from_samples(gt.samples, {s.data_row_id for s in evaluated}, classes or None)
     fmt = pred_format or detect_format.prediction_format(predictions)
-    if fmt == detect_format.EMPTY:
-        read = DetectionTableBuilder(known).result()
-    elif fmt == "labelbox":
-        read = labelbox_predictions.read_predictions(predictions, known)
-    elif fmt == "vertex":
-        read = vertex_predictions.read_predictions(
-            detect_format.vertex_prediction_files(predictions),
-            sample_for_uri=sample_finder(gt.samples),
-            known=known,
-        )
-    elif fmt == "coco":
-        if gt.categories is None:
-            raise InputError(
-                "COCO results name classes by category id: they need COCO ground truth"
-            )
-        read = coco.read_results(predictions, categories=gt.categories, known=known)
-    else:
-        raise InputError(f"unknown prediction format {fmt!r} (labelbox, vertex or coco)")
+    read = read_prediction_rows(
+        predictions, fmt=fmt, samples=gt.samples, known=known, categories=gt.categories
+    )
     if read.failed_rows:
         evaluated = [s for s in evaluated if s.data_row_id not in read.failed_rows]
     return EvaluationFiles(gt, evaluated, chosen, read, fmt)
+
+
+def read_prediction_rows(
+    predictions: Path,
+    *,
+    fmt: str,
+    samples: Sequence[Sample],
+    known: KnownRows,
+    categories: Mapping[int | str, str] | None = None,
+) -> PredictionsRead:
+    """Predictions in ``fmt`` (``detect_format.prediction_format``'s answer: empty, labelbox,
+    vertex, coco) matched to ``samples``: by data row id or global key, by image location
+    (``sample_finder``), or by COCO image id with ``categories`` (COCO ground truth's; without
+    them COCO results cannot be read). Raises ``InputError`` for another format."""
+    if fmt == detect_format.EMPTY:
+        return DetectionTableBuilder(known).result()
+    if fmt == "labelbox":
+        return labelbox_predictions.read_predictions(predictions, known)
+    if fmt == "vertex":
+        return vertex_predictions.read_predictions(
+            detect_format.vertex_prediction_files(predictions),
+            sample_for_uri=sample_finder(samples),
+            known=known,
+        )
+    if fmt == "coco":
+        if categories is None:
+            raise InputError(
+                "COCO results name classes by category id: they need COCO ground truth"
+            )
+        return coco.read_results(predictions, categories=categories, known=known)
+    raise InputError(f"unknown prediction format {fmt!r} (labelbox, vertex or coco)")
 
 
 def _file_name(uri: str) -> str:

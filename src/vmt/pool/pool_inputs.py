@@ -79,29 +79,22 @@ def align(table: DetectionTable, data_row_ids: Sequence[str]) -> tuple[Detection
 def read_prediction_file(
     path: Path, pool: PoolRows, *, fmt: str | None = None
 ) -> tuple[DetectionTable, PredictionsRead]:
-    """Predictions made elsewhere (Labelbox NDJSON by data row id or global key, or Vertex
-    batch output matched by image URI) on the pool's rows, aligned to the pool."""
-    from vmt.formats import detect_format, labelbox_predictions, vertex_predictions
-    from vmt.formats.evaluation_inputs import sample_finder
+    """Predictions made elsewhere (Labelbox NDJSON by data row id or global key, Vertex batch
+    output matched by image URI, or an empty file) on the pool's rows, aligned to the pool;
+    the formats and matching rules are ``vmt evaluate``'s (``read_prediction_rows``)."""
+    from vmt.formats import detect_format
+    from vmt.formats.evaluation_inputs import read_prediction_rows
 
     if not path.exists():
         raise InputError(f"predictions not found: {path}")
     ids = pool.data_row_ids
     known = KnownRows.from_samples(pool.samples, set(ids), None)
-    fmt = fmt or detect_format.prediction_format(path)
-    if fmt == "labelbox":
-        read = labelbox_predictions.read_predictions(path, known)
-    elif fmt == "vertex":
-        read = vertex_predictions.read_predictions(
-            detect_format.vertex_prediction_files(path),
-            sample_for_uri=sample_finder(pool.samples),
-            known=known,
-        )
-    else:
-        raise InputError(
-            f"predictions in {fmt} format cannot be matched to pool rows: give Labelbox "
-            "prediction NDJSON or Vertex batch output"
-        )
+    read = read_prediction_rows(
+        path,
+        fmt=fmt or detect_format.prediction_format(path),
+        samples=pool.samples,
+        known=known,
+    )
     table, _ = align(read.table, ids)
     return table, read
 
