@@ -51,3 +51,6 @@ class SimpleRunContext:
     def check_cancelled(self) -> None:
         if self.cancelled:
             raise RunCancelled("cancelled")
+
+    def detach(self) -> SimpleRunContext:
+        return self

@@ -23,6 +23,7 @@ import orjson
 
 from vmt.durable_files import write_atomic
 from vmt.pipeline.protocols import Stage
+from vmt.pipeline.results import StageResult
 
 log = logging.getLogger("vmt")
 
@@ -98,6 +99,9 @@ class FolderRunContext:
     def check_cancelled(self) -> None:
         return None
 
+    def detach(self) -> FolderRunContext:
+        return self
+
     # --- stage outputs and the failure ---------------------------------------------------
     def stage_outputs(self, stage: Stage) -> dict[str, Any] | None:
         path = self._workdir / STAGES_DIR / f"{stage.value}.json"
@@ -123,3 +127,10 @@ class FolderRunContext:
 
     def clear_failure(self) -> None:
         (self._workdir / FAILURE_FILE).unlink(missing_ok=True)
+
+    # --- as a StageLedger ----------------------------------------------------------------
+    def stage_result(self, stage: Stage) -> dict[str, Any] | None:
+        return self.stage_outputs(stage)
+
+    def record_result(self, stage: Stage, result: StageResult) -> None:
+        self.set_stage_outputs(stage, result.to_json())

@@ -14,19 +14,21 @@ and backends re-attach to external jobs through the handles kept in the run fold
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import SecretStr
 
 from vmt.config import Settings, load_settings
-from vmt.pipeline import stages
 from vmt.pipeline.failure import MAX_MESSAGE, failure_message
-from vmt.pipeline.protocols import MODEL_HANDLE, REPORT_HANDLE, STAGE_STATUS, RunStatus, Stage
-from vmt.pipeline.results import EvaluateResult, PrepareResult, TrainResult
+from vmt.pipeline.protocols import RunStatus, Stage
 from vmt.pipeline.run_config import RunConfig
+from vmt.pipeline.stage_driver import StageDriver
+from vmt.pipeline.stage_driver import run_metadata as stage_metadata
 from vmt.pipeline.stages import RunPaths
+from vmt.pipeline.waiting import wait_for
 
 from .run_folder import FolderRunContext, local_path
 
@@ -79,9 +81,16 @@ def load_step_settings(settings_json: str) -> Settings:
 
 # --- one stage -----------------------------------------------------------------------------
 def run_step(
-    stage_name: str, *, run_id: str, run_config: str, settings: str, run_dir: str
+    stage_name: str,
+    *,
+    run_id: str,
+    run_config: str,
+    settings: str,
+    run_dir: str,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    """Run ``stage_name`` of the run in ``run_dir`` and return its outputs (JSON-able).
+    """Run ``stage_name`` of the run in ``run_dir`` and return its outputs (JSON-able). A step
+    is its own container with nothing else to do: it waits on the trainer's job in place.
 
     Raises whatever the stage raises, after recording the failure message in the run folder.
     """
@@ -100,26 +109,16 @@ def run_step(
     try:
         step_settings = load_step_settings(settings)
         backends = build_backends(config, step_settings)
-        backends.sink.report_status(
-            ctx, STAGE_STATUS[stage], metadata=run_metadata(ctx, config, stage)
+        driver = StageDriver(
+            backends, ctx, ctx, trainer_kind=config.trainer.kind, orchestrator=ORCHESTRATOR
         )
+        driver.report_started(stage)
         ctx.event("stage started")
-        result = stages.run_stage(
-            stage,
-            backends,
-            ctx,
-            paths=RunPaths(ctx.workdir),
-            trained_model=lambda: _trained_model(ctx),
-        )
-        outputs = result.to_json()
-        ctx.set_stage_outputs(stage, outputs)
-        ctx.event("stage done", **result.brief())
+        result = wait_for(lambda: driver.run(stage), ctx, sleep=sleep)
         if stage is Stage.PUBLISH:
-            backends.sink.report_status(
-                ctx, RunStatus.COMPLETE, metadata=run_metadata(ctx, config, None, complete=True)
-            )
+            driver.report(RunStatus.COMPLETE, None)
             ctx.event("run complete")
-        return outputs
+        return result.to_json()
     except Exception as exc:
         message = failure_message(stage, exc, run_id=run_id)
         if backends is None or not _is_vmt_error(exc):
@@ -135,38 +134,19 @@ def build_backends(config: RunConfig, settings: Settings) -> Backends:
     return build(config, settings)
 
 
-def _trained_model(ctx: FolderRunContext) -> str:
-    trained = ctx.stage_outputs(Stage.TRAIN)
-    model = TrainResult.from_json(trained).model if trained else ctx.get_handle(MODEL_HANDLE)
-    if not model:
-        raise RuntimeError("the predict step ran before training recorded a model")
-    return model
-
-
 def run_metadata(
     ctx: FolderRunContext, config: RunConfig, stage: Stage | None, *, complete: bool = False
 ) -> dict[str, Any]:
-    """The metadata sent with a status: as the local runner's, plus the orchestrator;
-    ``complete`` adds the headline metrics and the report's location."""
-    metadata: dict[str, Any] = {
-        "vmt_run_id": ctx.run_id,
-        "stage": stage.value if stage else ("done" if complete else None),
-        "trainer": config.trainer.kind,
-        "orchestrator": ORCHESTRATOR,
-    }
-    prepared = ctx.stage_outputs(Stage.PREPARE)
-    if prepared:
-        result = PrepareResult.from_json(prepared)
-        metadata.update(rows=result.rows, samples=result.samples, rejected=result.rejected)
-    handles = ctx.handles()
-    if handles:
-        metadata["handles"] = handles
-    evaluated = ctx.stage_outputs(Stage.EVALUATE)
-    if complete and evaluated:
-        metadata.update(EvaluateResult.from_json(evaluated).headline().as_metadata())
-    if complete:
-        metadata["report"] = handles.get(REPORT_HANDLE, str(RunPaths(ctx.workdir).report))
-    return metadata
+    """The metadata sent with a status (``stage_driver.run_metadata``, with the orchestrator)."""
+    return stage_metadata(
+        ctx,
+        run_id=ctx.run_id,
+        trainer=config.trainer.kind,
+        stage=stage,
+        complete=complete,
+        report=RunPaths(ctx.workdir).report,
+        orchestrator=ORCHESTRATOR,
+    )
 
 
 # --- Vertex resources linked from the pipeline -------------------------------------------

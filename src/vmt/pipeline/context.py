@@ -97,6 +97,13 @@ class StoreRunContext:
         if cancelled:
             raise RunCancelled(f"run {self._run_id} was cancelled", run_id=self._run_id)
 
+    def detach(self) -> StoreRunContext:
+        """The same run, stage and observer, with cancellation read from the store: for work
+        that goes on after the advancing call returns (a local training thread)."""
+        detached = StoreRunContext(self._store, self._run_id, observer=self._observer)
+        detached.stage = self.stage
+        return detached
+
 
 class DetachedRunContext:
     """A context outside an advancing run (``vmt predict`` with a trained model): reads the
@@ -139,3 +146,6 @@ class DetachedRunContext:
 
     def check_cancelled(self) -> None:
         return None
+
+    def detach(self) -> DetachedRunContext:
+        return self

@@ -12,9 +12,10 @@ it is obtained (before waiting on it), and looked up with ``ctx.get_handle`` bef
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from vmt.domain import Prediction, Rejection, Sample
 
@@ -64,6 +65,38 @@ REPORT_HANDLE = "report"
 """Handle a sink may record on publish: where users find the report (path or URL)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A trainer's answer while its job runs: nothing to return yet, ask again in ``seconds``.
+
+    ``what`` says what is being waited on (``"training pipeline RUNNING"``), for displays."""
+
+    seconds: float
+    what: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    """A finished training: the model reference (a local path or a Vertex model resource),
+    what it cost (USD, None when the trainer does not know) and the trainer's own evaluation
+    of the model when it has one (a JSON object, kept in ``metrics.json``)."""
+
+    model: str
+    cost_usd: float | None = None
+    evaluation: Mapping[str, Any] | None = None
+    summary: Mapping[str, str | int | float | bool | None] = field(default_factory=dict)
+    """Figures about the training (epochs, stop reason...) for the run's events."""
+
+
+@dataclass(frozen=True, slots=True)
+class Predicted:
+    """A finished prediction: one item per sample given, in any order: its ``Prediction``,
+    or a ``Rejection`` (reason ``prediction_failed``) saying why it could not be predicted.
+    ``rows`` may be lazy (read from the job's output files as they are consumed)."""
+
+    rows: Iterable[Prediction | Rejection]
+
+
 class RunContext(Protocol):
     """What a backend sees of the run it works for."""
 
@@ -95,6 +128,12 @@ class RunContext(Protocol):
         """Raise ``RunCancelled`` if the run was cancelled; call it inside long loops."""
         ...
 
+    def detach(self) -> RunContext:
+        """A context for work that outlives the call that got this one (a training thread
+        polled later): same run, stage and display; cancellation read from the run's record,
+        not from the caller's lease."""
+        ...
+
 
 @runtime_checkable
 class Source(Protocol):
@@ -118,7 +157,13 @@ class Source(Protocol):
 
 @runtime_checkable
 class Trainer(Protocol):
-    """A training backend (``local`` PyTorch detector, ``vertex`` AutoML)."""
+    """A training backend, registered in ``vmt.trainers`` (``local``, ``vertex``...).
+
+    Launch, then poll: ``train`` and ``predict`` never wait on a job. The first call launches
+    it (idempotently: a job recorded as a handle, or found by the run's label, is re-attached,
+    never started twice) and every call answers at once, ``Pending`` while the job runs, the
+    result when it has finished. The runner calls again after ``Pending.seconds``; nothing
+    sleeps on a job. ``tests/contract`` holds every registered trainer to this."""
 
     name: str
 
@@ -129,21 +174,24 @@ class Trainer(Protocol):
         the trainer's limits (e.g. a class with too few training images)."""
         ...
 
-    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
-        """Train on the TRAINING (and VALIDATION, for early stopping) samples, or re-attach to
-        the training started before a crash; return the model reference (path or resource
-        name). ``samples`` may be iterated more than once. Raises ``TrainingPlanned`` when
-        told to stop before launching (a dry run)."""
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> Trained | Pending:
+        """Launch training on the TRAINING (and VALIDATION, for early stopping) samples, or
+        re-attach to the training started before (in this process or one that crashed), and
+        answer at once. ``samples`` may be iterated more than once. Raises ``TrainingPlanned``
+        when told to stop before launching (a dry run); a failed job raises a ``VmtError``
+        whose message says what to do."""
         ...
 
     def predict(
         self, ctx: RunContext, model: str, samples: Iterable[Sample]
-    ) -> Iterator[Prediction]:
-        """Predict on the given samples (the runner passes every VALIDATION and TEST row)."""
+    ) -> Predicted | Pending:
+        """Launch (or re-attach to) prediction of ``model`` on ``samples`` (the runner passes
+        every VALIDATION and TEST row; a pool passes its rows) and answer at once. The result
+        covers every sample given: a prediction or a rejection saying why not."""
         ...
 
     def cancel(self, ctx: RunContext) -> None:
-        """Cancel any external job of this run (no-op when there is none)."""
+        """Cancel any job of this run (no-op when there is none)."""
         ...
 
 
@@ -196,6 +244,8 @@ __all__ = [
     "REPORT_HANDLE",
     "STAGE_STATUS",
     "Backends",
+    "Pending",
+    "Predicted",
     "Prediction",
     "Rejection",
     "RunContext",
@@ -204,6 +254,7 @@ __all__ = [
     "Sink",
     "Source",
     "Stage",
+    "Trained",
     "Trainer",
     "TrainingPlanned",
 ]

@@ -74,6 +74,20 @@ class TrainResult(StageResult):
 
     model: str
     """The trained model's reference: a local path or a Vertex model resource name."""
+    cost_usd: float | None = None
+    """What the training cost, as the trainer reports it (None: unknown or free)."""
+    trainer_evaluation: dict[str, Any] | None = None
+    """The trainer's own evaluation of the model (Vertex's model evaluation), kept in
+    ``metrics.json`` as ``<trainer>_evaluation``."""
+
+
+class PredictionFailure(BaseModel):
+    """A row the trainer could not predict, and why (the trainer's message)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    data_row_id: str
+    detail: str
 
 
 class PredictResult(StageResult):
@@ -83,6 +97,10 @@ class PredictResult(StageResult):
     detections: int = 0
     upload_rows: int = 0
     """Lines of the Labelbox prediction upload NDJSON."""
+    failed_rows: int = 0
+    """Rows the trainer could not predict (each in ``failures``)."""
+    failures: tuple[PredictionFailure, ...] = ()
+    """The rows the trainer could not predict: left out of the metrics."""
 
 
 class MetricsSummary(BaseModel):

@@ -1,7 +1,10 @@
 """The runner: advances a run stage by stage, durably, under a lease.
 
-``advance`` (= resume) takes the run's lease, skips every stage already done, runs the next ones
-with retries for transient errors, and records each stage's outputs the moment it finishes.
+``advance_once`` takes the run's lease, skips every stage already done, runs the next ones with
+retries for transient errors through the ``StageDriver``, records each stage's result the moment
+it finishes, and returns as soon as the trainer answers ``Pending`` (its job runs elsewhere),
+saying when to come back: the service's worker schedules that, so no thread waits on a job.
+``advance`` (= resume) is the same for a terminal: it waits between calls until the run ends.
 A process killed at any point leaves the run resumable by any other process: finished stages are
 never redone, and backends re-attach to external jobs through the handles they recorded.
 """
@@ -10,29 +13,29 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from vmt.config import Settings
 from vmt.errors import BackendError, InputError, RunCancelled, RunConflictError, VmtError
-from vmt.formats.image_uri import redact_urls, redact_values
-from vmt.pipeline import stages
 from vmt.pipeline.context import RunObserver, StoreRunContext
 from vmt.pipeline.failure import failure_message, storage_trouble
 from vmt.pipeline.lease import Heartbeat, LeaseHolder
 from vmt.pipeline.protocols import (
     DRY_RUN_OPTION,
-    REPORT_HANDLE,
-    STAGE_STATUS,
     Backends,
+    Pending,
     RunStatus,
     Stage,
     TrainingPlanned,
 )
-from vmt.pipeline.results import EvaluateResult, PrepareResult, StageResult, TrainResult
+from vmt.pipeline.results import EvaluateResult, StageResult
 from vmt.pipeline.run_config import RunConfig
-from vmt.pipeline.stages import RunPaths
+from vmt.pipeline.stage_driver import StageDriver
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageState
+from vmt.pipeline.waiting import CHECK_SECONDS
 from vmt.retry import Backoff, retry_call
 
 T = TypeVar("T")
@@ -48,6 +51,34 @@ CANCELLED_MESSAGE = "Run cancelled by a user (vmt cancel); start a new run to tr
 
 def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, BackendError) and exc.retryable
+
+
+@dataclass(frozen=True, slots=True)
+class Advanced:
+    """Where ``Runner.advance_once`` left a run: its record, and the seconds after which to
+    advance it again (None: nothing more to do: complete, failed, cancelled or planned)."""
+
+    run: RunRecord
+    again_in: float | None
+    waiting_on: str = ""
+
+
+class StoreLedger:
+    """The run store as a ``StageLedger`` (stage results and handles of one run)."""
+
+    def __init__(self, store: RunStore, run_id: str) -> None:
+        self._store = store
+        self._run_id = run_id
+
+    def stage_result(self, stage: Stage) -> Mapping[str, Any] | None:
+        record = self._store.stage(self._run_id, stage)
+        return record.outputs if record.state is StageState.DONE else None
+
+    def record_result(self, stage: Stage, result: StageResult) -> None:
+        self._store.finish_stage(self._run_id, stage, result.to_json())
+
+    def handles(self) -> Mapping[str, str]:
+        return self._store.handles(self._run_id)
 
 
 class Runner:
@@ -71,6 +102,9 @@ class Runner:
         )
         self._lease_seconds = lease_seconds
         self._heartbeat_seconds = heartbeat_seconds
+        self._polling: dict[str, tuple[Stage, str]] = {}
+        """Run -> the stage this process started and is polling (not reported again), and
+        what it last waited on."""
 
     # --- queries (for the CLI and the service) --------------------------------------------
     def list_runs(self, *, limit: int | None = None) -> list[RunRecord]:
@@ -85,17 +119,19 @@ class Runner:
         self._factory(config, self.settings)
         return self.store.create_run(config)
 
-    def advance(self, run_id: str) -> RunRecord:
-        """Run the remaining stages of ``run_id`` and return its final record (COMPLETE, FAILED,
-        CANCELLED, or PLANNED when a dry run stopped before launching training). A PLANNED run
-        is launched: its dry-run option is turned off first. Raises ``RunConflictError`` when
-        another process is advancing it."""
+    def advance_once(self, run_id: str) -> Advanced:
+        """Advance ``run_id`` as far as it goes without waiting: run its remaining stages until
+        it ends (COMPLETE, FAILED, CANCELLED, or PLANNED when a dry run stopped before
+        launching) or the trainer answers ``Pending``; then say when to come back. A PLANNED
+        run is launched: its dry-run option is turned off first. Raises ``RunConflictError``
+        when another process is advancing it."""
         run = self.store.get_run(run_id)
         if run.state is RunState.COMPLETE:
-            return run
+            return Advanced(run, None)
         if run.state is RunState.CANCELLED:
             raise InputError(f"run {run_id} was cancelled; start a new run to train again")
         holder = self._acquire(run_id)
+        pending: Pending | None = None
         try:
             if run.state is RunState.PLANNED:
                 self._launch_planned(run)
@@ -108,12 +144,45 @@ class Runner:
                 ctx = StoreRunContext(
                     self.store, run_id, heartbeat=heartbeat, observer=self._observer
                 )
-                self._advance_locked(ctx)
+                pending = self._advance_locked(ctx)
         finally:
             self.store.release_lease(run_id, holder)
-        return self.store.get_run(run_id)
+        record = self.store.get_run(run_id)
+        if pending is None or record.state in _ENDED:
+            return Advanced(record, None)
+        return Advanced(record, pending.seconds, pending.what)
+
+    def advance(self, run_id: str, *, sleep: Callable[[float], None] = time.sleep) -> RunRecord:
+        """``advance_once`` until the run ends, waiting in between as the trainer asks (a
+        cancel request cuts the wait short): for a terminal that has nothing else to do.
+        Returns the final record."""
+        while True:
+            step = self.advance_once(run_id)
+            if step.again_in is None:
+                return step.run
+            left = step.again_in
+            while left > 0 and not self.store.cancel_requested(run_id):
+                sleep(min(left, CHECK_SECONDS))
+                left -= CHECK_SECONDS
+            now = self.store.get_run(run_id)
+            if now.state in _ENDED:  # cancelled by another process while this one waited
+                return now
 
     resume = advance
+
+    def reopen(self, run_id: str) -> RunRecord:
+        """Make a FAILED or PLANNED run advanceable again (PENDING; a planned run with its
+        dry-run option off, so advancing it launches the training), for a scheduler to
+        advance. Raises ``InputError`` for a complete or cancelled run."""
+        run = self.store.get_run(run_id)
+        if run.state in (RunState.COMPLETE, RunState.CANCELLED):
+            raise InputError(f"run {run_id} is {run.state.value}: nothing to resume")
+        if run.state is RunState.PLANNED:
+            self._launch_planned(run)
+        elif run.state is RunState.FAILED:
+            self.store.set_run_state(run_id, RunState.PENDING)
+            self.store.add_event(run_id, "run resumed")
+        return self.store.get_run(run_id)
 
     def cancel(self, run_id: str) -> RunRecord:
         """Mark the run cancelled. An advancing process stops at its next check and cancels
@@ -130,7 +199,11 @@ class Runner:
             ctx = StoreRunContext(self.store, run_id, observer=self._observer)
             ctx.stage = run.stage
             backends = self._factory(run.config, self.settings)
-            self._finish_cancel(ctx, backends)
+            driver = StageDriver(
+                backends, ctx, StoreLedger(self.store, run_id), trainer_kind=run.config.trainer.kind
+            )
+            self._finish_cancel(ctx, driver)
+            self._forget_polls(run_id)
         finally:
             self.store.release_lease(run_id, holder)
         return self.store.get_run(run_id)
@@ -148,46 +221,63 @@ class Runner:
             )
         return holder
 
-    def _advance_locked(self, ctx: StoreRunContext) -> None:
+    def _advance_locked(self, ctx: StoreRunContext) -> Pending | None:
         run_id = ctx.run_id
         run = self.store.get_run(run_id)
-        backends = None
+        driver: StageDriver | None = None
         try:
             backends = self._factory(run.config, self.settings)
+            driver = StageDriver(
+                backends, ctx, StoreLedger(self.store, run_id), trainer_kind=run.config.trainer.kind
+            )
             if self.store.cancel_requested(run_id):
                 raise RunCancelled(f"run {run_id} was cancelled", run_id=run_id)
-            ctx.event("advancing run", state=run.state.value)
-            paths = RunPaths(ctx.workdir)
+            resumed = run_id not in self._polling
+            if resumed:
+                ctx.event("advancing run", state=run.state.value)
             for stage in stages_in_order():
                 record = self.store.stage(run_id, stage)
                 ctx.stage = stage
                 if record.state is StageState.DONE:
-                    ctx.event("stage already done; not redone")
+                    if resumed:
+                        ctx.event("stage already done; not redone")
                     continue
                 ctx.check_cancelled()
-                self._report(ctx, backends, STAGE_STATUS[stage], self._metadata(run_id, stage))
-                self.store.start_stage(run_id, stage)
-                ctx.event("stage started", attempt=record.attempts + 1)
-                outputs = self._retrying(
-                    ctx,
-                    f"stage {stage}",
-                    functools.partial(self._run_stage, ctx, stage, backends, paths),
+                last = self._polling.get(run_id)
+                polling = last is not None and last[0] is stage
+                if not polling:
+                    self._retrying(
+                        ctx, f"status {stage}", functools.partial(driver.report_started, stage)
+                    )
+                    self.store.start_stage(run_id, stage)
+                    ctx.event("stage started", attempt=record.attempts + 1)
+                outcome = self._retrying(
+                    ctx, f"stage {stage}", functools.partial(driver.run, stage)
                 )
-                self.store.finish_stage(run_id, stage, outputs.to_json())
-                ctx.event("stage done", **outputs.brief())
+                if isinstance(outcome, Pending):
+                    if last is None or last != (stage, outcome.what):
+                        ctx.event("waiting on the trainer's job", what=outcome.what)
+                    self._polling[run_id] = (stage, outcome.what)
+                    return outcome
+                self._polling.pop(run_id, None)
             ctx.stage = None
             self.store.set_metrics(run_id, self.store.result(run_id, EvaluateResult).to_json())
-            self._report(ctx, backends, RunStatus.COMPLETE, self._metadata(run_id, None))
+            self._retrying(ctx, "status COMPLETE", lambda: driver.report(RunStatus.COMPLETE, None))
             self.store.set_run_state(run_id, RunState.COMPLETE)
             ctx.event("run complete")
         except TrainingPlanned as planned:
             self._plan(ctx, planned)
         except RunCancelled:
-            self._finish_cancel(ctx, backends)
+            self._finish_cancel(ctx, driver)
         except RunConflictError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure is recorded and reported
-            self._fail(ctx, backends, exc)
+            self._fail(ctx, driver, exc)
+        self._forget_polls(run_id)
+        return None
+
+    def _forget_polls(self, run_id: str) -> None:
+        self._polling.pop(run_id, None)
 
     def _retrying(self, ctx: StoreRunContext, what: str, fn: Callable[[], T]) -> T:
         """``fn`` with retries of transient errors; each transient failure is recorded."""
@@ -216,58 +306,6 @@ class Runner:
             describe=f"run {ctx.run_id} {what}",
         )
 
-    def _run_stage(
-        self, ctx: StoreRunContext, stage: Stage, backends: Backends, paths: RunPaths
-    ) -> StageResult:
-        return stages.run_stage(
-            stage,
-            backends,
-            ctx,
-            paths=paths,
-            trained_model=lambda: self.store.result(ctx.run_id, TrainResult).model,
-        )
-
-    def _report(
-        self,
-        ctx: StoreRunContext,
-        backends: Backends,
-        status: RunStatus,
-        metadata: Mapping[str, object],
-        error: str | None = None,
-    ) -> None:
-        self._retrying(
-            ctx,
-            f"status {status}",
-            lambda: backends.sink.report_status(
-                ctx,
-                status,
-                metadata=redact_values(metadata),
-                error=None if error is None else redact_urls(error),
-            ),
-        )
-
-    def _metadata(self, run_id: str, stage: Stage | None) -> dict[str, object]:
-        run = self.store.get_run(run_id)
-        metadata: dict[str, object] = {
-            "vmt_run_id": run_id,
-            "stage": stage.value if stage else "done",
-            "trainer": run.config.trainer.kind,
-        }
-        if self.store.stage(run_id, Stage.PREPARE).state is StageState.DONE:
-            prepared = self.store.result(run_id, PrepareResult)
-            metadata.update(
-                rows=prepared.rows, samples=prepared.samples, rejected=prepared.rejected
-            )
-        handles = self.store.handles(run_id)
-        if handles:
-            metadata["handles"] = handles
-        if stage is None:
-            metadata.update(self.store.result(run_id, EvaluateResult).headline().as_metadata())
-            metadata["report"] = handles.get(
-                REPORT_HANDLE, str(RunPaths(self.store.run_dir(run_id)).report)
-            )
-        return metadata
-
     def _launch_planned(self, run: RunRecord) -> None:
         trainer = run.config.trainer
         options = {**trainer.options, DRY_RUN_OPTION: False}
@@ -285,7 +323,7 @@ class Runner:
         self.store.set_run_state(ctx.run_id, RunState.PLANNED)
         ctx.event("run planned", plan=str(planned), launch=f"vmt resume {ctx.run_id}")
 
-    def _fail(self, ctx: StoreRunContext, backends: Backends | None, exc: Exception) -> None:
+    def _fail(self, ctx: StoreRunContext, driver: StageDriver | None, exc: Exception) -> None:
         run_id = ctx.run_id
         stage = ctx.stage
         if isinstance(exc, VmtError) and exc.stage is None and stage is not None:
@@ -301,19 +339,20 @@ class Runner:
             )
         self.store.set_run_state(run_id, RunState.FAILED, error=message)
         ctx.event("run failed", error=message)
-        if backends is not None:
-            self._report_quietly(ctx, backends, RunStatus.FAILED, message)
+        if driver is not None:
+            self._report_quietly(ctx, driver, message)
 
-    def _finish_cancel(self, ctx: StoreRunContext, backends: Backends | None) -> None:
+    def _finish_cancel(self, ctx: StoreRunContext, driver: StageDriver | None) -> None:
         run_id = ctx.run_id
         if (
             ctx.stage is not None
             and self.store.stage(run_id, ctx.stage).state is StageState.RUNNING
         ):
             self.store.fail_stage(run_id, ctx.stage, "cancelled")
-        if backends is not None:
+        if driver is not None:
+            trainer = driver.backends.trainer
             try:
-                self._retrying(ctx, "cancel", lambda: backends.trainer.cancel(ctx))
+                self._retrying(ctx, "cancel", lambda: trainer.cancel(ctx))
             except VmtError as exc:
                 self.store.add_error(
                     run_id,
@@ -325,16 +364,15 @@ class Runner:
                 ctx.event("cancelling the trainer's job failed", error=str(exc)[:200])
         self.store.set_run_state(run_id, RunState.CANCELLED, error=CANCELLED_MESSAGE)
         ctx.event("run cancelled")
-        if backends is not None:
-            self._report_quietly(ctx, backends, RunStatus.FAILED, CANCELLED_MESSAGE)
+        if driver is not None:
+            self._report_quietly(ctx, driver, CANCELLED_MESSAGE)
 
-    def _report_quietly(
-        self, ctx: StoreRunContext, backends: Backends, status: RunStatus, error: str
-    ) -> None:
+    def _report_quietly(self, ctx: StoreRunContext, driver: StageDriver, error: str) -> None:
         """Report a final FAILED status; a failure to report is recorded, never raised over
         the error being reported."""
+        status = RunStatus.FAILED
         try:
-            self._report(ctx, backends, status, self._metadata(ctx.run_id, ctx.stage), error)
+            self._retrying(ctx, f"status {status}", lambda: driver.report(status, ctx.stage, error))
         except Exception as exc:  # noqa: BLE001 - must not hide the error being reported
             log.warning("run %s: could not report status %s: %s", ctx.run_id, status, exc)
             self.store.add_error(
@@ -344,6 +382,9 @@ class Runner:
                 message=f"reporting status {status} failed: {exc}",
                 retryable=False,
             )
+
+
+_ENDED = frozenset({RunState.COMPLETE, RunState.FAILED, RunState.CANCELLED, RunState.PLANNED})
 
 
 def stages_in_order() -> tuple[Stage, ...]:

@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import orjson
 
@@ -25,6 +25,7 @@ from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.protocols import (
     MODEL_HANDLE,
     Backends,
+    Pending,
     RunContext,
     Sink,
     Source,
@@ -35,12 +36,22 @@ from vmt.pipeline.results import (
     EvaluateResult,
     ExportResult,
     MetricsSummary,
+    PredictionFailure,
     PredictResult,
     PrepareResult,
     PublishResult,
     StageResult,
     TrainResult,
 )
+
+R = TypeVar("R", bound=StageResult)
+
+
+class EarlierResult(Protocol):
+    """Reads the recorded result of an earlier stage of the run (``TrainResult`` for predict)."""
+
+    def __call__(self, kind: type[R]) -> R: ...
+
 
 if TYPE_CHECKING:
     from vmt.formats.export_options import ExportOptions
@@ -213,12 +224,20 @@ def _no_training_rows_message(outputs: PrepareResult) -> str:
 
 
 # --- train -------------------------------------------------------------------------------
-def train_stage(trainer: Trainer, ctx: RunContext, *, samples: SampleFile) -> TrainResult:
-    """Train (or re-attach to the training started before a crash); the model reference is
-    recorded as the run's ``model`` handle."""
-    model = trainer.train(ctx, samples)
-    ctx.set_handle(MODEL_HANDLE, model)
-    return TrainResult(model=model)
+def train_stage(trainer: Trainer, ctx: RunContext, *, samples: SampleFile) -> TrainResult | Pending:
+    """Launch or poll the training; once finished, the model reference is recorded as the
+    run's ``model`` handle and returned with what the training cost and the trainer's own
+    evaluation."""
+    answer = trainer.train(ctx, samples)
+    if isinstance(answer, Pending):
+        return answer
+    ctx.set_handle(MODEL_HANDLE, answer.model)
+    ctx.event("training finished", model=answer.model, cost_usd=answer.cost_usd, **answer.summary)
+    return TrainResult(
+        model=answer.model,
+        cost_usd=answer.cost_usd,
+        trainer_evaluation=dict(answer.evaluation) if answer.evaluation is not None else None,
+    )
 
 
 # --- predict -----------------------------------------------------------------------------
@@ -230,44 +249,67 @@ def predict_stage(
     samples: SampleFile,
     predictions_out: Path,
     labelbox_out: Path,
-) -> PredictResult:
+) -> PredictResult | Pending:
     """Predict on every VALIDATION and TEST row; write our JSONL and the Labelbox upload."""
-    return predict_rows(
-        trainer,
-        ctx,
-        model=model,
-        samples=samples.only(*EVALUATED_SPLITS),
-        predictions_out=predictions_out,
-        labelbox_out=labelbox_out,
-        uuid_scope=ctx.run_id,
+    evaluated = samples.only(*EVALUATED_SPLITS)
+    answer = trainer.predict(ctx, model, evaluated)
+    if isinstance(answer, Pending):
+        return answer
+    written = record_predictions(
+        answer.rows, ctx, predictions_out, total=sum(1 for _ in evaluated), what="rows"
     )
-
-
-def predict_rows(
-    trainer: Trainer,
-    ctx: RunContext,
-    *,
-    model: str,
-    samples: SampleFile,
-    predictions_out: Path,
-    labelbox_out: Path,
-    uuid_scope: str,
-) -> PredictResult:
-    """``trainer.predict`` on ``samples`` -> our JSONL and the Labelbox upload NDJSON."""
-    total = sum(1 for _ in samples)
-    detections = 0
-    with artifacts.prediction_writer(predictions_out) as out:
-        for prediction in trainer.predict(ctx, model, samples):
-            out.write(prediction)
-            detections += len(prediction.detections)
-            if out.count % CHECK_EVERY == 0:
-                ctx.check_cancelled()
-                ctx.progress(out.count, total, what="rows")
-    ctx.progress(out.count, total, what="rows")
     upload_rows = write_labelbox_predictions(
-        artifacts.read_predictions(predictions_out), labelbox_out, uuid_scope=uuid_scope
+        artifacts.read_predictions(predictions_out), labelbox_out, uuid_scope=ctx.run_id
     )
-    return PredictResult(predicted_rows=out.count, detections=detections, upload_rows=upload_rows)
+    if written.failures:
+        ctx.event(
+            "rows the trainer could not predict",
+            rows=len(written.failures),
+            examples=[f.detail[:200] for f in written.failures[:5]],
+        )
+    return PredictResult(
+        predicted_rows=written.predicted,
+        detections=written.detections,
+        upload_rows=upload_rows,
+        failed_rows=len(written.failures),
+        failures=tuple(written.failures),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedPredictions:
+    predicted: int
+    detections: int
+    failures: list[PredictionFailure]
+
+
+def record_predictions(
+    rows: Iterable[Prediction | Rejection],
+    ctx: RunContext,
+    predictions_out: Path,
+    *,
+    total: int | None,
+    what: str,
+) -> RecordedPredictions:
+    """THE prediction loop (a run's predict stage, a pool): predictions -> ``predictions_out``
+    (our JSONL), rejections -> failures; progress and cancellation every ``CHECK_EVERY`` rows."""
+    detections = 0
+    failures: list[PredictionFailure] = []
+    seen = 0
+    with artifacts.prediction_writer(predictions_out) as out:
+        for row in rows:
+            seen += 1
+            if isinstance(row, Rejection):
+                detail = redact_urls(row.detail or row.reason)
+                failures.append(PredictionFailure(data_row_id=row.data_row_id or "", detail=detail))
+            else:
+                out.write(row)
+                detections += len(row.detections)
+            if seen % CHECK_EVERY == 0:
+                ctx.check_cancelled()
+                ctx.progress(seen, total, what=what)
+    ctx.progress(seen, total if total is not None else seen, what=what)
+    return RecordedPredictions(out.count, detections, failures)
 
 
 def write_labelbox_predictions(
@@ -304,11 +346,13 @@ def evaluate_stage(
     metrics_out: Path,
     report_out: Path,
     row_metrics_out: Path,
+    trained: TrainResult | None = None,
+    predicted: PredictResult | None = None,
 ) -> EvaluateResult:
     """Metrics over the VALIDATION and TEST rows: metrics.json, report.html, row metrics;
-    the summary adds the TEST split alone when it has rows. A trainer's own evaluation
-    (``artifacts.TRAINER_EVALUATION_FILE`` in the run folder) is kept in metrics.json as
-    ``<trainer_name>_evaluation``."""
+    the summary adds the TEST split alone when it has rows. Rows the trainer could not predict
+    (``predicted.failures``) are left out; the trainer's own evaluation
+    (``trained.trainer_evaluation``) is kept in metrics.json as ``<trainer_name>_evaluation``."""
     from vmt.evaluation import evaluate, row_metric_rows, write_report_html
     from vmt.formats.evaluation_inputs import evaluation_ground_truth
 
@@ -317,10 +361,7 @@ def evaluate_stage(
     evaluated = evaluation_ground_truth(
         ctx.workdir / artifacts.EXPORT_FILE, samples.only(*EVALUATED_SPLITS), EVALUATED_SPLITS
     )
-    failures = ctx.workdir / artifacts.PREDICTION_FAILURES_FILE
-    failed = (
-        {r.data_row_id for r in artifacts.read_rejections(failures)} if failures.exists() else set()
-    )
+    failed = {f.data_row_id for f in predicted.failures} if predicted is not None else set()
     if failed:
         evaluated = [s for s in evaluated if s.data_row_id not in failed]
         ctx.event(
@@ -328,9 +369,8 @@ def evaluate_stage(
         )
     evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
     metrics = evaluation.to_json()
-    trainer_evaluation = ctx.workdir / artifacts.TRAINER_EVALUATION_FILE
-    if trainer_evaluation.is_file():
-        metrics[f"{trainer_name}_evaluation"] = orjson.loads(trainer_evaluation.read_bytes())
+    if trained is not None and trained.trainer_evaluation is not None:
+        metrics[f"{trainer_name}_evaluation"] = trained.trainer_evaluation
     write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     local_images = {s.data_row_id: path for s in evaluated if (path := local_path(s.image_uri))}
     write_report_html(evaluation, report_out, image_path=local_images.get)
@@ -368,11 +408,12 @@ def run_stage(
     ctx: RunContext,
     *,
     paths: RunPaths,
-    trained_model: Callable[[], str],
-) -> StageResult:
-    """Run ``stage`` of the run in ``paths`` with ``backends``: what the local runner and a
-    Vertex AI pipeline step both call (one implementation, two orchestrators).
-    ``trained_model`` returns the model reference the train stage recorded (predict needs it)."""
+    earlier: EarlierResult,
+) -> StageResult | Pending:
+    """Run ``stage`` of the run in ``paths`` with ``backends``: what the stage driver calls
+    for either orchestrator (one implementation, two orchestrators). ``earlier(TrainResult)``
+    reads a finished stage's recorded result. Train and predict answer ``Pending`` while the
+    trainer's job runs."""
     samples = SampleFile(paths.samples)
     if stage is Stage.EXPORT:
         return export_stage(backends.source, ctx, dest=paths.export)
@@ -392,7 +433,7 @@ def run_stage(
         return predict_stage(
             backends.trainer,
             ctx,
-            model=trained_model(),
+            model=earlier(TrainResult).model,
             samples=samples,
             predictions_out=paths.predictions,
             labelbox_out=paths.labelbox_predictions,
@@ -406,5 +447,7 @@ def run_stage(
             metrics_out=paths.metrics,
             report_out=paths.report,
             row_metrics_out=paths.row_metrics,
+            trained=earlier(TrainResult),
+            predicted=earlier(PredictResult),
         )
     return publish_stage(backends.sink, ctx, paths=paths)

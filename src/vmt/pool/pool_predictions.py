@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from vmt.domain import Prediction, Sample, Split
+from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.durable_files import atomic_writer, write_atomic
 from vmt.errors import InputError
 from vmt.formats.image_uri import resolve_relative
@@ -34,8 +34,9 @@ from vmt.pipeline import artifacts
 from vmt.pipeline.artifacts import SampleFile
 from vmt.pipeline.context import DetachedRunContext, RunObserver
 from vmt.pipeline.protocols import MODEL_HANDLE, RunContext, Trainer
-from vmt.pipeline.stages import CHECK_EVERY, prepare_rows
+from vmt.pipeline.stages import prepare_rows, record_predictions
 from vmt.pipeline.store import RunStore
+from vmt.pipeline.waiting import wait_for
 
 POOLS_DIR = "pools"
 POOL_FILE = "pool.json"
@@ -185,27 +186,40 @@ def predict_pool(
 def _predict(
     trainer: Trainer, ctx: RunContext, model: str, samples: SampleFile, folder: Path
 ) -> tuple[int, int, bool]:
-    total = sum(1 for _ in samples)
-    detections = 0
+    """The pool's predictions through the stage's loop (``record_predictions``), waiting on
+    the trainer's job where it has one; embeddings beside them when the trainer gives them."""
     vectors: list[Any] = []
+    rows: Iterable[Prediction | Rejection]
     if isinstance(trainer, EmbeddingTrainer):
-        items: Iterator[tuple[Prediction, Any]] = trainer.predict_and_embed(ctx, model, samples)
+        rows = _keeping_vectors(trainer.predict_and_embed(ctx, model, samples), vectors)
     else:
-        items = ((p, None) for p in trainer.predict(ctx, model, samples))
-    with artifacts.prediction_writer(folder / artifacts.PREDICTIONS_FILE) as out:
-        for prediction, vector in items:
-            out.write(prediction)
-            detections += len(prediction.detections)
-            if vector is not None:
-                vectors.append(vector)
-            if out.count % CHECK_EVERY == 0:
-                ctx.check_cancelled()
-                ctx.progress(out.count, total, what="pool rows")
-    ctx.progress(out.count, total, what="pool rows")
-    has_embeddings = bool(vectors) and len(vectors) == out.count
+        rows = wait_for(lambda: trainer.predict(ctx, model, samples), ctx).rows
+    written = record_predictions(
+        rows,
+        ctx,
+        folder / artifacts.PREDICTIONS_FILE,
+        total=sum(1 for _ in samples),
+        what="pool rows",
+    )
+    if written.failures:
+        ctx.event(
+            "pool rows the trainer could not predict",
+            rows=len(written.failures),
+            examples=[f.detail[:200] for f in written.failures[:5]],
+        )
+    has_embeddings = bool(vectors) and len(vectors) == written.predicted
     if has_embeddings:
         _save_npy(folder / EMBEDDINGS_FILE, np.stack(vectors).astype(np.float32))
-    return out.count, detections, has_embeddings
+    return written.predicted, written.detections, has_embeddings
+
+
+def _keeping_vectors(
+    items: Iterator[tuple[Prediction, Any]], vectors: list[Any]
+) -> Iterator[Prediction]:
+    for prediction, vector in items:
+        if vector is not None:
+            vectors.append(vector)
+        yield prediction
 
 
 def training_embeddings(

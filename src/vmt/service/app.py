@@ -66,8 +66,16 @@ def _secret(settings: Settings, *, insecure: bool) -> bytes | None:
     return None
 
 
-def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: str | None) -> None:
-    """The dashboard pages (``/ui``) over the run store the runs come from."""
+def add_dashboard(
+    app: FastAPI,
+    settings: Settings,
+    *,
+    runs: RunService,
+    worker: RunWorker | None,
+    token: str | None,
+) -> None:
+    """The dashboard pages (``/ui``) over the run store the runs come from; its resume button
+    schedules on the service's worker."""
     from vmt.backends.factory import build_backends
     from vmt.pipeline.runner import Runner
     from vmt.service.dashboard import RunnerActions, install_dashboard
@@ -77,7 +85,14 @@ def add_dashboard(app: FastAPI, settings: Settings, *, runs: RunService, token: 
         runner = pipeline
     else:
         runner = Runner(settings, backends_factory=build_backends)
-    install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token)
+
+    def schedule(run_id: str) -> None:
+        if worker is None:
+            log.warning("run %s resumed but this service runs no worker: it waits", run_id)
+        else:
+            worker.submit(run_id)
+
+    install_dashboard(app, store=runner.store, actions=RunnerActions(runner, schedule), token=token)
 
 
 def create_app(
@@ -140,7 +155,7 @@ def create_app(
         )
     )
     app.include_router(health_router(deliveries=deliveries, runs=runner))
-    add_dashboard(app, settings, runs=runner, token=token or None)
+    add_dashboard(app, settings, runs=runner, worker=worker, token=token or None)
     app.state.worker = worker
     app.state.deliveries = deliveries
     return app

@@ -101,10 +101,13 @@ class PipelineRunService:
         if record.state not in _UNFINISHED:
             return None
         try:
-            final = self.runner.advance(run_id)
+            step = self.runner.advance_once(run_id)
         except RunConflictError as exc:
             log.info("run %s: %s; looking again later", run_id, exc)
             return self.conflict_retry_seconds
+        if step.again_in is not None:
+            return step.again_in
+        final = step.run
         log.info("run %s: %s", run_id, final.state.value)
         if final.state is RunState.COMPLETE and self.on_complete is not None:
             self.on_complete(run_id)

@@ -20,7 +20,7 @@ from vmt.config import Settings
 from vmt.domain import Detection, Prediction, Rejection, Sample
 from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline.context import RunObserver
-from vmt.pipeline.protocols import RunContext, RunStatus
+from vmt.pipeline.protocols import Pending, Predicted, RunContext, RunStatus, Trained
 from vmt.pipeline.run_config import BackendSpec, RunConfig
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunStore
@@ -117,28 +117,32 @@ class FakeTrainer:
             else:
                 yield sample
 
-    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
-        self.calls.record("train")
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> Trained | Pending:
         job = ctx.get_handle("fake.job")
         if job is None:
+            self.calls.record("train")
             with self.calls.lock:
                 self.calls.jobs_created += 1
                 job = f"job-{self.calls.jobs_created}"
             ctx.set_handle("fake.job", job)
+        elif not self.calls.training_started.is_set() or not self.wait_for_release:
+            self.calls.record("train")
         if self.calls.train_failures:  # fails while "waiting" on the job
             raise self.calls.train_failures.pop(0)
         self.calls.training_started.set()
-        while self.wait_for_release and not self.calls.release_training.wait(0.01):
-            ctx.check_cancelled()
+        if self.wait_for_release and not self.calls.release_training.is_set():
+            return Pending(0.01, "the fake job")
         assert sum(1 for _ in samples) == sum(1 for _ in samples)  # re-iterable
-        return f"model-of-{job}"
+        return Trained(model=f"model-of-{job}")
 
     def predict(
         self, ctx: RunContext, model: str, samples: Iterable[Sample]
-    ) -> Iterator[Prediction]:
+    ) -> Predicted | Pending:
         self.calls.record("predict")
-        for sample in samples:
-            yield Prediction(sample.data_row_id, tuple(Detection(b, 0.9) for b in sample.boxes))
+        return Predicted(
+            Prediction(sample.data_row_id, tuple(Detection(b, 0.9) for b in sample.boxes))
+            for sample in samples
+        )
 
     def cancel(self, ctx: RunContext) -> None:
         self.calls.cancelled.append(ctx.run_id)

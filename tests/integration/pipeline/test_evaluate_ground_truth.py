@@ -11,13 +11,14 @@ import pytest
 
 from tests.builders.labelbox_rows import box_object, model_run_row
 from tests.fakes.simple_run_context import SimpleRunContext
-from vmt.domain import Box, Detection, Prediction, Rejection, Sample
+from vmt.domain import Box, Detection, Prediction, Sample
 from vmt.evaluation import evaluate
 from vmt.formats.evaluation_inputs import read_evaluation_files
 from vmt.formats.export_options import ExportOptions
 from vmt.formats.labelbox_export import read_samples
 from vmt.pipeline import artifacts, stages
 from vmt.pipeline.artifacts import SampleFile
+from vmt.pipeline.results import PredictionFailure, PredictResult
 
 
 def test_evaluate_stage_equals_vmt_evaluate_on_the_same_files(tmp_path: Path) -> None:
@@ -88,8 +89,7 @@ def test_rows_the_trainer_could_not_predict_are_left_out_not_scored_as_missed(
                 kept.write(item)
     with artifacts.prediction_writer(paths.predictions) as out:
         out.write(Prediction("v1", (Detection(Box("car", 100, 100, 300, 200), 0.9),)))
-    with artifacts.rejection_writer(ctx.workdir / artifacts.PREDICTION_FAILURES_FILE) as out:
-        out.write(Rejection("prediction_failed", None, "v2", "errors_00001.jsonl: not decoded"))
+    failure = PredictionFailure(data_row_id="v2", detail="errors_00001.jsonl: not decoded")
 
     result = stages.evaluate_stage(
         ctx,
@@ -99,6 +99,7 @@ def test_rows_the_trainer_could_not_predict_are_left_out_not_scored_as_missed(
         metrics_out=paths.metrics,
         report_out=paths.report,
         row_metrics_out=paths.row_metrics,
+        predicted=PredictResult(failed_rows=1, failures=(failure,)),
     )
     metrics = orjson.loads(paths.metrics.read_bytes())
     assert metrics["counts"]["images"] == 1

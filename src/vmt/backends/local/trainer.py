@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from vmt.backends.image_source import FetchPolicy, ImageFetcher
+from vmt.backends.local.background import launch_or_poll
 from vmt.backends.local.images import ImageResolver
 from vmt.backends.local.training_config import TrainConfig, TrainProgress
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.human_numbers import format_duration, format_number
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import Pending, Predicted, RunContext, Trained
 
 MODEL_HANDLE = "local.model"
 PROGRESS_INTERVAL = 1.0
@@ -91,7 +92,13 @@ class LocalTrainer:
             yield item
         ctx.progress(done, done, what="images")
 
-    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> Trained | Pending:
+        """Launch the training on a thread of this process (``background``), or poll it."""
+        return launch_or_poll(
+            ctx, ctx.workdir / "local", lambda detached: self._fit(detached, samples)
+        )
+
+    def _fit(self, ctx: RunContext, samples: Iterable[Sample]) -> Trained:
         passive_openmp_threads()
         from vmt.backends.local.train_loop import fit
 
@@ -131,18 +138,25 @@ class LocalTrainer:
             check_cancelled=ctx.check_cancelled,
             on_event=event,
         )
-        ctx.event(
-            "local training finished",
-            epochs=result.epochs_done,
-            best_epoch=result.best_epoch,
-            best_val_ap50=result.best_ap50,
-            stopped=result.stopped,
-        )
         model = str(result.model_path)
         ctx.set_handle(MODEL_HANDLE, model)
-        return model
+        return Trained(
+            model=model,
+            summary={
+                "epochs": result.epochs_done,
+                "best_epoch": result.best_epoch,
+                "best_val_ap50": result.best_ap50,
+                "stopped": result.stopped,
+            },
+        )
 
     def predict(
+        self, ctx: RunContext, model: str, samples: Iterable[Sample]
+    ) -> Predicted | Pending:
+        """Predicts in this process as the rows are read (no job to wait on)."""
+        return Predicted(self._predict(ctx, model, samples))
+
+    def _predict(
         self, ctx: RunContext, model: str, samples: Iterable[Sample]
     ) -> Iterator[Prediction]:
         passive_openmp_threads()
@@ -187,4 +201,5 @@ class LocalTrainer:
                 yield item
 
     def cancel(self, ctx: RunContext) -> None:
-        """Nothing runs outside this process: cancelling is stopping the loop (check_cancelled)."""
+        """Nothing runs outside this process: a training thread stops at its next
+        ``check_cancelled`` (it reads the run's cancel request)."""

@@ -1,14 +1,15 @@
-"""Batch prediction of one run on Vertex AI, and Vertex's own model evaluation.
+"""Batch prediction of one run (or pool) on Vertex AI.
 
-The job is submitted once (handle first, then the run-id label, then create), polled, and its
-output files parsed back into Predictions in pixels of the original images. A job of an earlier
+The job is submitted once (handle first, then the run-id label, then create), looked at once per
+call (``Pending`` while it runs), and its output files parsed back into Predictions in pixels of
+the original images, with a Rejection for every row it could not predict. A job of an earlier
 attempt that failed, was cancelled or expired is not re-attached: the retry submits a new one."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import orjson
 from vmt.backends.gcs import run_prefix, upload_file
 from vmt.backends.vertex.calls import (
     create_or_find,
+    fetch_current,
     find_by_run_label,
-    poll_until_done,
+    poll_delay,
     run_labels,
     vertex_backoff,
     vertex_call,
@@ -28,23 +30,17 @@ from vmt.backends.vertex.calls import (
 from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection, Sample
-from vmt.durable_files import atomic_writer, write_atomic
+from vmt.durable_files import atomic_writer
 from vmt.errors import BackendError, RunCancelled
 from vmt.formats.image_header import EXTENSIONS
 from vmt.formats.image_uri import GcsPath
 from vmt.formats.vertex_predictions import VertexInstanceFailed, parse_prediction_line
-from vmt.pipeline.artifacts import (
-    PREDICTION_FAILURES_FILE,
-    TRAINER_EVALUATION_FILE,
-    rejection_writer,
-)
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import Pending, Predicted, RunContext
 from vmt.reasons import Reason
 
 log = logging.getLogger("vmt")
 
 H_BATCH_JOB = "vertex.batch_prediction_job"
-H_EVALUATION = "vertex.model_evaluation"
 
 # JobState values (google.cloud.aiplatform_v1.JobState)
 _SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED = 4, 5, 7, 9, 11
@@ -59,45 +55,54 @@ class VertexBatchPrediction:
     settings: Settings
     clients: VertexClients
     storage: Any
-    sleep: Callable[[float], None] | None = None
 
     def predict(
         self, ctx: RunContext, model: str, samples: Sequence[Sample]
-    ) -> Iterator[Prediction]:
+    ) -> Predicted | Pending:
+        """Submit (once) and look at the batch job of ``samples``: ``Pending`` while it runs,
+        then every sample's prediction or the reason it has none. Rows without a staged image
+        or a size are never sent (a Rejection each)."""
         by_uri: dict[str, list[str]] = defaultdict(list)
         sizes: dict[str, tuple[int, int]] = {}
         usable: list[Sample] = []
+        unsent: list[Rejection] = []
         for sample in samples:
             if not sample.image_uri.startswith("gs://") or not sample.width or not sample.height:
-                log.warning("no staged image or size for %s: not predicted", sample.data_row_id)
+                unsent.append(
+                    Rejection(
+                        Reason.PREDICTION_FAILED,
+                        sample.line,
+                        sample.data_row_id,
+                        "no staged image or image size: not sent to batch prediction",
+                    )
+                )
                 continue
             by_uri[sample.image_uri].append(sample.data_row_id)
             sizes[sample.image_uri] = (sample.width, sample.height)
             usable.append(sample)
         if not usable:
-            ctx.event("vertex batch prediction skipped: no staged validation/test images")
-            return
+            ctx.event("vertex batch prediction skipped: no staged images", rows=len(unsent))
+            return Predicted(unsent)
         job = self._find_or_submit(ctx, model, usable)
-        done = poll_until_done(
-            ctx,
+        current = fetch_current(
             self.settings,
             lambda: self.clients.job.get_batch_prediction_job(name=job),
-            lambda current: int(current.state) in _TERMINAL,
             describe="poll Vertex batch prediction",
-            delay_handle="vertex.batch_poll_delay",
-            sleep=self.sleep,
         )
-        state = int(done.state)
-        ctx.event("vertex batch prediction finished", state=done.state.name, job=job)
+        state = int(current.state)
+        if state not in _TERMINAL:
+            delay = poll_delay(self.settings, current.create_time)
+            return Pending(delay, f"Vertex batch prediction {current.state.name}")
+        ctx.event("vertex batch prediction finished", state=current.state.name, job=job)
         if state == _CANCELLED:
             raise RunCancelled(f"Vertex batch prediction {job} was cancelled")
         if state not in (_SUCCEEDED, _PARTIALLY_SUCCEEDED):
-            message = done.error.message or done.state.name
+            message = current.error.message or current.state.name
             raise BackendError(f"Vertex batch prediction failed: {message}")
-        directory = str(done.output_info.gcs_output_directory)
+        directory = str(current.output_info.gcs_output_directory)
         if not directory:
             raise BackendError(f"Vertex batch prediction {job} reports no output directory")
-        yield from self._read_outputs(ctx, directory, by_uri, sizes)
+        return Predicted(_chain(unsent, self._read_outputs(ctx, directory, by_uri, sizes)))
 
     def _find(self, ctx: RunContext) -> str | None:
         return find_by_run_label(
@@ -166,7 +171,7 @@ class VertexBatchPrediction:
         directory: str,
         by_uri: dict[str, list[str]],
         sizes: dict[str, tuple[int, int]],
-    ) -> Iterator[Prediction]:
+    ) -> Iterator[Prediction | Rejection]:
         where = GcsPath.parse(directory.rstrip("/") + "/")
         blobs = vertex_call(
             lambda: list(self.storage.list_blobs(where.bucket, prefix=where.name)),
@@ -176,6 +181,7 @@ class VertexBatchPrediction:
         predicted = 0
         bad_lines = 0
         failed: dict[str, str] = {}
+        answered: set[str] = set()
         for blob in sorted(blobs, key=lambda b: str(b.name)):
             base = str(blob.name).rsplit("/", 1)[-1]
             if not base.endswith(".jsonl") or not base.startswith(("predictions", "errors")):
@@ -192,11 +198,20 @@ class VertexBatchPrediction:
                     log.warning("bad batch prediction line in %s: %s", base, exc)
                     continue
                 for row_id in by_uri.get(parsed.data_row_id, ()):
+                    if row_id in answered:
+                        continue
+                    answered.add(row_id)
                     predicted += 1
                     yield Prediction(row_id, parsed.detections)
-        with rejection_writer(ctx.workdir / PREDICTION_FAILURES_FILE) as out:
-            for row_id, detail in failed.items():
-                out.write(Rejection(Reason.PREDICTION_FAILED, None, row_id, detail[:300]))
+        for row_id, detail in failed.items():
+            if row_id not in answered:
+                answered.add(row_id)
+                yield Rejection(Reason.PREDICTION_FAILED, None, row_id, detail[:300])
+        for row_ids in by_uri.values():
+            for row_id in row_ids:
+                if row_id not in answered:
+                    failed[row_id] = "the batch prediction job's output has no line for it"
+                    yield Rejection(Reason.PREDICTION_FAILED, None, row_id, failed[row_id])
         if failed:
             log.warning(
                 "%d images failed in batch prediction, e.g. %s",
@@ -222,39 +237,12 @@ class VertexBatchPrediction:
         ):
             ctx.event("vertex batch prediction cancel requested", job=job)
 
-    def save_model_evaluation(self, ctx: RunContext, model: str) -> Path | None:
-        """Vertex's own evaluation of ``model`` -> ``ctx.workdir/trainer_evaluation.json``."""
-        from google.protobuf import json_format
 
-        evaluations = vertex_call(
-            lambda: list(self.clients.model.list_model_evaluations(parent=model)),
-            describe="list Vertex model evaluations",
-            backoff=vertex_backoff(self.settings),
-        )
-        if not evaluations:
-            ctx.event("vertex model has no evaluation", model=model)
-            return None
-        first = evaluations[0]
-        raw = type(first).to_dict(first, preserving_proto_field_name=False)
-        metrics = raw.get("metrics") or {}
-        if not isinstance(metrics, dict):
-            metrics = json_format.MessageToDict(metrics)
-        document = {
-            "model": model,
-            "evaluation": str(first.name),
-            "metricsSchemaUri": str(first.metrics_schema_uri),
-            "boundingBoxMeanAveragePrecision": metrics.get("boundingBoxMeanAveragePrecision"),
-            "metrics": metrics,
-        }
-        path = ctx.workdir / TRAINER_EVALUATION_FILE
-        write_atomic(path, orjson.dumps(document, option=orjson.OPT_INDENT_2))
-        ctx.set_handle(H_EVALUATION, str(first.name))
-        ctx.event(
-            "vertex model evaluation saved",
-            path=str(path),
-            mean_average_precision=document["boundingBoxMeanAveragePrecision"],
-        )
-        return path
+def _chain(
+    first: Sequence[Rejection], rest: Iterator[Prediction | Rejection]
+) -> Iterator[Prediction | Rejection]:
+    yield from first
+    yield from rest
 
 
 def _write_instances(path: Path, samples: Sequence[Sample]) -> None:

@@ -1,13 +1,13 @@
 """One way to call Vertex: transient errors retried, SDK errors mapped to ``VmtError``s,
-resources labelled with the run id, jobs polled with growing delays."""
+resources labelled with the run id, jobs looked at with delays that grow with their age."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import re
-import time
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from vmt.backends.gcs import is_transient
@@ -167,38 +167,18 @@ def vertex_cancel(
     return True
 
 
-def poll_until_done(
-    ctx: RunContext,
-    settings: Settings,
-    fetch: Callable[[], T],
-    is_done: Callable[[T], bool],
-    *,
-    describe: str,
-    on_poll: Callable[[T], None] | None = None,
-    sleep: Callable[[float], None] | None = None,
-    delay_handle: str | None = None,
-) -> T:
-    """Fetch until ``is_done``; the delay starts at ``vertex_poll_seconds`` and grows by half
-    each time up to ``vertex_poll_max_seconds``. Checks for cancellation between polls.
+def poll_delay(settings: Settings, created: Any) -> float:
+    """Seconds until the next look at a job created at ``created`` (a datetime, or None when
+    Vertex gave none): half its age, at least ``vertex_poll_seconds``, at most
+    ``vertex_poll_max_seconds``. Polls stay frequent while a job is young and thin out as it
+    runs for hours, the same after a restart (the age comes from Vertex, not from us)."""
+    age = 0.0
+    if isinstance(created, datetime):
+        moment = created if created.tzinfo else created.replace(tzinfo=UTC)
+        age = max(0.0, (datetime.now(UTC) - moment).total_seconds())
+    return min(max(age / 2, settings.vertex_poll_seconds), settings.vertex_poll_max_seconds)
 
-    With ``delay_handle`` the current delay is kept as a run handle, so a restarted process
-    polls at once and then carries on with the delay it had reached (no burst of fast polls
-    on a job that has been running for hours)."""
-    delay = settings.vertex_poll_seconds
-    pause = sleep or time.sleep
-    stored = ctx.get_handle(delay_handle) if delay_handle else None
-    saved = float(stored) if stored else None
-    if saved is not None:
-        delay = min(max(saved, delay), settings.vertex_poll_max_seconds)
-    while True:
-        ctx.check_cancelled()
-        current = vertex_call(fetch, describe=describe, backoff=vertex_backoff(settings))
-        if on_poll is not None:
-            on_poll(current)
-        if is_done(current):
-            return current
-        pause(delay)
-        delay = min(delay * 1.5, settings.vertex_poll_max_seconds)
-        if delay_handle and delay != saved:
-            ctx.set_handle(delay_handle, f"{delay:g}")
-            saved = delay
+
+def fetch_current(settings: Settings, fetch: Callable[[], T], *, describe: str) -> T:
+    """One look at a job (transient errors retried within ``vertex_retry_deadline_s``)."""
+    return vertex_call(fetch, describe=describe, backoff=vertex_backoff(settings))

@@ -3,16 +3,17 @@
 prepare  stage images to GCS, write the import JSONL (rows known up front with training rows:
          check Vertex's limits before copying an image)
 train    check Vertex's limits, upload the import file, create + import the dataset, create the
-         training pipeline (never twice for a run), poll it to the end
-predict  batch prediction over the given images, parsed back to pixels; Vertex's own
-         evaluation saved to ``ctx.workdir/trainer_evaluation.json``
+         training pipeline (never twice for a run); each call looks at it once (``Pending``
+         until it ends), then the model, its cost and Vertex's own evaluation
+predict  batch prediction over the given images (submitted once, looked at once per call),
+         parsed back to pixels, with the rows it could not predict
 cancel   cancel the run's training pipeline / batch prediction job
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,10 @@ from vmt.backends.vertex.clients import VertexClients, build_vertex_clients
 from vmt.backends.vertex.limits import DatasetLimits
 from vmt.backends.vertex.training import VertexTraining
 from vmt.config import Settings
-from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.domain import Rejection, Sample, Split
 from vmt.durable_files import atomic_writer
 from vmt.formats.vertex import import_line
-from vmt.pipeline.protocols import RunContext
+from vmt.pipeline.protocols import Pending, Predicted, RunContext, Trained
 
 log = logging.getLogger("vmt")
 
@@ -42,13 +43,11 @@ class VertexTrainer:
         *,
         clients: VertexClients | None = None,
         storage_client: Any | None = None,
-        sleep: Callable[[float], None] | None = None,
     ) -> None:
         settings.require("gcp_project", "gcp_region", "gcs_bucket")
         self.settings = settings
         self._clients = clients
         self._storage = storage_client
-        self._sleep = sleep
 
     # -- lazily built clients (building needs credentials; a trainer is built for any run) --
 
@@ -65,10 +64,10 @@ class VertexTrainer:
         return self._storage
 
     def _training(self) -> VertexTraining:
-        return VertexTraining(self.settings, self.clients, self._sleep)
+        return VertexTraining(self.settings, self.clients)
 
     def _batch(self) -> VertexBatchPrediction:
-        return VertexBatchPrediction(self.settings, self.clients, self.storage, self._sleep)
+        return VertexBatchPrediction(self.settings, self.clients, self.storage)
 
     # -- Trainer --
 
@@ -89,22 +88,23 @@ class VertexTrainer:
         finally:
             stager.close()
 
-    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> str:
-        DatasetLimits().update_all(samples).check()
+    def train(self, ctx: RunContext, samples: Iterable[Sample]) -> Trained | Pending:
         training = self._training()
         pipeline = training.find_pipeline(ctx)
         if pipeline is None:
+            DatasetLimits().update_all(samples).check()
             import_uri = self._upload_import_file(ctx, samples)
-            dataset = training.ensure_dataset(ctx, import_uri)
+            dataset = training.ensure_dataset(ctx)
+            importing = training.import_data(ctx, dataset, import_uri)
+            if importing is not None:
+                return importing
             pipeline = training.launch(ctx, dataset)
-        return training.wait(ctx, pipeline)
+        return training.poll(ctx, pipeline)
 
     def predict(
         self, ctx: RunContext, model: str, samples: Iterable[Sample]
-    ) -> Iterator[Prediction]:
-        batch = self._batch()
-        batch.save_model_evaluation(ctx, model)
-        yield from batch.predict(ctx, model, list(samples))
+    ) -> Predicted | Pending:
+        return self._batch().predict(ctx, model, list(samples))
 
     def cancel(self, ctx: RunContext) -> None:
         self._training().cancel(ctx)

@@ -2,13 +2,13 @@
 
 Every resource is looked up before it is created (the run's handle first, then by the run-id
 label, for a crash between "create" and "persist"), and recorded with ``ctx.set_handle`` the
-moment it exists. Training is created without blocking and then polled.
+moment it exists. Nothing waits: the import and the training are started, then looked at once
+per call (``Pending`` until they end).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +16,9 @@ from google.protobuf import json_format
 
 from vmt.backends.vertex.calls import (
     create_or_find,
+    fetch_current,
     find_by_run_label,
-    poll_until_done,
+    poll_delay,
     run_labels,
     vertex_backoff,
     vertex_call,
@@ -27,7 +28,7 @@ from vmt.backends.vertex.clients import VertexClients
 from vmt.config import Settings
 from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
-from vmt.pipeline.protocols import RunContext, TrainingPlanned
+from vmt.pipeline.protocols import Pending, RunContext, Trained, TrainingPlanned
 from vmt.vertex_cost import cost_usd
 
 log = logging.getLogger("vmt")
@@ -44,7 +45,6 @@ ML_USE = "labels.aiplatform.googleapis.com/ml_use"
 
 H_DATASET = "vertex.dataset"
 H_IMPORT_OPERATION = "vertex.import_operation"
-H_IMPORTED = "vertex.dataset_imported"
 H_PIPELINE = "vertex.training_pipeline"
 H_MODEL = "vertex.model"
 
@@ -65,18 +65,13 @@ def max_cost_usd(budget_milli_node_hours: int) -> float:
 class VertexTraining:
     settings: Settings
     clients: VertexClients
-    sleep: Callable[[float], None] | None = None
 
     # -- dataset --
 
-    def ensure_dataset(self, ctx: RunContext, import_uri: str) -> str:
-        """The run's image dataset, created and imported from ``import_uri`` once."""
+    def ensure_dataset(self, ctx: RunContext) -> str:
+        """The run's image dataset, created once."""
         dataset = self.find_dataset(ctx)
-        if dataset is None:
-            dataset = self._create_dataset(ctx)
-        if ctx.get_handle(H_IMPORTED) != "1":
-            self._import(ctx, dataset, import_uri)
-        return dataset
+        return dataset if dataset is not None else self._create_dataset(ctx)
 
     def _create_dataset(self, ctx: RunContext) -> str:
         from google.cloud import aiplatform_v1
@@ -117,7 +112,10 @@ class VertexTraining:
             backoff=vertex_backoff(self.settings),
         )
 
-    def _import(self, ctx: RunContext, dataset: str, import_uri: str) -> None:
+    def import_data(self, ctx: RunContext, dataset: str, import_uri: str) -> Pending | None:
+        """Start importing ``import_uri`` into ``dataset`` (once: the operation is a handle),
+        then look at it: ``Pending`` while it runs, None once it is done. Raises
+        ``BackendError`` when Vertex reports the import failed."""
         from google.cloud import aiplatform_v1
 
         op_name = ctx.get_handle(H_IMPORT_OPERATION)
@@ -135,18 +133,16 @@ class VertexTraining:
             ctx.set_handle(H_IMPORT_OPERATION, op_name)
             ctx.event("vertex import started", operation=op_name, source=import_uri)
         name = op_name
-        done = poll_until_done(
-            ctx,
+        current = fetch_current(
             self.settings,
             lambda: self.clients.dataset.get_operation(request={"name": name}),
-            lambda op: bool(op.done),
             describe="poll Vertex import",
-            sleep=self.sleep,
         )
-        if done.HasField("error") and done.error.code:
-            raise BackendError(f"Vertex dataset import failed: {done.error.message}")
-        ctx.set_handle(H_IMPORTED, "1")
-        ctx.event("vertex import done", dataset=dataset)
+        if not current.done:
+            return Pending(self.settings.vertex_poll_seconds, "Vertex dataset import")
+        if current.HasField("error") and current.error.code:
+            raise BackendError(f"Vertex dataset import failed: {current.error.message}")
+        return None
 
     # -- training pipeline --
 
@@ -228,50 +224,66 @@ class VertexTraining:
         ctx.event("vertex training launched", training_pipeline=name)
         return name
 
-    def wait(self, ctx: RunContext, pipeline: str) -> str:
-        """Poll the training pipeline to its end; return the model's resource name."""
-        last_state: list[int] = []
-
-        def on_poll(current: Any) -> None:
-            state = int(current.state)
-            if not last_state or last_state[-1] != state:
-                last_state.append(state)
-                ctx.event("vertex training state", state=current.state.name)
-
-        done = poll_until_done(
-            ctx,
+    def poll(self, ctx: RunContext, pipeline: str) -> Trained | Pending:
+        """One look at the training pipeline: ``Pending`` while it runs; once it succeeded, the
+        model with what it cost and Vertex's own evaluation. Raises ``RunCancelled`` or
+        ``BackendError`` when it was cancelled or failed."""
+        current = fetch_current(
             self.settings,
             lambda: self.clients.pipeline.get_training_pipeline(name=pipeline),
-            lambda current: int(current.state) in _TERMINAL,
             describe="poll Vertex training",
-            on_poll=on_poll,
-            delay_handle="vertex.training_poll_delay",
-            sleep=self.sleep,
         )
-        metadata = _as_dict(done.training_task_metadata)
+        state = int(current.state)
+        if state not in _TERMINAL:
+            delay = poll_delay(self.settings, current.create_time)
+            return Pending(delay, f"Vertex training {current.state.name}")
+        metadata = _as_dict(current.training_task_metadata)
         cost = metadata.get("costMilliNodeHours")
         stop = metadata.get("successfulStopReason")
-        ctx.event(
-            "vertex training finished",
-            state=done.state.name,
-            cost_milli_node_hours=cost,
-            stop_reason=stop,
-        )
-        if cost is not None:
-            ctx.set_handle("vertex.cost_milli_node_hours", str(cost))
-        if stop is not None:
-            ctx.set_handle("vertex.stop_reason", str(stop))
-        state = int(done.state)
         if state == _CANCELLED:
             raise RunCancelled(f"Vertex training {pipeline} was cancelled")
         if state == _FAILED:
-            message = done.error.message or "no message from Vertex"
+            message = current.error.message or "no message from Vertex"
             raise BackendError(f"Vertex training failed: {message}")
-        model = str(done.model_to_upload.name)
+        model = str(current.model_to_upload.name)
         if not model:
             raise BackendError(f"Vertex training {pipeline} succeeded without a model")
         ctx.set_handle(H_MODEL, model)
-        return model
+        return Trained(
+            model=model,
+            cost_usd=round(cost_usd(int(cost)), 2) if cost is not None else None,
+            evaluation=self.model_evaluation(ctx, model),
+            summary={"cost_milli_node_hours": cost, "stop_reason": stop},
+        )
+
+    def model_evaluation(self, ctx: RunContext, model: str) -> dict[str, Any] | None:
+        """Vertex's own evaluation of ``model`` (its first model evaluation), None if it has
+        none."""
+        evaluations = vertex_call(
+            lambda: list(self.clients.model.list_model_evaluations(parent=model)),
+            describe="list Vertex model evaluations",
+            backoff=vertex_backoff(self.settings),
+        )
+        if not evaluations:
+            ctx.event("vertex model has no evaluation", model=model)
+            return None
+        first = evaluations[0]
+        raw = type(first).to_dict(first, preserving_proto_field_name=False)
+        metrics = raw.get("metrics") or {}
+        if not isinstance(metrics, dict):
+            metrics = json_format.MessageToDict(metrics)
+        ctx.event(
+            "vertex model evaluation read",
+            evaluation=str(first.name),
+            mean_average_precision=metrics.get("boundingBoxMeanAveragePrecision"),
+        )
+        return {
+            "model": model,
+            "evaluation": str(first.name),
+            "metricsSchemaUri": str(first.metrics_schema_uri),
+            "boundingBoxMeanAveragePrecision": metrics.get("boundingBoxMeanAveragePrecision"),
+            "metrics": metrics,
+        }
 
     def cancel(self, ctx: RunContext) -> None:
         pipeline = ctx.get_handle(H_PIPELINE)

@@ -4,10 +4,10 @@ tested with the real runner and an app can plug in its own."""
 from __future__ import annotations
 
 import logging
-import threading
+from collections.abc import Callable
 from typing import Protocol
 
-from vmt.errors import InputError, RunConflictError, VmtError
+from vmt.errors import InputError, RunConflictError
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunState
 
@@ -25,12 +25,12 @@ class RunActions(Protocol):
 
 
 class RunnerActions:
-    """Cancel and resume through the pipeline runner (its lease keeps one process per run)."""
+    """Cancel through the pipeline runner; resume by handing the run to the service's one
+    scheduler (``schedule``: the run worker's ``submit``), never a thread of its own."""
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, schedule: Callable[[str], None]) -> None:
         self.runner = runner
-        self._threads: dict[str, threading.Thread] = {}
-        self._lock = threading.Lock()
+        self._schedule = schedule
 
     def cancel(self, run_id: str) -> str:
         record = self.runner.cancel(run_id)
@@ -44,22 +44,6 @@ class RunnerActions:
             raise InputError(f"run {run_id} is {record.state.value}: nothing to resume")
         if record.is_active():
             raise RunConflictError(f"run {run_id} is already being advanced", run_id=run_id)
-        with self._lock:
-            thread = self._threads.get(run_id)
-            if thread is not None and thread.is_alive():
-                raise RunConflictError(f"run {run_id} is already being resumed", run_id=run_id)
-            thread = threading.Thread(
-                target=self._advance, args=(run_id,), name=f"vmt-resume-{run_id}", daemon=True
-            )
-            self._threads[run_id] = thread
-        thread.start()
+        self.runner.reopen(run_id)
+        self._schedule(run_id)
         return "run resumed"
-
-    def _advance(self, run_id: str) -> None:
-        try:
-            final = self.runner.advance(run_id)
-            log.info("run %s: %s", run_id, final.state.value)
-        except VmtError as exc:
-            log.warning("run %s: resume stopped: %s", run_id, exc.message)
-        finally:
-            self.runner.store.close_thread_connection()

@@ -1,9 +1,12 @@
-"""``vmt ui``: the dashboard alone over the local run store (no webhook, no worker)."""
+"""``vmt ui``: the dashboard alone over the local run store (no webhook); runs resumed from it
+are advanced by its own run worker, the service's one scheduler."""
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -41,11 +44,27 @@ def create_ui_app(
         from vmt.backends.factory import build_backends
 
         runner = Runner(settings, backends_factory=build_backends)
-    app = FastAPI(title="vmt ui", version=__version__, docs_url=None, redoc_url=None)
+    from vmt.service.pipeline_runs import PipelineRunService
+    from vmt.service.worker import RunWorker
+
+    worker = RunWorker(PipelineRunService(settings, runner=runner))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+
+    app = FastAPI(
+        title="vmt ui", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    install_dashboard(app, store=runner.store, actions=RunnerActions(runner), token=token or None)
+    actions = RunnerActions(runner, worker.submit)
+    install_dashboard(app, store=runner.store, actions=actions, token=token or None)
     return app

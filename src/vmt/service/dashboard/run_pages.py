@@ -1,7 +1,7 @@
 """What the runs page and the run page show, read from the run store (no HTTP here).
 
 A page of the runs list costs three indexed queries whatever the store holds (the runs of the
-page, their stages, their Vertex cost handles) and one count.
+page, their stages (with each training's cost in its result) and one count.
 """
 
 from __future__ import annotations
@@ -17,13 +17,11 @@ from typing import Any
 from vmt.domain import Rejection
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import Stage
-from vmt.pipeline.results import ROW_SET_NAMES, Headline, headline_of
+from vmt.pipeline.results import ROW_SET_NAMES, Headline, TrainResult, headline_of
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageRecord, StageState
 from vmt.service.dashboard.links import Link, run_links
-from vmt.vertex_cost import cost_usd
 
 PAGE_SIZE = 50
-COST_HANDLE = "vertex.cost_milli_node_hours"
 REJECTION_EXAMPLES = 3
 """First examples shown per rejection reason."""
 REJECTION_SCAN_LIMIT = 100_000
@@ -83,11 +81,12 @@ class RunsPage:
     states: tuple[str, ...] = tuple(s.value for s in RunState)
 
 
-def _cost_usd(milli_node_hours: str | None) -> float | None:
-    try:
-        return None if milli_node_hours is None else cost_usd(float(milli_node_hours))
-    except ValueError:
+def _cost_usd(stages: Mapping[Stage, StageRecord]) -> float | None:
+    """What the run's training cost (its ``TrainResult``), None before training or unknown."""
+    trained = stages.get(Stage.TRAIN)
+    if trained is None or trained.state is not StageState.DONE:
         return None
+    return TrainResult.from_json(trained.outputs).cost_usd
 
 
 def _duration(run: RunRecord, stages: Mapping[Stage, StageRecord]) -> float | None:
@@ -101,7 +100,7 @@ def _duration(run: RunRecord, stages: Mapping[Stage, StageRecord]) -> float | No
     return max(0.0, end - min(started))
 
 
-def _row(run: RunRecord, stages: Mapping[Stage, StageRecord], cost: str | None) -> RunRow:
+def _row(run: RunRecord, stages: Mapping[Stage, StageRecord]) -> RunRow:
     prepared = stages.get(Stage.PREPARE)
     outputs = prepared.outputs if prepared else {}
     current = stages.get(run.stage) if run.stage else None
@@ -123,7 +122,7 @@ def _row(run: RunRecord, stages: Mapping[Stage, StageRecord], cost: str | None) 
         rows_used=outputs.get("samples"),
         rows_rejected=outputs.get("rejected"),
         headline=headline_of(run.metrics),
-        cost_usd=_cost_usd(cost),
+        cost_usd=_cost_usd(stages),
         started=_iso(min(started) if started else run.created) or "",
         duration_seconds=_duration(run, stages),
         error=run.error,
@@ -139,8 +138,7 @@ def runs_page(store: RunStore, *, state: str | None, page: int, size: int = PAGE
     runs = store.page_runs(state=wanted, limit=size, offset=(page - 1) * size)
     ids = [run.id for run in runs]
     stages = store.stages_of(ids)
-    costs = store.handles_of(ids, COST_HANDLE)
-    rows = [_row(run, stages.get(run.id, {}), costs.get(run.id)) for run in runs]
+    rows = [_row(run, stages.get(run.id, {})) for run in runs]
     return RunsPage(rows=rows, state=state, page=page, pages=pages, total=total)
 
 
@@ -237,7 +235,7 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
     stage_records = store.stages(run_id)
     by_stage = {s.stage: s for s in stage_records}
     handles = store.handles(run_id)
-    row = _row(run, by_stage, handles.get(COST_HANDLE))
+    row = _row(run, by_stage)
     history = store.events(run_id)
     events = [
         EventView(_iso(e.ts) or "", e.stage.value if e.stage else None, e.message, e.data)
