@@ -22,7 +22,9 @@ import json
 import random
 import re
 import threading
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -36,6 +38,11 @@ _LABEL_FILTER = re.compile(r'labels\.([\w.-]+)\s*=\s*"?([^"\s]*)"?')
 EVALUATION_SCHEMA = (
     "gs://google-cloud-aiplatform/schema/modelevaluation/image_object_detection_metrics_1.0.0.yaml"
 )
+
+
+def _now() -> str:
+    """An RFC 3339 timestamp as Vertex writes ``createTime``."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass
@@ -53,6 +60,9 @@ class FakeVertex:
     storage_client: Any = None
     training_polls: int = 3
     """GETs of a training pipeline before it ends (QUEUED, PENDING, RUNNING..., then the end)."""
+    training_seconds: float = 0.0
+    """Seconds a training pipeline runs at least (wall clock from its creation), whatever the
+    number of GETs: a long training, for tests of what else goes on meanwhile."""
     batch_polls: int = 2
     fail_training: str | None = None
     """When set, training pipelines end FAILED with this message."""
@@ -80,6 +90,7 @@ class FakeVertex:
         self._lock = threading.Lock()
         self._ids = itertools.count(1000)
         self._polls: dict[str, int] = {}
+        self._created: dict[str, float] = {}
         self._server: ThreadingHTTPServer | None = None
         self._rng = random.Random(self.seed)
 
@@ -230,7 +241,8 @@ class FakeVertex:
 
     def _create_pipeline(self, match: re.Match[str], query: Any, body: Any) -> Any:
         name = self._new_name(match[1], "trainingPipelines")
-        pipeline = {**body, "name": name, "state": _PIPELINE_STEPS[0]}
+        pipeline = {**body, "name": name, "state": _PIPELINE_STEPS[0], "createTime": _now()}
+        self._created[name] = time.monotonic()
         self.pipelines[name] = pipeline
         self._polls[name] = 0
         return pipeline
@@ -240,7 +252,8 @@ class FakeVertex:
         if pipeline["state"] in _PIPELINE_STEPS:
             self._polls[pipeline["name"]] += 1
             polls = self._polls[pipeline["name"]]
-            if polls < self.training_polls:
+            age = time.monotonic() - self._created.get(pipeline["name"], 0.0)
+            if polls < self.training_polls or age < self.training_seconds:
                 pipeline["state"] = _PIPELINE_STEPS[min(polls, len(_PIPELINE_STEPS) - 1)]
             else:
                 self._finish_training(pipeline)
@@ -308,7 +321,7 @@ class FakeVertex:
         if body.get("model") not in self.models:
             raise _Refused(400, "INVALID_ARGUMENT", f"model {body.get('model')} does not exist")
         name = self._new_name(match[1], "batchPredictionJobs")
-        job = {**body, "name": name, "state": _JOB_STEPS[0]}
+        job = {**body, "name": name, "state": _JOB_STEPS[0], "createTime": _now()}
         self.jobs[name] = job
         self._polls[name] = 0
         return job

@@ -18,6 +18,7 @@ from tests.fakes import discovery
 from tests.fakes.flaky import Exchange, FaultProxy
 from tests.fakes.gcp import LocalGcp, local_gcp
 from tests.fakes.simple_run_context import SimpleRunContext
+from tests.fakes.trainer_calls import predict_to_end, predictions_of, train_to_end
 from tests.fakes.vertex_samples import make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
@@ -122,9 +123,9 @@ def test_a_whole_vertex_cycle_answers_as_the_published_schemas_say(
     ctx = SimpleRunContext("run-fidelity", tmp_path / "work")
     prepared = trainer.prepare(ctx, make_samples(tmp_path / "img"))
     staged = [s for s in prepared if isinstance(s, Sample)]
-    model = trainer.train(ctx, staged)
+    model = train_to_end(trainer, ctx, staged).model
     rows = [s for s in staged if s.split in (Split.VALIDATION, Split.TEST)]
-    predicted = list(trainer.predict(ctx, model, rows))
+    predicted = predictions_of(predict_to_end(trainer, ctx, model, rows))
     assert len(predicted) == len(rows)
 
     vertex_methods = {

@@ -14,6 +14,7 @@ import pytest
 from tests.fakes.flaky import FaultProxy
 from tests.fakes.gcp import LocalGcp, local_gcp
 from tests.fakes.simple_run_context import SimpleRunContext
+from tests.fakes.trainer_calls import predict_to_end, predictions_of, train_to_end
 from tests.fakes.vertex_samples import make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
@@ -46,9 +47,9 @@ def test_a_lost_create_answer_creates_nothing_twice(
     ctx = SimpleRunContext("run-lost", tmp_path / "work")
     prepared = trainer.prepare(ctx, make_samples(tmp_path / "img"))
     staged = [s for s in prepared if isinstance(s, Sample)]
-    model = trainer.train(ctx, staged)
+    model = train_to_end(trainer, ctx, staged).model
     rows = [s for s in staged if s.split in (Split.VALIDATION, Split.TEST)]
-    assert len(list(trainer.predict(ctx, model, rows))) == len(rows)
+    assert len(predictions_of(predict_to_end(trainer, ctx, model, rows))) == len(rows)
     assert proxy.faults[kind] >= 3
     assert gcp.vertex.creates("datasets") == 1
     assert len(gcp.vertex.datasets) == 1

@@ -13,13 +13,15 @@ import pytest
 
 from tests.fakes.gcp import BUCKET, LocalGcp, local_gcp
 from tests.fakes.simple_run_context import SimpleRunContext
+from tests.fakes.trainer_calls import predict_to_end, predictions_of, train_to_end
 from tests.fakes.vertex_samples import HEIGHT, WIDTH, make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.backends.vertex.training import DryRunFinished
 from vmt.config import Settings, load_settings
 from vmt.domain import Rejection, Sample, Split
 from vmt.errors import BackendError, InputError, RunCancelled
-from vmt.pipeline.artifacts import PREDICTION_FAILURES_FILE, read_rejections
+from vmt.pipeline.protocols import Pending
+from vmt.vertex_cost import cost_usd
 
 
 @pytest.fixture
@@ -49,7 +51,8 @@ def test_full_cycle_through_the_sdk(gcp: LocalGcp, tmp_path: Path) -> None:
     assert all(s.image_uri.startswith(f"gs://{BUCKET}/vmt/run-1/images/") for s in staged)
     assert all((s.width, s.height) == (WIDTH, HEIGHT) for s in staged)  # read from the header
 
-    model = trainer.train(ctx, staged)
+    trained = train_to_end(trainer, ctx, staged)
+    model = trained.model
 
     # The import JSONL in the bucket: one line per image, ml_use spelled as Vertex wants.
     lines = [json.loads(x) for x in gcp.read_text("vmt/run-1/vertex_import.jsonl").splitlines()]
@@ -82,13 +85,15 @@ def test_full_cycle_through_the_sdk(gcp: LocalGcp, tmp_path: Path) -> None:
     assert body["labels"] == {"vmt-run-id": "run-1"}
     assert gcp.vertex.bodies("datasets")[0]["labels"] == {"vmt-run-id": "run-1"}
     assert model.startswith("projects/test-project/locations/us-central1/models/")
-    assert ctx.get_handle("vertex.cost_milli_node_hours") == "15000"
-    assert ctx.get_handle("vertex.stop_reason") == "MODEL_CONVERGED"
+    assert trained.cost_usd == pytest.approx(cost_usd(15000), abs=0.01)
+    assert trained.summary["stop_reason"] == "MODEL_CONVERGED"
     assert any(m == "vertex training cost" and d["max_cost_usd"] == 69.3 for m, d in ctx.events)
 
     # Batch prediction over validation + test only; boxes come back near the truth, in pixels.
     wanted = [s for s in staged if s.split in (Split.VALIDATION, Split.TEST)]
-    predictions = {p.data_row_id: p for p in trainer.predict(ctx, model, wanted)}
+    rows = predict_to_end(trainer, ctx, model, wanted)
+    predictions = {p.data_row_id: p for p in predictions_of(rows)}
+    assert len(rows) == len(predictions)  # nothing failed
     assert set(predictions) == {s.data_row_id for s in wanted}
     [job] = gcp.vertex.bodies("batchPredictionJobs")
     assert job["modelParameters"] == {"confidenceThreshold": 0.0, "maxPredictions": 100}
@@ -108,7 +113,8 @@ def test_full_cycle_through_the_sdk(gcp: LocalGcp, tmp_path: Path) -> None:
             matched += 1
     assert matched >= len(wanted)  # most of the 2 boxes per image survive the fake's noise
 
-    evaluation = json.loads((ctx.workdir / "trainer_evaluation.json").read_text())
+    evaluation = trained.evaluation
+    assert evaluation is not None
     assert evaluation["boundingBoxMeanAveragePrecision"] == 0.71
     assert evaluation["model"] == model
 
@@ -136,14 +142,14 @@ def test_crash_between_create_and_persist_creates_nothing_twice(
     crashing = _CrashAfterCreate("run-crash", tmp_path / "work")
     crashing.crash_on = crash_on
     with pytest.raises(KeyboardInterrupt):
-        trainer.train(crashing, staged)
+        train_to_end(trainer, crashing, staged)
     assert ctx.get_handle(crash_on) is None
 
     # A new process (new trainer, same run) finds the resources by their run label.
-    model = VertexTrainer(_settings()).train(
-        SimpleRunContext("run-crash", tmp_path / "work"), staged
+    trained = train_to_end(
+        VertexTrainer(_settings()), SimpleRunContext("run-crash", tmp_path / "work"), staged
     )
-    assert model
+    assert trained.model
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 1
     assert ctx.get_handle(crash_on) is not None
@@ -155,7 +161,7 @@ def test_failed_training_fails_with_vertex_message(gcp: LocalGcp, tmp_path: Path
     ctx = SimpleRunContext("run-fail", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     with pytest.raises(BackendError, match="not enough quota in us-central1"):
-        trainer.train(ctx, staged)
+        train_to_end(trainer, ctx, staged)
 
 
 def test_class_with_nine_training_images_stops_before_any_dataset(
@@ -192,54 +198,59 @@ def test_dry_run_does_everything_but_launch(gcp: LocalGcp, tmp_path: Path) -> No
     ctx = SimpleRunContext("run-dry", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     with pytest.raises(DryRunFinished, match=r"maximum cost about 69\.30 USD"):
-        trainer.train(ctx, staged)
+        train_to_end(trainer, ctx, staged)
     assert gcp.vertex.creates("trainingPipelines") == 0
     saved = json.loads((ctx.workdir / "vertex_training_pipeline.json").read_text())
     assert saved["trainingTaskInputs"]["budgetMilliNodeHours"] == 20000
     # The real run afterwards re-uses the dataset the dry run imported.
-    VertexTrainer(_settings()).train(ctx, staged)
+    train_to_end(VertexTrainer(_settings()), ctx, staged)
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 1
 
 
-class _CancelOnceLaunched(SimpleRunContext):
-    """The user cancels the run as soon as the training pipeline exists."""
-
-    def set_handle(self, key: str, value: str) -> None:
-        super().set_handle(key, value)
-        if key == "vertex.training_pipeline":
-            self.cancelled = True
+def test_train_launches_then_answers_pending_without_waiting(gcp: LocalGcp, tmp_path: Path) -> None:
+    gcp.vertex.training_polls = 1000
+    trainer = VertexTrainer(_settings(vertex_poll_seconds=7.0, vertex_poll_max_seconds=60.0))
+    ctx = SimpleRunContext("run-pending", tmp_path / "work")
+    staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
+    first = trainer.train(ctx, staged)
+    assert isinstance(first, Pending) and first.seconds == 7.0
+    assert "RUNNING" in first.what or "QUEUED" in first.what or "PENDING" in first.what
+    again = VertexTrainer(_settings(vertex_poll_seconds=7.0, vertex_poll_max_seconds=60.0)).train(
+        ctx, staged
+    )
+    assert isinstance(again, Pending)
+    assert gcp.vertex.creates("trainingPipelines") == 1
 
 
 def test_cancel_stops_the_training_pipeline(gcp: LocalGcp, tmp_path: Path) -> None:
     gcp.vertex.training_polls = 1000
     trainer = VertexTrainer(_settings())
-    ctx = _CancelOnceLaunched("run-cancel", tmp_path / "work")
+    ctx = SimpleRunContext("run-cancel", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
-    with pytest.raises(RunCancelled):
-        trainer.train(ctx, staged)
+    assert isinstance(trainer.train(ctx, staged), Pending)
     trainer.cancel(ctx)
     pipeline = ctx.get_handle("vertex.training_pipeline")
     assert any(r.path.endswith(f"{pipeline}:cancel") for r in gcp.vertex.requests)
-    ctx.cancelled = False
     with pytest.raises(RunCancelled, match="was cancelled"):
-        trainer.train(ctx, staged)
+        train_to_end(trainer, ctx, staged)
 
 
 def test_batch_errors_are_reported_not_fatal(gcp: LocalGcp, tmp_path: Path) -> None:
     trainer = VertexTrainer(_settings())
     ctx = SimpleRunContext("run-errors", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
-    model = trainer.train(ctx, staged)
+    model = train_to_end(trainer, ctx, staged).model
     wanted = [s for s in staged if s.split is not Split.TRAINING]
     gcp.vertex.error_uris = {wanted[0].image_uri}
-    predicted = {p.data_row_id for p in trainer.predict(ctx, model, wanted)}
+    rows = predict_to_end(trainer, ctx, model, wanted)
+    predicted = {p.data_row_id for p in predictions_of(rows)}
     assert predicted == {s.data_row_id for s in wanted[1:]}
     [(_, read)] = [(m, d) for m, d in ctx.events if m == "vertex predictions read"]
     assert read["failed_images"] == 1
     assert "could not be decoded" in str(read["errors"])
-    # The failed row is recorded for the evaluate stage, which leaves it out of the metrics.
-    [failure] = list(read_rejections(ctx.workdir / PREDICTION_FAILURES_FILE))
+    # The failed row comes back as a value, which the evaluate stage leaves out of the metrics.
+    [failure] = [row for row in rows if isinstance(row, Rejection)]
     assert (failure.reason, failure.data_row_id) == ("prediction_failed", wanted[0].data_row_id)
     assert "INVALID_ARGUMENT" in failure.detail
 
@@ -250,15 +261,15 @@ def test_a_failed_batch_job_is_not_reattached_a_retry_submits_a_new_one(
     trainer = VertexTrainer(_settings())
     ctx = SimpleRunContext("run-batch-retry", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
-    model = trainer.train(ctx, staged)
+    model = train_to_end(trainer, ctx, staged).model
     wanted = [s for s in staged if s.split is not Split.TRAINING]
     gcp.vertex.fail_batch_jobs = 1
     with pytest.raises(BackendError, match="Quota exceeded"):
-        list(trainer.predict(ctx, model, wanted))
+        predict_to_end(trainer, ctx, model, wanted)
     failed = ctx.get_handle("vertex.batch_prediction_job")
 
     # the retry (same run: the failed job is its recorded handle) submits a new job
-    predicted = {p.data_row_id for p in trainer.predict(ctx, model, wanted)}
+    predicted = {p.data_row_id for p in predictions_of(predict_to_end(trainer, ctx, model, wanted))}
     assert predicted == {s.data_row_id for s in wanted}
     assert gcp.vertex.creates("batchPredictionJobs") == 2
     assert ctx.get_handle("vertex.batch_prediction_job") not in (None, failed)
@@ -266,7 +277,10 @@ def test_a_failed_batch_job_is_not_reattached_a_retry_submits_a_new_one(
 
     # a new process without handles finds the succeeded job by its label, not the failed one
     fresh = SimpleRunContext("run-batch-retry", tmp_path / "fresh")
-    again = {p.data_row_id for p in VertexTrainer(_settings()).predict(fresh, model, wanted)}
+    again = {
+        p.data_row_id
+        for p in predictions_of(predict_to_end(VertexTrainer(_settings()), fresh, model, wanted))
+    }
     assert again == predicted
     assert gcp.vertex.creates("batchPredictionJobs") == 2
 
@@ -282,6 +296,6 @@ def test_run_ids_that_are_not_label_values_still_label(gcp: LocalGcp, tmp_path: 
     trainer = VertexTrainer(_settings())
     ctx = SimpleRunContext("Run 2026/01 ÜBER", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
-    trainer.train(ctx, [replace(s) for s in staged])
+    train_to_end(trainer, ctx, [replace(s) for s in staged])
     label = gcp.vertex.bodies("trainingPipelines")[0]["labels"]["vmt-run-id"]
     assert label.startswith("run-2026-01-ber-") and len(label) <= 63

@@ -39,6 +39,9 @@ class RecordingContext:
         if self.cancel_after_checks is not None and self.checks >= self.cancel_after_checks:
             raise RunCancelled("cancelled by the test")
 
+    def detach(self) -> RecordingContext:
+        return self
+
     def named(self, message: str) -> list[dict[str, object]]:
         return [data for name, data in self.events if name == message]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.fakes.trainer_calls import predict_to_end, train_to_end
 from tests.integration.local.context import RecordingContext, samples_from_export
 from vmt.backends.local import LocalTrainer, TrainConfig, TrainProgress
 from vmt.backends.local.checkpoint import LAST_CHECKPOINT, load_model
@@ -27,7 +28,7 @@ def samples(tmp_path_factory: pytest.TempPathFactory) -> list[Sample]:
 
 
 def _train(ctx: RecordingContext, samples: list[Sample], config: TrainConfig = TINY) -> str:
-    return LocalTrainer(Settings(), config=config).train(ctx, samples)
+    return train_to_end(LocalTrainer(Settings(), config=config), ctx, samples).model
 
 
 def _weights(model_path: str | Path) -> dict[str, torch.Tensor]:
@@ -39,7 +40,7 @@ def test_train_then_predict_every_given_row(tmp_path: Path, samples: list[Sample
     ctx = RecordingContext(tmp_path / "run")
     updates: list[TrainProgress] = []
     trainer = LocalTrainer(Settings(), config=TINY, on_progress=updates.append)
-    model = trainer.train(ctx, samples)
+    model = train_to_end(trainer, ctx, samples).model
     assert Path(model).is_file() and ctx.handles["local.model"] == model
     assert (ctx.workdir / "local" / LAST_CHECKPOINT).is_file()
     epochs = ctx.named("local training epoch")
@@ -50,7 +51,7 @@ def test_train_then_predict_every_given_row(tmp_path: Path, samples: list[Sample
 
     rows = [s for s in samples if s.split in {Split.VALIDATION, Split.TEST}]
     rows.append(Sample("no-boxes", rows[0].image_uri, rows[0].width, rows[0].height, Split.TEST))
-    predictions = list(trainer.predict(ctx, model, rows))
+    predictions = predict_to_end(trainer, ctx, model, rows)
     assert [p.data_row_id for p in predictions] == [s.data_row_id for s in rows]
     assert all(isinstance(p, Prediction) for p in predictions)
     for sample, prediction in zip(rows, predictions, strict=True):

@@ -138,6 +138,13 @@ class LocalTrainer:
             check_cancelled=ctx.check_cancelled,
             on_event=event,
         )
+        ctx.event(
+            "local training finished",
+            epochs=result.epochs_done,
+            best_epoch=result.best_epoch,
+            best_val_ap50=result.best_ap50,
+            stopped=result.stopped,
+        )
         model = str(result.model_path)
         ctx.set_handle(MODEL_HANDLE, model)
         return Trained(

@@ -41,6 +41,8 @@ from vmt.reasons import Reason
 log = logging.getLogger("vmt")
 
 H_BATCH_JOB = "vertex.batch_prediction_job"
+H_FAILED_JOB = "vertex.failed_batch_prediction_job"
+"""The run's last batch job whose failure was reported: the next attempt submits a new one."""
 
 # JobState values (google.cloud.aiplatform_v1.JobState)
 _SUCCEEDED, _FAILED, _CANCELLED, _EXPIRED, _PARTIALLY_SUCCEEDED = 4, 5, 7, 9, 11
@@ -97,6 +99,7 @@ class VertexBatchPrediction:
         if state == _CANCELLED:
             raise RunCancelled(f"Vertex batch prediction {job} was cancelled")
         if state not in (_SUCCEEDED, _PARTIALLY_SUCCEEDED):
+            ctx.set_handle(H_FAILED_JOB, job)
             message = current.error.message or current.state.name
             raise BackendError(f"Vertex batch prediction failed: {message}")
         directory = str(current.output_info.gcs_output_directory)
@@ -105,6 +108,11 @@ class VertexBatchPrediction:
         return Predicted(_chain(unsent, self._read_outputs(ctx, directory, by_uri, sizes)))
 
     def _find(self, ctx: RunContext) -> str | None:
+        """The run's job: the recorded one (looked at by the caller, so its failure is
+        reported once), else one found by the run's label that did not end badly."""
+        recorded = ctx.get_handle(H_BATCH_JOB)
+        if recorded is not None and recorded != ctx.get_handle(H_FAILED_JOB):
+            return recorded
         return find_by_run_label(
             ctx,
             lambda request: self.clients.job.list_batch_prediction_jobs(request=request),
