@@ -16,7 +16,8 @@ job, and after a crash the same job is found again by its label instead of a sec
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -134,10 +135,12 @@ def predict_pool(
     trainer: Trainer,
     image_base: Path | None = None,
     observer: RunObserver | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> PoolPredictions:
     """Predict run ``run_id``'s model on every row of the export file ``pool`` (or reuse what
-    was predicted before). Raises ``InputError`` when the run has no model, the file is
-    missing or none of its rows is usable."""
+    was predicted before), waiting (``sleep``) on the trainer's job where it has one. Raises
+    ``InputError`` when the run has no model, the file is missing or none of its rows is
+    usable."""
     from vmt.formats.export_options import ExportOptions
 
     model = run_model(store, run_id)
@@ -167,7 +170,7 @@ def predict_pool(
             + (f" ({reasons})" if reasons else "")
         )
     predicted, detections, has_embeddings = _predict(
-        trainer, ctx, model, SampleFile(folder / artifacts.SAMPLES_FILE), folder
+        trainer, ctx, model, SampleFile(folder / artifacts.SAMPLES_FILE), folder, sleep=sleep
     )
     facts = {
         "pool": str(pool),
@@ -184,7 +187,13 @@ def predict_pool(
 
 
 def _predict(
-    trainer: Trainer, ctx: RunContext, model: str, samples: SampleFile, folder: Path
+    trainer: Trainer,
+    ctx: RunContext,
+    model: str,
+    samples: SampleFile,
+    folder: Path,
+    *,
+    sleep: Callable[[float], None],
 ) -> tuple[int, int, bool]:
     """The pool's predictions through the stage's loop (``record_predictions``), waiting on
     the trainer's job where it has one; embeddings beside them when the trainer gives them."""
@@ -193,7 +202,7 @@ def _predict(
     if isinstance(trainer, EmbeddingTrainer):
         rows = _keeping_vectors(trainer.predict_and_embed(ctx, model, samples), vectors)
     else:
-        rows = wait_for(lambda: trainer.predict(ctx, model, samples), ctx).rows
+        rows = wait_for(lambda: trainer.predict(ctx, model, samples), ctx, sleep=sleep).rows
     written = record_predictions(
         rows,
         ctx,

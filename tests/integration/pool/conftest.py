@@ -85,11 +85,9 @@ class VertexWorld:
     def trainer(self, **kwargs: Any) -> VertexTrainer:
         return VertexTrainer(load_settings(), **kwargs)
 
-    def predict(self, pool: Path, **trainer_options: Any) -> PoolPredictions:
+    def predict(self, pool: Path, **options: Any) -> PoolPredictions:
         """``predict_pool`` with a new trainer (as a new process would build)."""
-        return predict_pool(
-            self.store, self.run_id, pool=pool, trainer=self.trainer(**trainer_options)
-        )
+        return predict_pool(self.store, self.run_id, pool=pool, trainer=self.trainer(), **options)
 
     def pool(self, name: str, *, images: int, seed: int) -> Path:
         """A generated export of rows the run never saw (with splits and boxes), whose boxes

@@ -75,6 +75,7 @@ def launch_or_poll(
             return Pending(POLL_SECONDS, f"local training in process {elsewhere}")
         detached = ctx.detach()
         ctx.set_handle(TRAINING_HANDLE, this_process())
+        ctx.event("local training launched", process=this_process())
         job = TrainingJob()
         _jobs[key] = job
         threading.Thread(
