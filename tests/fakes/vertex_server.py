@@ -90,7 +90,10 @@ class FakeVertex:
         self._lock = threading.Lock()
         self._ids = itertools.count(1000)
         self._polls: dict[str, int] = {}
-        self._created: dict[str, float] = {}
+        self.created: dict[str, float] = {}
+        """Training pipeline name -> when it was created (``time.monotonic()``)."""
+        self.finished: dict[str, float] = {}
+        """Training pipeline name -> when it succeeded (``time.monotonic()``)."""
         self._server: ThreadingHTTPServer | None = None
         self._rng = random.Random(self.seed)
 
@@ -242,7 +245,7 @@ class FakeVertex:
     def _create_pipeline(self, match: re.Match[str], query: Any, body: Any) -> Any:
         name = self._new_name(match[1], "trainingPipelines")
         pipeline = {**body, "name": name, "state": _PIPELINE_STEPS[0], "createTime": _now()}
-        self._created[name] = time.monotonic()
+        self.created[name] = time.monotonic()
         self.pipelines[name] = pipeline
         self._polls[name] = 0
         return pipeline
@@ -252,7 +255,7 @@ class FakeVertex:
         if pipeline["state"] in _PIPELINE_STEPS:
             self._polls[pipeline["name"]] += 1
             polls = self._polls[pipeline["name"]]
-            age = time.monotonic() - self._created.get(pipeline["name"], 0.0)
+            age = time.monotonic() - self.created.get(pipeline["name"], 0.0)
             if polls < self.training_polls or age < self.training_seconds:
                 pipeline["state"] = _PIPELINE_STEPS[min(polls, len(_PIPELINE_STEPS) - 1)]
             else:
@@ -276,6 +279,8 @@ class FakeVertex:
         self.models[model_name] = model
         pipeline["modelToUpload"] = model
         pipeline["state"] = "PIPELINE_STATE_SUCCEEDED"
+        pipeline["endTime"] = _now()
+        self.finished[pipeline["name"]] = time.monotonic()
         budget = int(pipeline["trainingTaskInputs"].get("budgetMilliNodeHours", 0))
         pipeline["trainingTaskMetadata"] = {
             "costMilliNodeHours": str(budget * 3 // 4),

@@ -20,7 +20,7 @@ from vmt.config import Settings
 from vmt.domain import Detection, Prediction, Rejection, Sample
 from vmt.formats.image_uri import resolve_relative
 from vmt.pipeline.context import RunObserver
-from vmt.pipeline.protocols import Pending, Predicted, RunContext, RunStatus, Trained
+from vmt.pipeline.protocols import Pending, Predicted, RunContext, RunStatus, Trained, Trainer
 from vmt.pipeline.run_config import BackendSpec, RunConfig
 from vmt.pipeline.runner import Runner
 from vmt.pipeline.store import RunStore
@@ -199,13 +199,15 @@ def make_runner(
     observer: RunObserver | None = None,
     lease_seconds: float = 30.0,
     image_base: Path | None = None,
+    trainer: Trainer | None = None,
 ) -> Runner:
+    """A runner over the fakes; ``trainer`` replaces the ``FakeTrainer``."""
     export = export_lines() if lines is None else lines
 
     def factory(config: RunConfig, settings: Settings) -> Backends:
         return Backends(
             source=FakeSource(calls, export, image_base),
-            trainer=FakeTrainer(calls, wait_for_release=wait_for_release),
+            trainer=trainer or FakeTrainer(calls, wait_for_release=wait_for_release),
             sink=FakeSink(calls),
         )
 
