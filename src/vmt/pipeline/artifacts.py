@@ -34,9 +34,6 @@ LABELBOX_PREDICTIONS_FILE = "predictions.ndjson"
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"
 ROW_METRICS_FILE = "row_metrics.ndjson"
-"""Rows the trainer could not predict (``prediction_failed`` rejections, e.g. a Vertex batch
-instance that failed): left out of the metrics, never scored as "nothing detected"."""
-"""A trainer's own evaluation of its model (Vertex's), if it has one; kept in metrics.json."""
 
 
 class JsonlWriter(Generic[T]):
