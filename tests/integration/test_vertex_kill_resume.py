@@ -15,6 +15,7 @@ import pytest
 from tests.conftest import cli_env, sigkill_when
 from tests.fakes.gcp import LocalGcp, local_gcp
 from tests.fakes.simple_run_context import SimpleRunContext
+from tests.fakes.trainer_calls import train_to_end
 from tests.fakes.vertex_samples import make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
@@ -26,10 +27,12 @@ _TRAIN = """
 import pickle, sys
 from pathlib import Path
 from tests.fakes.simple_run_context import SimpleRunContext
+from tests.fakes.trainer_calls import train_to_end
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
 samples = pickle.loads(Path(sys.argv[1]).read_bytes())
-VertexTrainer(load_settings()).train(SimpleRunContext("run-kill", Path(sys.argv[2])), samples)
+ctx = SimpleRunContext("run-kill", Path(sys.argv[2]))
+train_to_end(VertexTrainer(load_settings()), ctx, samples)
 """
 
 
@@ -73,7 +76,9 @@ def test_sigkill_while_training_then_resume_creates_nothing_twice(
     assert gcp.vertex.creates("trainingPipelines") == 1
 
     gcp.vertex.training_polls = 0  # it finishes on the next poll
-    model = VertexTrainer(load_settings()).train(SimpleRunContext("run-kill", workdir), staged)
+    model = train_to_end(
+        VertexTrainer(load_settings()), SimpleRunContext("run-kill", workdir), staged
+    ).model
     assert model.startswith("projects/test-project/locations/us-central1/models/")
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 1
