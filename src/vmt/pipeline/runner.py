@@ -122,9 +122,20 @@ class Runner:
     def advance_once(self, run_id: str) -> Advanced:
         """Advance ``run_id`` as far as it goes without waiting: run its remaining stages until
         it ends (COMPLETE, FAILED, CANCELLED, or PLANNED when a dry run stopped before
-        launching) or the trainer answers ``Pending``; then say when to come back. A PLANNED
-        run is launched: its dry-run option is turned off first. Raises ``RunConflictError``
-        when another process is advancing it."""
+        launching) or the trainer answers ``Pending``; then release the run and say when to
+        come back (what the service's worker schedules). A PLANNED run is launched: its
+        dry-run option is turned off first. Raises ``RunConflictError`` when another process
+        is advancing it."""
+        return self._advance(run_id, wait=None)
+
+    def advance(self, run_id: str, *, sleep: Callable[[float], None] = time.sleep) -> RunRecord:
+        """Advance ``run_id`` to its end, holding it all along and waiting (``sleep``) between
+        looks at the trainer's job as the trainer asks; a cancel request cuts a wait short.
+        For a terminal that has nothing else to do (``vmt run``, ``vmt resume``). Returns the
+        final record; raises ``RunConflictError`` when another process is advancing it."""
+        return self._advance(run_id, wait=sleep).run
+
+    def _advance(self, run_id: str, *, wait: Callable[[float], None] | None) -> Advanced:
         run = self.store.get_run(run_id)
         if run.state is RunState.COMPLETE:
             return Advanced(run, None)
@@ -145,28 +156,15 @@ class Runner:
                     self.store, run_id, heartbeat=heartbeat, observer=self._observer
                 )
                 pending = self._advance_locked(ctx)
+                while pending is not None and wait is not None:
+                    _wait_out(pending.seconds, heartbeat, wait)
+                    pending = self._advance_locked(ctx)
         finally:
             self.store.release_lease(run_id, holder)
         record = self.store.get_run(run_id)
         if pending is None or record.state in _ENDED:
             return Advanced(record, None)
         return Advanced(record, pending.seconds, pending.what)
-
-    def advance(self, run_id: str, *, sleep: Callable[[float], None] = time.sleep) -> RunRecord:
-        """``advance_once`` until the run ends, waiting in between as the trainer asks (a
-        cancel request cuts the wait short): for a terminal that has nothing else to do.
-        Returns the final record."""
-        while True:
-            step = self.advance_once(run_id)
-            if step.again_in is None:
-                return step.run
-            left = step.again_in
-            while left > 0 and not self.store.cancel_requested(run_id):
-                sleep(min(left, CHECK_SECONDS))
-                left -= CHECK_SECONDS
-            now = self.store.get_run(run_id)
-            if now.state in _ENDED:  # cancelled by another process while this one waited
-                return now
 
     resume = advance
 
@@ -385,6 +383,15 @@ class Runner:
 
 
 _ENDED = frozenset({RunState.COMPLETE, RunState.FAILED, RunState.CANCELLED, RunState.PLANNED})
+
+
+def _wait_out(seconds: float, heartbeat: Heartbeat, sleep: Callable[[float], None]) -> None:
+    """Sleep ``seconds`` in slices, stopping early on a cancel request or a lost lease (the
+    next advance sees either)."""
+    left = seconds
+    while left > 0 and not (heartbeat.cancelled.is_set() or heartbeat.lost.is_set()):
+        sleep(min(left, CHECK_SECONDS))
+        left -= CHECK_SECONDS
 
 
 def stages_in_order() -> tuple[Stage, ...]:
