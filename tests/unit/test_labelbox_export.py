@@ -72,7 +72,9 @@ REJECTIONS: list[tuple[str, Any, dict[str, Any], str]] = [
     # (case, row or raw bytes, options, expected reason)
     ("truncated JSON", b'{"data_row": {"id": "x"', {}, "malformed_json"),
     ("invalid UTF-8", b"\xff\xfe\xfd\n", {}, "malformed_json"),
-    ("NaN is not JSON", b'{"a": NaN}', {}, "malformed_json"),
+    ("NaN is read, as Python writes it", b'{"a": NaN}', {}, "unrecognized_row"),
+    ("nan (lower case) is not JSON", b'{"a": nan}', {}, "malformed_json"),
+    ("NaN inside a string does not make JSON", b'{"a": "NaN}', {}, "malformed_json"),
     ("JSON array", b"[1, 2]", {}, "unrecognized_row"),
     ("JSON string", b'"hello"', {}, "unrecognized_row"),
     ("object without a data row", {"foo": 1}, {}, "unrecognized_row"),
