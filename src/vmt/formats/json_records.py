@@ -286,6 +286,8 @@ def _flush(
     among them are kept and only the broken lines are reported, each with its number."""
     chunk = b"\n".join(pending).strip().strip(b",").strip()
     if not chunk:
+        if not in_array and any(pending):  # commas between top-level objects: not JSON
+            yield line, Malformed("a line of commas between values")
         pending.clear()
         return
     parsed = _loads_line(b"[" + chunk + b"]" if in_array else chunk)

@@ -106,3 +106,58 @@ def test_rows_the_trainer_could_not_predict_are_left_out_not_scored_as_missed(
     assert metrics["map_50"] == pytest.approx(1.0)  # 0.5 if v2 were scored as missed
     assert result.prediction_failures == 1
     assert result.test is None  # the only test row could not be predicted
+
+
+def test_a_row_with_no_label_is_left_out_and_its_predictions_reported(tmp_path: Path) -> None:
+    """A model-run row still to label (``labels: []``) is not an image with no objects: the
+    stage leaves it out (reported) and counts its detections as on unlabelled rows, as
+    ``vmt evaluate`` does; a row labelled with no objects stays an image with no objects."""
+    ctx = SimpleRunContext("run-3", tmp_path / "run")
+    paths = stages.RunPaths(ctx.workdir)
+    still_to_label = model_run_row("v3", split="validation")
+    run = still_to_label["experiments"]["model-1"]["runs"]["run-1"]
+    run["labels"] = []
+    rows = [
+        model_run_row("v1", split="validation", objects=[box_object("car", 100, 100, 200, 100)]),
+        model_run_row("v2", split="test", objects=[]),
+        still_to_label,
+    ]
+    paths.export.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    with artifacts.sample_writer(paths.samples) as kept:
+        for item in read_samples(paths.export, ExportOptions(require_boxes=False)):
+            if isinstance(item, Sample):
+                kept.write(item)
+    found = [
+        Prediction("v1", (Detection(Box("car", 100, 100, 300, 200), 0.8),)),
+        Prediction("v2", ()),
+        Prediction("v3", (Detection(Box("car", 1, 1, 50, 50), 0.9),)),
+    ]
+    with artifacts.prediction_writer(paths.predictions) as out:
+        for prediction in found:
+            out.write(prediction)
+    stages.write_labelbox_predictions(found, paths.labelbox_predictions, uuid_scope="run-3")
+
+    stages.evaluate_stage(
+        ctx,
+        trainer_name="local",
+        samples=SampleFile(paths.samples),
+        predictions=paths.predictions,
+        metrics_out=paths.metrics,
+        report_out=paths.report,
+        row_metrics_out=paths.row_metrics,
+    )
+    metrics = orjson.loads(paths.metrics.read_bytes())
+    assert metrics["counts"]["images"] == 2  # v1, and v2 labelled with no objects
+    assert metrics["map"] == pytest.approx(1.0)  # 0.5-ish if v3's 0.9 box were a false positive
+    assert metrics["ground_truth_left_out"]["unlabelled_row"]["count"] == 1
+    assert metrics["ignored_predictions"]["by_reason"]["on_unlabelled_row"]["count"] == 1
+    assert "unknown_data_row" not in metrics["ignored_predictions"]["by_reason"]
+    assert {
+        r["dataRow"]["id"] for r in map(orjson.loads, paths.row_metrics.read_bytes().splitlines())
+    } <= {"v1", "v2"}
+
+    files = read_evaluation_files(paths.export, paths.labelbox_predictions)
+    cli = evaluate(files.evaluated, files.predictions.table).to_json()
+    assert cli["counts"] == {**metrics["counts"], "predictions_ignored": 0}
+    assert cli["map"] == metrics["map"]
+    assert [r.reason for r in files.predictions.ignored] == ["on_unlabelled_row"]
