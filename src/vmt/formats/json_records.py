@@ -318,8 +318,9 @@ def _cannot_continue(pending: list[bytes], open_brackets: int) -> bool:
 
 
 def _opens_value(raw: bytes) -> bool:
+    """Whether a line that is not JSON on its own starts an object it leaves open."""
     text = raw.strip()
-    return text[:1] in (b"{", b"[") and _depth_change(text) > 0
+    return text[:1] == b"{" and _depth_change(text) > 0
 
 
 def _loads_line(data: bytes) -> Any:
