@@ -9,7 +9,7 @@ directly.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -88,6 +88,12 @@ class KnownRows:
     """Known class names; ``None`` accepts any."""
     global_keys: Mapping[str, str] = field(default_factory=dict)
     """Global key -> data row id."""
+    unlabelled: AbstractSet[str] = frozenset()
+    """Rows the export holds with no label (not ground truth, never evaluated); they are in
+    ``samples`` too, so predictions on them are found by id, global key or image."""
+    keep_unlabelled: bool = False
+    """True: detections on unlabelled rows are kept (to publish them); False: left out as
+    ``on_unlabelled_row``."""
 
     @classmethod
     def from_samples(
@@ -95,12 +101,18 @@ class KnownRows:
         samples: list[Sample],
         evaluated: AbstractSet[str],
         classes: AbstractSet[str] | None = None,
+        *,
+        unlabelled: Sequence[Sample] = (),
+        keep_unlabelled: bool = False,
     ) -> KnownRows:
+        every = [*samples, *unlabelled]
         return cls(
-            samples={s.data_row_id: s for s in samples},
+            samples={s.data_row_id: s for s in every},
             evaluated=evaluated,
             classes=classes,
-            global_keys={s.global_key: s.data_row_id for s in samples if s.global_key},
+            global_keys={s.global_key: s.data_row_id for s in every if s.global_key},
+            unlabelled=frozenset(s.data_row_id for s in unlabelled),
+            keep_unlabelled=keep_unlabelled,
         )
 
 
@@ -159,6 +171,12 @@ class DetectionTableBuilder:
             self.reject(Reason.MISSING_DATA_ROW, line, None, "no dataRow id or globalKey")
             return None
         if known is not None:
+            if data_row_id in known.unlabelled:
+                if known.keep_unlabelled:
+                    return data_row_id
+                detail = f"data row {data_row_id} has no label: its predictions are not scored"
+                self.reject(Reason.ON_UNLABELLED_ROW, line, data_row_id, detail)
+                return None
             if data_row_id not in known.samples:
                 self.reject(
                     Reason.UNKNOWN_DATA_ROW, line, data_row_id, f"unknown data row {data_row_id}"

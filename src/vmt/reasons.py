@@ -21,6 +21,7 @@ class Reason(StrEnum):
     MISSING_DIMENSIONS = "missing_dimensions"
     UNASSIGNED_SPLIT = "unassigned_split"
     TOO_MANY_BOXES = "too_many_boxes"
+    UNLABELLED_ROW = "unlabelled_row"
     NO_BOXES = "no_boxes"
     NOT_IN_GCS = "not_in_gcs"
 
@@ -41,6 +42,7 @@ class Reason(StrEnum):
     UNKNOWN_CLASS = "unknown_class"
     UNKNOWN_DATA_ROW = "unknown_data_row"
     ROW_NOT_IN_EVALUATED_SPLITS = "row_not_in_evaluated_splits"
+    ON_UNLABELLED_ROW = "on_unlabelled_row"
     PREDICTION_FAILED = "prediction_failed"
     AMBIGUOUS_IMAGE = "ambiguous_image"
 
@@ -69,6 +71,7 @@ EXPORT_ROW_CHECKS: tuple[Reason, ...] = (
     Reason.MISSING_DIMENSIONS,
     Reason.UNASSIGNED_SPLIT,
     Reason.TOO_MANY_BOXES,
+    Reason.UNLABELLED_ROW,
     Reason.NO_BOXES,
     Reason.NOT_IN_GCS,
 )

@@ -9,12 +9,16 @@ attacker makes of a good file.
   deep nesting, control characters), delete a key, rename a key, wrap or unwrap a value;
 - line-level: drop, duplicate, swap or truncate lines, join two, add a blank, a comment, a BOM,
   CRLF endings, a bracket or a trailing comma;
-- byte-level: flip or insert bytes, invalid UTF-8, NUL, cut the file short.
+- byte-level: flip or insert bytes, invalid UTF-8, NUL, cut the file short;
+- JSON as Python and pandas write it: a number in the text becomes a ``NaN``, ``Infinity`` or
+  ``-Infinity`` literal, an integral float (``7`` -> ``7.0``, as pandas writes ids) or a
+  non-integral one (``7.5``).
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import orjson
@@ -69,7 +73,9 @@ class Mutator:
 
     def mutate(self, data: bytes) -> bytes:
         for _ in range(self.rng.choice((1, 1, 2, 3))):
-            if self.document and self.rng.random() < 0.85:
+            if self.document and self.rng.random() < 0.2:
+                data = self._python_numbers(data)
+            elif self.document and self.rng.random() < 0.85:
                 data = self._json_value(data)
             else:
                 data = self.rng.choice(self._strategies)(self, data)
@@ -170,6 +176,22 @@ class Mutator:
             lines.insert(i, rng.choice((b"[", b"]", b"{", b"}", b"[]", b"{}")))
         return b"\n".join(lines)
 
+    # -- JSON as Python and pandas write it --
+
+    def _python_numbers(self, data: bytes) -> bytes:
+        """One to three numbers of the text replaced by what ``json.dump`` / ``to_json`` write."""
+        spans = [m.span(1) for m in _NUMBER.finditer(data)]
+        if not spans:
+            return data
+        buf = bytearray(data)
+        for start, end in sorted(self.rng.sample(spans, min(len(spans), 3)), reverse=True):
+            number = bytes(buf[start:end])
+            choices = [b"NaN", b"Infinity", b"-Infinity", number + b".5"]
+            if number.lstrip(b"-").isdigit():
+                choices += [number + b".0", number + b".0"]
+            buf[start:end] = self.rng.choice(choices)
+        return bytes(buf)
+
     # -- bytes --
 
     def _bytes(self, data: bytes) -> bytes:
@@ -193,7 +215,11 @@ class Mutator:
             buf[at:at] = buf[at:end]
         return bytes(buf)
 
-    _strategies = (_json_value, _json_value, _json_value, _lines, _lines, _bytes)
+    _strategies = (_json_value, _json_value, _json_value, _python_numbers, _lines, _lines, _bytes)
+
+
+_NUMBER = re.compile(rb"[:\[,]\s*(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=\s*[,\]}])")
+"""A number as a JSON value (after ``:``, ``[`` or ``,``, before ``,``, ``]`` or ``}``)."""
 
 
 def _dumps(value: Any) -> bytes:

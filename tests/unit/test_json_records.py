@@ -4,6 +4,7 @@ where each record starts, one clear refusal for files that are not JSON."""
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,32 @@ SHAPES: list[tuple[str, bytes, Shape, list[tuple[int, Any]]]] = [
      [(1, {"id": "a"}), (2, "malformed")]),
     ("pretty-printed objects", orjson.dumps(A, option=orjson.OPT_INDENT_2) + b"\n"
      + orjson.dumps(B, option=orjson.OPT_INDENT_2), Shape.OBJECTS, [(1, A), (10, B)]),
+    ("first key on the first line", b'{"images": [{"id": 1}],\n"annotations": [\n{"id": 2},\n'
+     b'{"id": 3}\n]}\n', Shape.NDJSON, [(1, {"images": [{"id": 1}], "annotations": [{"id": 2},
+                                                                             {"id": 3}]})]),
+    ("first key on the first line, objects one after another",
+     b'{"id": "a",\n "n": 1}\n{"id": "b",\n "n": 2}\n', Shape.NDJSON,
+     [(1, {"id": "a", "n": 1}), (3, {"id": "b", "n": 2})]),
+    ("first key on the first line, then NDJSON rows", b'{"id": "a",\n "n": 1}\n{"id": "b"}\n',
+     Shape.NDJSON, [(1, {"id": "a", "n": 1}), (3, {"id": "b"})]),
+    ("a stray line opening an array, then rows", b'{"a": [\n{"id": "b"}\n{"id": "c"}\n',
+     Shape.NDJSON, [(1, "malformed"), (2, {"id": "b"}), (3, {"id": "c"})]),
+    ("a broken line mid-file, then rows", b'{"id": "a"}\n{"id": \n{"id": "c"}\n{"id": "d"}\n',
+     Shape.NDJSON, [(1, {"id": "a"}), (2, "malformed"), (3, {"id": "c"}), (4, {"id": "d"})]),
+    ("a lone comma after a broken line", b'{"id": \n{"id": "b"}\n,\n', Shape.NDJSON,
+     [(1, "malformed"), (2, {"id": "b"}), (3, "malformed")]),
+    ("NaN and Infinity, as json.dump writes them",
+     b'{"s": NaN, "t": Infinity}\n{"s": -Infinity}\n', Shape.NDJSON,
+     [(1, {"s": "nan", "t": "inf"}), (2, {"s": "-inf"})]),
+    ("NaN in an array", b'[\n{"s": NaN},\n{"s": 1}\n]', Shape.ARRAY,
+     [(2, {"s": "nan"}), (3, {"s": 1})]),
+    ("NaN in pretty-printed objects", b'{\n "s": NaN\n}\n', Shape.OBJECTS, [(1, {"s": "nan"})]),
+    ("NaN in a string is still broken JSON", b'{"s": "NaN}\n', Shape.NDJSON, [(1, "malformed")]),
+    ("lower-case nan is not JSON", b'{"s": nan}\n', Shape.NDJSON, [(1, "malformed")]),
+    ("NaN beside a lone surrogate is refused as orjson refuses it",
+     b'{"s": NaN, "t": "\\ud800"}\n', Shape.NDJSON, [(1, "malformed")]),
+    ("NaN beside an integer over 64 bits", b'{"s": NaN, "t": 100000000000000000000000}\n',
+     Shape.NDJSON, [(1, "malformed")]),
     ("empty file", b"", Shape.EMPTY, []),
     ("blank file", b" \r\n\n\t\n", Shape.EMPTY, []),
     ("BOM only", b"\xef\xbb\xbf", Shape.EMPTY, []),
@@ -66,7 +93,16 @@ SHAPES: list[tuple[str, bytes, Shape, list[tuple[int, Any]]]] = [
 
 
 def _plain(records: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
-    return [(line, "malformed" if type(v) is Malformed else v) for line, v in records]
+    return [(line, "malformed" if type(v) is Malformed else _floats(v)) for line, v in records]
+
+
+def _floats(value: Any) -> Any:
+    """Non-finite floats as strings (NaN != NaN), inside dicts."""
+    if isinstance(value, dict):
+        return {k: _floats(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 @pytest.mark.parametrize("compress", [False, True], ids=["plain", "gzip"])
@@ -135,6 +171,16 @@ def test_documents_read_whole_with_bom_and_gzip(tmp_path: Path) -> None:
         read_document(path)
     path.write_bytes(b"")
     with pytest.raises(InputError, match="empty"):
+        read_document(path)
+
+
+def test_documents_with_nan_literals_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "gt.json"
+    path.write_bytes(b'{"images": [{"id": 1}],\n"annotations": [{"area": NaN, "s": -Infinity}]}')
+    doc = read_document(path)
+    assert math.isnan(doc["annotations"][0]["area"]) and doc["annotations"][0]["s"] == -math.inf
+    path.write_bytes(b'{"images": [], "x": nan}')
+    with pytest.raises(InputError, match="not JSON"):
         read_document(path)
 
 

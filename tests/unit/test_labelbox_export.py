@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import asdict
 from pathlib import Path
@@ -67,12 +68,28 @@ def test_read_samples_streams_a_file(tmp_path: Path) -> None:
 # --- rejection codes -----------------------------------------------------------------------------
 
 _two_runs = {"run-2": {"split": "training", "labels": []}}
+_GT = {"require_label": True, "require_boxes": False, "keep_unassigned": True}
+
+
+def _unlabelled(row: dict[str, Any], labels: Any = ()) -> dict[str, Any]:
+    """``row`` with the labels of its (only) run or project replaced (default: none)."""
+    row = copy.deepcopy(row)
+    sections = row.get("projects") or next(iter(row["experiments"].values()))["runs"]
+    for section in sections.values():
+        if labels is None:
+            section.pop("labels")
+        else:
+            section["labels"] = list(labels)
+    return row
+
 
 REJECTIONS: list[tuple[str, Any, dict[str, Any], str]] = [
     # (case, row or raw bytes, options, expected reason)
     ("truncated JSON", b'{"data_row": {"id": "x"', {}, "malformed_json"),
     ("invalid UTF-8", b"\xff\xfe\xfd\n", {}, "malformed_json"),
-    ("NaN is not JSON", b'{"a": NaN}', {}, "malformed_json"),
+    ("NaN is read, as Python writes it", b'{"a": NaN}', {}, "unrecognized_row"),
+    ("nan (lower case) is not JSON", b'{"a": nan}', {}, "malformed_json"),
+    ("NaN inside a string does not make JSON", b'{"a": "NaN}', {}, "malformed_json"),
     ("JSON array", b"[1, 2]", {}, "unrecognized_row"),
     ("JSON string", b'"hello"', {}, "unrecognized_row"),
     ("object without a data row", {"foo": 1}, {}, "unrecognized_row"),
@@ -123,6 +140,8 @@ REJECTIONS: list[tuple[str, Any, dict[str, Any], str]] = [
         "no_boxes",
     ),
     ("objects not a list", model_run_row(objects={"a": 1}), {}, "no_boxes"),  # type: ignore[arg-type]
+    ("ground truth: run row with no label", _unlabelled(model_run_row()), _GT, "unlabelled_row"),
+    ("ground truth: project row still to label", _unlabelled(project_row()), _GT, "unlabelled_row"),
 ]
 
 
@@ -586,3 +605,33 @@ def test_small_boxes_are_kept_when_asked(
     kept = [(b.x0, b.y0, b.x1, b.y1) for b in sample.boxes if b.label == "car"]
     assert kept == ([expected] if expected else [])
     assert stats.warnings == ({warning: 1} if warning else {})
+
+
+@pytest.mark.parametrize(
+    ("labels", "unlabelled"),
+    [
+        ([], True),  # "To label": no label yet
+        (None, True),  # no labels key at all
+        ([{"id": "l", "annotations": {"objects": []}}], False),  # labelled: nothing in it
+        ([{"id": "l"}], False),  # a label without annotations is still a label
+    ],
+)
+@pytest.mark.parametrize("builder", [model_run_row, project_row])
+def test_ground_truth_tells_a_row_with_no_label_from_a_label_with_no_objects(
+    builder: Any, labels: Any, unlabelled: bool
+) -> None:
+    row = _unlabelled(builder("dr-9"), labels)
+    options = ExportOptions.ground_truth()
+    items = list(parse_lines(lines(row), options))
+    [item] = items
+    if unlabelled:
+        assert isinstance(item, Rejection) and item.reason == "unlabelled_row"
+        assert item.data_row_id == "dr-9" and "no label" in item.detail
+        row_as_sample = item.extra["row"]
+        assert isinstance(row_as_sample, Sample) and row_as_sample.data_row_id == "dr-9"
+        assert row_as_sample.image_uri == row["data_row"]["row_data"]
+    else:
+        assert isinstance(item, Sample) and item.boxes == ()
+    # vmt convert's rules are unchanged: no box is no box, whatever the reason
+    [converted] = list(parse_lines(lines(row), ExportOptions(unassigned="training")))
+    assert isinstance(converted, Rejection) and converted.reason == "no_boxes"

@@ -23,6 +23,7 @@ scalars = (
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats()  # NaN and Infinity: json.dumps writes them as literals, which are read
     | st.text(max_size=8)
 )
 json_values = st.recursive(
@@ -37,6 +38,7 @@ numbers = (
     | st.floats(-2000, 2000, allow_nan=False)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.integers()
+    | st.sampled_from([float("nan"), float("inf"), float("-inf")])
 )
 
 
@@ -69,7 +71,12 @@ ids = maybe(st.sampled_from(["a", "b", "c", "d", "é"]))
 splits = maybe(st.sampled_from(["training", "TRAIN", "val", "test", "UNASSIGNED", ""]))
 mimes = maybe(st.sampled_from(["image/jpeg", "image/png", "video/mp4", "IMAGE/GIF"]))
 row_data = maybe(st.sampled_from(["gs://b/x.jpg", "https://h/x.png", "/p/x"]))
-sizes = maybe(st.integers(-5, 1200) | st.floats(0, 1200))
+sizes = maybe(
+    st.integers(-5, 1200)
+    | st.floats(0, 1200)
+    | st.integers(1, 1200).map(float)  # integral floats, as pandas writes them
+    | st.sampled_from([float("nan"), float("inf")])
+)
 common = {"mime_type": mimes, "row_data": row_data, "width": sizes, "height": sizes}
 
 rows = (
@@ -90,7 +97,21 @@ rows = (
         **common,
     )
 )
-row_lines = rows.map(lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def _still_to_label(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with no label in its runs or projects (a v1 row is left as it is)."""
+    for model in (row.get("experiments") or {}).values():
+        for run in model["runs"].values():
+            run["labels"] = []
+    for project in (row.get("projects") or {}).values():
+        project["labels"] = []
+    return row
+
+
+row_lines = (rows | rows.map(_still_to_label)).map(
+    lambda r: json.dumps(r, ensure_ascii=False).encode("utf-8", "surrogatepass")
+)
 lines = st.lists(
     st.one_of(
         st.binary(max_size=40),
@@ -110,6 +131,7 @@ options = st.builds(
     require_dimensions=st.booleans(),
     require_boxes=st.booleans(),
     keep_unassigned=st.booleans(),
+    require_label=st.booleans(),
 )
 _settings = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -142,6 +164,12 @@ def test_parser_never_crashes_and_accounts_for_every_row(
                 assert (box.x1 - box.x0) * 100 >= sample.width
                 assert (box.y1 - box.y0) * 100 >= sample.height
     assert all(isinstance(item, Rejection) for item in items if not isinstance(item, Sample))
+    for item in items:
+        if isinstance(item, Rejection) and item.reason == "unlabelled_row":
+            assert options.require_label
+            row = item.extra["row"]
+            assert isinstance(row, Sample) and row.data_row_id == item.data_row_id
+            assert row.boxes == ()
 
 
 @_settings

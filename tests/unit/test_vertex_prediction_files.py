@@ -117,3 +117,19 @@ def test_predictions_match_the_full_location_and_never_guess_a_shared_name(
     [ambiguous] = read.ignored
     assert (ambiguous.reason, ambiguous.line) == ("ambiguous_image", 2)
     assert "a, b" in ambiguous.detail
+
+
+def test_a_nan_confidence_leaves_out_that_detection_only(tmp_path: Path) -> None:
+    """Output written by Python's json.dump: the NaN detection is reported, the others kept."""
+    path = tmp_path / "predictions_00001.jsonl"
+    path.write_bytes(
+        b'{"instance": {"content": "gs://b/x/a.jpg"}, "prediction": {"displayNames": '
+        b'["car", "car", "car"], "confidences": [0.9, NaN, Infinity], "bboxes": '
+        b"[[0.1, 0.5, 0.1, 0.5], [0.2, 0.6, 0.2, 0.6], [0.0, 1.0, 0.0, 1.0]]}}\n"
+    )
+    samples = [Sample("a", "gs://b/x/a.jpg", 100, 100, Split.TEST, ())]
+    read = read_predictions([path], sample_for_uri=sample_finder(samples))
+    [prediction] = list(read.table)
+    assert [d.score for d in prediction.detections] == [0.9]
+    assert [(r.reason, r.line) for r in read.ignored] == [("invalid_confidence", 1)] * 2
+    assert "detection #2 (car): confidence nan is not a finite number" in read.ignored[0].detail

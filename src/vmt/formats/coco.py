@@ -8,7 +8,10 @@ As in pycocotools: size ranges (small/medium/large) use each annotation's ``area
 (``w * h`` otherwise); crowd annotations (``iscrowd: 1``) are ignore regions (a detection on one
 is neither a true nor a false positive); images are evaluated in ascending id order, which is
 how equal scores are ordered. Image and category ids may be integers (not necessarily
-contiguous) or strings.
+contiguous) or strings; an integral float (``1.0``, as pandas ``to_json`` writes ids) is the
+integer it names, as in pycocotools; any other number is refused with the field and value named.
+A result whose score is not a finite number (``NaN``, as Python's ``json.dump`` writes it) is
+reported and left out; the others are scored.
 """
 
 from __future__ import annotations
@@ -40,9 +43,27 @@ CocoId = int | str
 
 
 def _coco_id(value: object) -> CocoId | None:
-    if isinstance(value, int | str) and type(value) is not bool and value != "":
+    """``value`` as a COCO id (an integral float is its integer), or None when it is none."""
+    if type(value) is int or (type(value) is str and value):
         return value
+    if type(value) is float and value.is_integer():
+        return int(value)
     return None
+
+
+def _id_problem(name: str, value: object) -> str:
+    """Why ``value`` of the field ``name`` is not a COCO id (`_coco_id` gave None)."""
+    if value is None:
+        return f"no {name}"
+    if type(value) is float and math.isfinite(value):
+        return f"{name} {value!r} is not an integer"
+    return f"{name} {value!r:.80} is not an id (an integer or a string)"
+
+
+def _int_size(value: object) -> int | None:
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value if type(value) is int else None
 
 
 def _order(image_id: CocoId) -> tuple[int, int | str]:
@@ -99,14 +120,18 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
         if not isinstance(ann, dict):
             rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, where))
             continue
-        image_id, cat_id = _coco_id(ann.get("image_id")), ann.get("category_id")
+        image_id, cat_id = _coco_id(ann.get("image_id")), _coco_id(ann.get("category_id"))
         bbox = _bbox(ann.get("bbox"))
         if image_id is None or bbox is None:
             detail = f"{where}: needs an image_id and a bbox [x, y, w, h] (w, h >= 0)"
+            if image_id is None and "image_id" in ann:
+                detail = f"{where}: {_id_problem('image_id', ann['image_id'])}"
             rejections.append(Rejection(Reason.MALFORMED_ANNOTATION, None, None, detail))
             continue
-        if _coco_id(cat_id) is None or cat_id not in categories:
-            detail = f"{where}: unknown category_id {cat_id!r:.80}"
+        if cat_id is None or cat_id not in categories:
+            raw = ann.get("category_id")
+            problem = _id_problem("category_id", raw) if cat_id is None else ""
+            detail = f"{where}: " + (problem or f"unknown category_id {raw!r:.80}")
             rejections.append(Rejection(Reason.UNKNOWN_CLASS, None, str(image_id), detail))
             continue
         x, y, w, h = bbox
@@ -127,6 +152,8 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
         image_id = _coco_id(img.get("id")) if isinstance(img, dict) else None
         if image_id is None or image_id in seen:
             detail = f"image entry {img!r:.80}"
+            if isinstance(img, dict) and image_id is None and img.get("id") is not None:
+                detail = f"image entry: {_id_problem('id', img['id'])}"
             rejections.append(Rejection(Reason.MALFORMED_IMAGE, None, None, detail))
             continue
         seen.add(image_id)
@@ -138,8 +165,8 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
                 Sample(
                     data_row_id=str(image_id),
                     image_uri=name,
-                    width=width if type(width) is int else None,
-                    height=height if type(height) is int else None,
+                    width=_int_size(width),
+                    height=_int_size(height),
                     split=Split.UNASSIGNED,
                     boxes=tuple(boxes.pop(image_id, ())),
                     global_key=name,
@@ -165,25 +192,41 @@ def read_results(
     are where each result starts in the file.
     """
     builder = DetectionTableBuilder(known)
-    for line, res in read_records(path):
+    for n, (line, res) in enumerate(read_records(path), 1):
+        where = f"result #{n}"
         if type(res) is Malformed:
-            builder.reject(Reason.MALFORMED_JSON, line, None, f"not JSON ({res.detail})")
+            builder.reject(Reason.MALFORMED_JSON, line, None, f"{where}: not JSON ({res.detail})")
             continue
         if not isinstance(res, dict):
-            builder.reject(Reason.MALFORMED_ROW, line, None, "not an object")
+            builder.reject(Reason.MALFORMED_ROW, line, None, f"{where}: not an object")
             continue
-        image_id, cat_id = _coco_id(res.get("image_id")), _coco_id(res.get("category_id"))
-        score = _number(res.get("score"))
+        raw_image, raw_cat = res.get("image_id"), res.get("category_id")
+        image_id, cat_id = _coco_id(raw_image), _coco_id(raw_cat)
         bbox = _bbox(res.get("bbox"))
-        if image_id is None or bbox is None:
-            builder.reject(Reason.MALFORMED_ROW, line, None, "needs image_id and bbox")
+        if image_id is None:
+            detail = f"{where}: {_id_problem('image_id', raw_image)}"
+            builder.reject(Reason.MALFORMED_ROW, line, None, detail)
             continue
+        if bbox is None:
+            detail = (
+                f"{where}: bbox {res.get('bbox')!r:.80} is not [x, y, w, h] (finite, w, h >= 0)"
+            )
+            builder.reject(Reason.MALFORMED_ROW, line, str(image_id), detail)
+            continue
+        score = _number(res.get("score"))
         if score is None:
-            builder.reject(Reason.INVALID_CONFIDENCE, line, str(image_id), "no score")
+            raw_score = res.get("score")
+            problem = (
+                "no score"
+                if raw_score is None
+                else f"score {raw_score!r:.40} is not a finite number"
+            )
+            builder.reject(Reason.INVALID_CONFIDENCE, line, str(image_id), f"{where}: {problem}")
             continue
         name = categories.get(cat_id) if cat_id is not None else None
         if name is None:
-            detail = f"unknown category_id {cat_id!r}"
+            problem = _id_problem("category_id", raw_cat) if cat_id is None else ""
+            detail = f"{where}: " + (problem or f"unknown category_id {raw_cat!r:.80}")
             builder.reject(Reason.UNKNOWN_CLASS, line, str(image_id), detail)
             continue
         row_id = builder.resolve_row(line, str(image_id))

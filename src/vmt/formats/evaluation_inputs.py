@@ -1,10 +1,11 @@
 """Read what ``vmt evaluate`` compares: ground truth and predictions, in any supported format.
 
 Ground truth: a Labelbox export (any form ``vmt convert`` reads; rows without boxes or splits are
-kept) or COCO JSON. Predictions: Labelbox prediction NDJSON, Vertex batch-prediction JSONL (or
-its output folder) or COCO results. Formats are detected from content unless named. Only rows of
-the chosen splits are evaluated: by default validation and test when the file has splits at all,
-every row otherwise.
+kept; a row with no label for the run or project is not ground truth: it is left out and
+reported as ``unlabelled_row``, predictions on it as ``on_unlabelled_row``) or COCO JSON.
+Predictions: Labelbox prediction NDJSON, Vertex batch-prediction JSONL (or its output folder) or
+COCO results. Formats are detected from content unless named. Only rows of the chosen splits are
+evaluated: by default validation and test when the file has splits at all, every row otherwise.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse
 
 from vmt.detection_table import DetectionTableBuilder, KnownRows, PredictionsRead
-from vmt.domain import Rejection, Sample, Split
+from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.errors import InputError
 from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predictions
 from vmt.formats.coco import CocoId
@@ -24,6 +25,7 @@ from vmt.formats.export_options import ExportOptions
 from vmt.formats.labelbox_export import read_samples
 from vmt.formats.vertex_predictions import AmbiguousImage, SampleForUri
 from vmt.gc_pause import gc_paused
+from vmt.reasons import Reason
 
 DEFAULT_SPLITS = (Split.VALIDATION, Split.TEST)
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
@@ -40,6 +42,38 @@ class GroundTruth:
     box_warnings: dict[str, int] = field(default_factory=dict)
     """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only; every
     labelled box is kept: Vertex's size limits do not apply to ground truth)."""
+    unlabelled: list[Sample] = field(default_factory=list)
+    """Export rows with no label (each also in ``rejections`` as ``unlabelled_row``): never
+    evaluated, only known so that predictions on them are told apart."""
+
+
+@dataclass(frozen=True)
+class RunGroundTruth:
+    """What a run evaluates (`evaluation_ground_truth`)."""
+
+    rows: list[Sample]
+    unlabelled: list[Rejection]
+    """Rows of the chosen splits with no label (``unlabelled_row``): left out of the metrics."""
+
+    def leave_out_unlabelled(
+        self, predictions: Iterable[Prediction]
+    ) -> tuple[list[Prediction], list[Rejection]]:
+        """``predictions`` less those on unlabelled rows, and one ``on_unlabelled_row``
+        rejection per detection left out."""
+        unlabelled = {r.data_row_id for r in self.unlabelled}
+        kept: list[Prediction] = []
+        left_out: list[Rejection] = []
+        for prediction in predictions:
+            row = prediction.data_row_id
+            if row not in unlabelled:
+                kept.append(prediction)
+                continue
+            detail = f"data row {row} has no label: its predictions are not scored"
+            left_out += [
+                Rejection(Reason.ON_UNLABELLED_ROW, None, row, detail)
+                for _ in prediction.detections
+            ]
+        return kept, left_out
 
 
 @dataclass(frozen=True)
@@ -92,24 +126,41 @@ def read_ground_truth(
                 rejections.append(item)
     except OSError as exc:
         raise InputError(f"cannot read ground truth {path}: {exc.strerror}") from exc
-    return GroundTruth(samples, rejections, "labelbox", box_warnings=dict(stats.warnings))
+    return GroundTruth(
+        samples,
+        rejections,
+        "labelbox",
+        box_warnings=dict(stats.warnings),
+        unlabelled=[row for r in rejections if (row := _unlabelled_row(r)) is not None],
+    )
+
+
+def _unlabelled_row(rejection: Rejection) -> Sample | None:
+    """The row of an ``unlabelled_row`` rejection (`ExportOptions.require_label`), else None."""
+    row = rejection.extra.get("row") if rejection.reason == Reason.UNLABELLED_ROW else None
+    return row if isinstance(row, Sample) else None
 
 
 def evaluation_ground_truth(
     export: Path, prepared: Iterable[Sample], splits: tuple[Split, ...]
-) -> list[Sample]:
+) -> RunGroundTruth:
     """The rows a run evaluates, exactly as ``vmt evaluate`` reads them from the same export:
     every row of ``splits`` with every labelled box (`ExportOptions.ground_truth`: no Vertex
-    size filter), in file order. A row the run prepared keeps its prepared image location (for
-    the report's pictures). Raises ``InputError`` when the export cannot be read."""
+    size filter), in file order, and the rows of ``splits`` with no label (left out). A row the
+    run prepared keeps its prepared image location (for the report's pictures). Raises
+    ``InputError`` when the export cannot be read."""
     located = {s.data_row_id: s.image_uri for s in prepared}
     chosen = set(splits)
     rows: list[Sample] = []
+    unlabelled: list[Rejection] = []
     for item in read_samples(export, ExportOptions.ground_truth()):
-        if isinstance(item, Sample) and item.split in chosen:
-            uri = located.get(item.data_row_id)
-            rows.append(item if uri is None else replace(item, image_uri=uri))
-    return rows
+        if isinstance(item, Sample):
+            if item.split in chosen:
+                uri = located.get(item.data_row_id)
+                rows.append(item if uri is None else replace(item, image_uri=uri))
+        elif (row := _unlabelled_row(item)) is not None and row.split in chosen:
+            unlabelled.append(item)
+    return RunGroundTruth(rows, unlabelled)
 
 
 def choose_rows(
@@ -137,21 +188,35 @@ def read_evaluation_files(
     pred_format: str | None = None,
     splits: str | None = None,
     model_run_id: str | None = None,
+    keep_unlabelled: bool = False,
 ) -> EvaluationFiles:
-    """Ground truth, the rows to evaluate and the predictions, with everything left out."""
+    """Ground truth, the rows to evaluate and the predictions, with everything left out.
+    ``keep_unlabelled``: detections on rows with no label stay in the predictions (never in
+    the metrics), for whoever publishes them."""
     gt = read_ground_truth(ground_truth, fmt=gt_format, model_run_id=model_run_id)
     if not gt.samples:
-        raise InputError(f"no usable rows in ground truth {ground_truth}")
+        why = f" (all {len(gt.unlabelled)} rows have no label yet)" if gt.unlabelled else ""
+        raise InputError(f"no usable rows in ground truth {ground_truth}{why}")
     evaluated, chosen = choose_rows(gt.samples, parse_splits(splits), explicit=splits is not None)
     classes = (
         set(gt.categories.values())
         if gt.categories is not None
         else {b.label for s in gt.samples for b in s.boxes}
     )
-    known = KnownRows.from_samples(gt.samples, {s.data_row_id for s in evaluated}, classes or None)
+    known = KnownRows.from_samples(
+        gt.samples,
+        {s.data_row_id for s in evaluated},
+        classes or None,
+        unlabelled=gt.unlabelled,
+        keep_unlabelled=keep_unlabelled,
+    )
     fmt = pred_format or detect_format.prediction_format(predictions)
     read = read_prediction_rows(
-        predictions, fmt=fmt, samples=gt.samples, known=known, categories=gt.categories
+        predictions,
+        fmt=fmt,
+        samples=[*gt.samples, *gt.unlabelled],
+        known=known,
+        categories=gt.categories,
     )
     if read.failed_rows:
         evaluated = [s for s in evaluated if s.data_row_id not in read.failed_rows]

@@ -39,17 +39,23 @@ class ExportOptions:
     rows_without_labels: bool = False
     """True: a v2 row with no model-run or project section (a catalog export's row that is in
     no exported project) is a row without boxes instead of an ``unrecognized_row``."""
+    require_label: bool = False
+    """True (ground truth): a v2 row whose run or project section holds no label (``labels``
+    empty or absent: a row still to label in a project export taken mid-labelling) is an
+    ``unlabelled_row``, not an image with no objects; a label with no objects stays one."""
 
     @classmethod
     def ground_truth(cls, model_run_id: str | None = None) -> ExportOptions:
         """The rules for evaluation ground truth (``vmt evaluate`` and the pipeline's evaluate
-        stage): every labelled box of every row, with or without a split, size or box."""
+        stage): every labelled box of every row, with or without a split, size or box; a row
+        with no label is not ground truth (``unlabelled_row``)."""
         return cls(
             model_run_id=model_run_id,
             require_dimensions=False,
             require_boxes=False,
             keep_unassigned=True,
             vertex_limits=False,
+            require_label=True,
         )
 
     @classmethod

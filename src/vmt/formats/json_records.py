@@ -10,11 +10,21 @@ here, so every whole-file shape is accepted everywhere:
   pretty-printed at any indentation, or on a single line;
 - pretty-printed JSON objects one after another (what ``json.dump(..., indent=2)`` writes: the
   first line is a lone ``{``);
+- a JSON object spread over lines with its first key on the first line (``{"images": [...],``
+  then the rest on later lines, as hand-edited and tool-written COCO files have): one record;
 - an empty (or all-blank) file: no records.
 
+``NaN``, ``Infinity`` and ``-Infinity`` literals (what Python's ``json.dump`` and pandas write)
+are read as floats: a value orjson refuses is parsed again by the standard library's ``json`` when
+it holds such a literal (only then: the fast path stays orjson's). What the caller does with a
+non-finite number is its business (a score or a box that is not finite is reported there).
+
 Records stream line by line in constant memory (a whole single-line array is one line, so it is
-read at once). A file that is none of these (UTF-16, CSV, HTML, a ZIP...) is refused once with an
-``InputError`` that says what it looks like. Record line numbers are 1-based physical lines of
+read at once). A broken line never swallows the rows after it: a value left open is given up, and
+its lines reported one by one, as soon as a line comes that cannot continue it (a complete
+object directly inside an object, or two complete objects in a row). A file that is none of
+these (UTF-16, CSV, HTML, a ZIP...) is refused once with an ``InputError`` that says what it
+looks like. Record line numbers are 1-based physical lines of
 the (decompressed) file: where the record starts.
 """
 
@@ -22,10 +32,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -111,20 +123,34 @@ def read_document(path: Path) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
+        value = _loads_with_constants(data, exc)
+        if type(value) is not Malformed:
+            return value
         looks = _looks_like(data[:_HEAD_BYTES])
         hint = f"; it looks like {looks}" if looks else ""
         raise InputError(f"{path} is not JSON ({exc.msg}, line {exc.lineno}){hint}") from exc
 
 
 def ndjson_records(lines: Iterable[bytes]) -> Iterator[Record]:
-    """One record per non-blank line (line numbers count every line from 1)."""
+    """One record per non-blank line (line numbers count every line from 1).
+
+    A line that opens a value it does not close (``{"images": [...],``) starts a value spread
+    over lines: from there on the lines are read as `_nested_records` reads them, so a complete
+    multi-line value is one record and a stray broken line is reported alone.
+    """
     loads = orjson.loads
-    for line, raw in enumerate(lines, 1):
+    rest = iter(lines)
+    for line, raw in enumerate(rest, 1):
         try:
             yield line, loads(raw)
         except orjson.JSONDecodeError as exc:
-            if raw and not raw.isspace():
-                yield line, Malformed(_clip(str(exc)))
+            if not raw or raw.isspace():
+                continue
+            value = _loads_with_constants(raw, exc)
+            if type(value) is Malformed and _opens_value(raw):
+                yield from _nested_records(chain([raw], rest), in_array=False, first_line=line)
+                return
+            yield line, value
 
 
 def detect_shape(head: bytes, path: Path | str = "the file") -> Shape:
@@ -185,9 +211,13 @@ def _lines(
             progress(raw.tell())
 
 
-def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Record]:
+def _nested_records(
+    lines: Iterable[bytes], *, in_array: bool, first_line: int = 1
+) -> Iterator[Record]:
     """Top-level values of a JSON array (``in_array``) or of pretty-printed objects one after
-    another. JSON strings hold no raw newline, so bracket depth can be counted line by line."""
+    another. JSON strings hold no raw newline, so bracket depth can be counted line by line.
+    A value left open is given up (its lines read one by one, see `_each_line`) at the first
+    line that cannot continue it (`_cannot_continue`)."""
     base = 1 if in_array else 0
     depth = 0
     started = not in_array
@@ -197,7 +227,8 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
     start = 0
     loads = orjson.loads
     line = 0
-    for line, raw in enumerate(lines, 1):
+    last_complete = False
+    for line, raw in enumerate(lines, first_line):
         text = raw.strip()
         if not text:
             continue
@@ -209,14 +240,24 @@ def _nested_records(lines: Iterable[bytes], *, in_array: bool) -> Iterator[Recor
             started, depth = True, 1
             if not text:
                 continue
+        complete = False
+        if pending and text[:1] == b"{" and text[-1:] == b"}":
+            complete = type(_loads_line(text)) is not Malformed
+            if complete and (last_complete or _cannot_continue(pending, depth - base)):
+                yield from _each_line(pending, numbers)
+                pending, numbers, depth, complete = [], [], base, False
+        last_complete = complete
         if depth == base and not pending:
             body = text.strip(b",").strip() if in_array else text
             if body[:1] in (b"{", b"[") and body[-1:] in (b"}", b"]"):
                 try:
                     yield line, loads(body)  # the usual case: one complete value on the line
                     continue
-                except orjson.JSONDecodeError:
-                    pass
+                except orjson.JSONDecodeError as exc:
+                    value = _loads_with_constants(body, exc)
+                    if type(value) is not Malformed:
+                        yield line, value
+                        continue
             start = line
         depth += _depth_change(text)
         pending.append(text)
@@ -245,18 +286,17 @@ def _flush(
     among them are kept and only the broken lines are reported, each with its number."""
     chunk = b"\n".join(pending).strip().strip(b",").strip()
     if not chunk:
+        if not in_array and any(pending):  # commas between top-level objects: not JSON
+            yield line, Malformed("a line of commas between values")
         pending.clear()
         return
-    try:
-        if in_array:
-            values = [(line, value) for value in orjson.loads(b"[" + chunk + b"]")]
-        else:
-            values = [(line, orjson.loads(chunk))]
-    except orjson.JSONDecodeError as exc:
-        if numbers is None or len(numbers) != len(pending) or len(pending) < 2:
-            values = [(line, Malformed(_clip(str(exc))))]
-        else:
-            values = list(_each_line(pending, numbers))
+    parsed = _loads_line(b"[" + chunk + b"]" if in_array else chunk)
+    if type(parsed) is not Malformed:
+        values = [(line, value) for value in parsed] if in_array else [(line, parsed)]
+    elif numbers is None or len(numbers) != len(pending) or len(pending) < 2:
+        values = [(line, parsed)]
+    else:
+        values = list(_each_line(pending, numbers))
     pending.clear()
     yield from values
 
@@ -267,10 +307,44 @@ def _each_line(pending: list[bytes], numbers: list[int]) -> Iterator[Record]:
         if body in (b"{", b"}", b"[", b"]", b""):
             yield number, Malformed(f"a lone {body.decode() or 'blank'!s} line")
             continue
+        yield number, _loads_line(body)
+
+
+def _cannot_continue(pending: list[bytes], open_brackets: int) -> bool:
+    """Whether a complete object on its own line cannot be the next line of the value open in
+    ``pending``: directly inside an object (one bracket open, the value's own ``{``) a line
+    must start with a key, unless the line before ends with one (``"key":``)."""
+    return open_brackets == 1 and pending[0][:1] == b"{" and not pending[-1].endswith(b":")
+
+
+def _opens_value(raw: bytes) -> bool:
+    """Whether a line that is not JSON on its own starts an object it leaves open."""
+    text = raw.strip()
+    return text[:1] == b"{" and _depth_change(text) > 0
+
+
+def _loads_line(data: bytes) -> Any:
+    """The JSON value of ``data``, or a `Malformed` saying why not."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return _loads_with_constants(data, exc)
+
+
+def _loads_with_constants(data: bytes, error: orjson.JSONDecodeError) -> Any:
+    """``data`` that orjson refused (``error``) read by the standard library's parser when it
+    holds a ``NaN`` / ``Infinity`` literal, else (or when that fails too) a `Malformed` with
+    orjson's message. A value orjson could not write back (a lone surrogate, an integer over
+    64 bits) is refused as orjson would refuse it."""
+    if b"NaN" in data or b"Infinity" in data:
         try:
-            yield number, orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            yield number, Malformed(_clip(str(exc)))
+            value = json.loads(data.decode("utf-8"))
+            orjson.dumps(value)
+        except (ValueError, RecursionError, TypeError, orjson.JSONEncodeError):
+            pass
+        else:
+            return value
+    return Malformed(_clip(str(error)))
 
 
 def _depth_change(text: bytes) -> int:

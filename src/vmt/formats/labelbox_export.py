@@ -10,7 +10,10 @@ and ends up either as a row (`Sample`, or `ExportRow` in the convert hot path) o
 `Rejection` with exactly one reason code; the checks run in this order:
 
     malformed_json, unrecognized_row, ambiguous_run, duplicate_row, not_an_image,
-    missing_dimensions, unassigned_split, too_many_boxes, no_boxes
+    missing_dimensions, unassigned_split, too_many_boxes, unlabelled_row, no_boxes
+
+(``unlabelled_row`` only for ground truth, `ExportOptions.require_label`: the rejection's
+``extra["row"]`` is the row as a `Sample`, so predictions on it can still be told apart.)
 
 (``vmt convert`` adds ``not_in_gcs`` after them, see `vmt.formats.labelbox_to_vertex`).
 The box rules (clip, drop, warn) live in `vmt.formats.export_boxes`.
@@ -19,6 +22,7 @@ The box rules (clip, drop, warn) live in `vmt.formats.export_boxes`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -189,7 +193,7 @@ class RowReader:
                 objects = annotations.get("objects")
         media = obj.get("media_attributes")
         mime = media.get("mime_type") if type(media) is dict else None
-        return self._finish(
+        row = self._finish(
             line,
             data_row_id,
             data_row.get("global_key"),
@@ -201,6 +205,18 @@ class RowReader:
             "bounding_box",
             "name",
         )
+        labelled = type(labels) is list and len(labels) > 0
+        if self.options.require_label and not labelled and type(row) is ExportRow:
+            return self._unlabelled(row, section)
+        return row
+
+    def _unlabelled(self, row: ExportRow, section: dict[str, Any]) -> Rejection:
+        details = section.get("project_details")
+        status = details.get("workflow_status") if type(details) is dict else None
+        where = f" (workflow status {status})" if type(status) is str else ""
+        detail = f"data row {row.data_row_id} has no label{where}: not ground truth"
+        rejection = self._reject(Reason.UNLABELLED_ROW, row.line, row.data_row_id, detail)
+        return replace(rejection, extra={"row": row.to_sample()})
 
     def _read_v1(self, obj: dict[str, Any], line: int) -> ExportRow | Rejection:
         data_row_id = obj["DataRow ID"]

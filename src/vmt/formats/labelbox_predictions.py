@@ -200,9 +200,8 @@ def _read_row(
     if "confidence" in row:
         score = _number(row["confidence"])
         if score is None or not 0.0 <= score <= 1.0:
-            builder.reject(
-                Reason.INVALID_CONFIDENCE, line_no, data_row_id, "confidence not in [0, 1]"
-            )
+            detail = f"confidence {row['confidence']!r:.40} is not a finite number in [0, 1]"
+            builder.reject(Reason.INVALID_CONFIDENCE, line_no, data_row_id, detail)
             return None
     else:
         score = 1.0

@@ -48,10 +48,17 @@ class VertexInstanceFailed(VertexLineError):
 
 
 def parse_prediction(
-    line: dict[str, Any], *, data_row_id: str, width: int, height: int
+    line: dict[str, Any],
+    *,
+    data_row_id: str,
+    width: int,
+    height: int,
+    not_finite: list[str] | None = None,
 ) -> Prediction:
     """One output line's detections in pixels of a ``width`` x ``height`` image.
 
+    With ``not_finite``, a detection whose confidence is not a finite number (``NaN``, as
+    Python writes it) is left out and described there; without it, it fails the line.
     Raises ``VertexLineError`` (a ``ValueError``) when the line cannot be read.
     """
     pred = line.get("prediction") or {}
@@ -68,9 +75,12 @@ def parse_prediction(
             f"({len(names)}/{len(scores)}/{len(boxes)})"
         )
     dets: list[Detection] = []
-    for name, score, bbox in zip(names, scores, boxes, strict=True):
+    for n, (name, score, bbox) in enumerate(zip(names, scores, boxes, strict=True), 1):
         if not isinstance(name, str) or not name:
             raise VertexLineError("a displayName is not a string")
+        if not_finite is not None and type(score) is float and not math.isfinite(score):
+            not_finite.append(f"detection #{n} ({name}): confidence {score} is not a finite number")
+            continue
         if not _is_number(score) or not 0.0 <= score <= 1.0:
             raise VertexLineError(f"confidence {score!r} not in [0, 1]")
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(map(_is_number, bbox))):
@@ -185,13 +195,20 @@ def _read_line(
         detail = f"{where}: data row {row_id} has no image size to scale the boxes"
         builder.reject(Reason.MISSING_DIMENSIONS, line_no, row_id, detail)
         return
+    not_finite: list[str] = []
     try:
         prediction = parse_prediction(
-            line, data_row_id=row_id, width=sample.width, height=sample.height
+            line,
+            data_row_id=row_id,
+            width=sample.width,
+            height=sample.height,
+            not_finite=not_finite,
         )
     except VertexLineError as exc:
         builder.reject(Reason.MALFORMED_ROW, line_no, row_id, f"{where}: {exc}")
         return
+    for detail in not_finite:
+        builder.reject(Reason.INVALID_CONFIDENCE, line_no, row_id, f"{where}: {detail}")
     builder.add_empty_row(row_id)
     for det in prediction.detections:
         b = det.box

@@ -354,21 +354,28 @@ def evaluate_stage(
     (``predicted.failures``) are left out; the trainer's own evaluation
     (``trained.trainer_evaluation``) is kept in metrics.json as ``<trainer_name>_evaluation``."""
     from vmt.evaluation import evaluate, row_metric_rows, write_report_html
+    from vmt.evaluation.result import summarize_rejections
     from vmt.formats.evaluation_inputs import evaluation_ground_truth
 
     # The ground truth of `vmt evaluate` on the same export: every labelled box, not only the
     # boxes Vertex's filters left for training.
-    evaluated = evaluation_ground_truth(
+    truth = evaluation_ground_truth(
         ctx.workdir / artifacts.EXPORT_FILE, samples.only(*EVALUATED_SPLITS), EVALUATED_SPLITS
     )
+    evaluated = truth.rows
+    if truth.unlabelled:
+        ctx.event("rows with no label are not ground truth: left out", rows=len(truth.unlabelled))
     failed = {f.data_row_id for f in predicted.failures} if predicted is not None else set()
     if failed:
         evaluated = [s for s in evaluated if s.data_row_id not in failed]
         ctx.event(
             "rows the trainer could not predict are left out of the metrics", rows=len(failed)
         )
-    evaluation = evaluate(evaluated, artifacts.read_predictions(predictions))
+    scored, on_unlabelled = truth.leave_out_unlabelled(artifacts.read_predictions(predictions))
+    evaluation = evaluate(evaluated, scored).with_rejections(on_unlabelled)
     metrics = evaluation.to_json()
+    if truth.unlabelled:
+        metrics["ground_truth_left_out"] = summarize_rejections(truth.unlabelled)
     if trained is not None and trained.trainer_evaluation is not None:
         metrics[f"{trainer_name}_evaluation"] = trained.trainer_evaluation
     write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))

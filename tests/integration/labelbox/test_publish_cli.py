@@ -102,3 +102,21 @@ def test_vertex_output_without_ground_truth_says_what_is_missing(
     result = CliRunner().invoke(app, ["publish", "--model-run", MR, "--predictions", str(vertex)])
     assert result.exit_code != 0
     assert "give --ground-truth" in str(result.exception)
+
+
+def test_publish_with_ground_truth_gives_no_metrics_to_a_row_with_no_label(
+    setup: Path, fake_labelbox: FakeLabelbox, tmp_path: Path
+) -> None:
+    """A row still to label is not an image with no objects: no per-row metrics for it (its
+    prediction would be a false positive), but its prediction is still published."""
+    gt = tmp_path / "export.ndjson"
+    rows = [make_export_row(i, model_run_id=MR, split="validation") for i in (1, 2, 9)]
+    for model in rows[2]["experiments"].values():
+        for run in model["runs"].values():
+            run["labels"] = []
+    gt.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    _vmt("publish", "--model-run", MR, "--predictions", str(setup), "--ground-truth", str(gt))
+    metrics = fake_labelbox.metrics(MR)
+    assert {m["dataRow"]["id"] for m in metrics} == {"dr-000001", "dr-000002"}
+    uploaded = {r["dataRow"]["id"] for r in fake_labelbox.predictions(MR)}
+    assert uploaded == {"dr-000001", "dr-000002", "dr-000009"}

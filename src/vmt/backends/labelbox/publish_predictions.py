@@ -82,7 +82,10 @@ def _read(
     from vmt.evaluation import evaluate, row_metric_rows
     from vmt.formats.evaluation_inputs import read_evaluation_files
 
-    files = read_evaluation_files(ground_truth, predictions, pred_format=pred_format, splits="all")
+    # Predictions on rows with no label are published, never scored (no per-row metrics).
+    files = read_evaluation_files(
+        ground_truth, predictions, pred_format=pred_format, splits="all", keep_unlabelled=True
+    )
     table = files.predictions.table
     evaluation = evaluate(files.evaluated, table)
     metric_rows = list(row_metric_rows(evaluation, namespace=str(ground_truth)))
