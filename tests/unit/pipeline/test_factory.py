@@ -4,6 +4,7 @@ import pytest
 
 from vmt.backends.factory import build_backends, build_sink, build_source, build_trainer
 from vmt.backends.files import FileSource, FolderSink
+from vmt.backends.registry import trainer_names
 from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.pipeline.run_config import BackendSpec, RunConfig, files_run_config
@@ -37,7 +38,17 @@ def test_images_dir_is_where_relative_paths_point() -> None:
 @pytest.mark.parametrize(
     ("build", "spec", "message"),
     [
-        (build_trainer, BackendSpec(kind="tpu"), "unknown trainer 'tpu' (known: local, vertex)"),
+        (
+            build_trainer,
+            BackendSpec(kind="tpu"),
+            f"unknown trainer 'tpu' (known: {', '.join(trainer_names())})",
+        ),
+        (
+            build_trainer,
+            BackendSpec(kind="local", options={"train_seconds": -1, "gpus": 2}),
+            "trainer 'local': invalid options: train_seconds: Input should be greater than 0;"
+            " gpus: Extra inputs are not permitted",
+        ),
         (build_sink, BackendSpec(kind="s3"), "unknown sink 's3' (known: folder, labelbox)"),
         (build_sink, BackendSpec(kind="folder"), "folder backend: option 'out_dir' is missing"),
     ],

@@ -1,7 +1,8 @@
 """What the runs page and the run page show, read from the run store (no HTTP here).
 
 A page of the runs list costs three indexed queries whatever the store holds (the runs of the
-page, their stages, their Vertex cost handles) and one count.
+page, their stages, their recorded costs: one query per trainer on the page that records one)
+and one count. Trainer titles, costs and console links come from the trainer registry.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vmt.backends.registry import TrainerSpec, trainer_specs
 from vmt.domain import Rejection
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import Stage
 from vmt.pipeline.results import ROW_SET_NAMES, Headline, headline_of
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageRecord, StageState
 from vmt.service.dashboard.links import Link, run_links
-from vmt.vertex_cost import cost_usd
 
 PAGE_SIZE = 50
-COST_HANDLE = "vertex.cost_milli_node_hours"
 REJECTION_EXAMPLES = 3
 """First examples shown per rejection reason."""
 REJECTION_SCAN_LIMIT = 100_000
@@ -63,6 +63,8 @@ class RunRow:
     stage: str | None
     progress: Progress | None
     trainer: str
+    trainer_title: str
+    """The registered trainer's title (its name when it is not registered here)."""
     label: str
     rows_used: int | None
     rows_rejected: int | None
@@ -83,11 +85,32 @@ class RunsPage:
     states: tuple[str, ...] = tuple(s.value for s in RunState)
 
 
-def _cost_usd(milli_node_hours: str | None) -> float | None:
-    try:
-        return None if milli_node_hours is None else cost_usd(float(milli_node_hours))
-    except ValueError:
+def _trainer_of(run: RunRecord) -> TrainerSpec | None:
+    """The run's registered trainer; None for a kind this process does not know."""
+    return next((s for s in trainer_specs() if s.name == run.config.trainer.kind), None)
+
+
+def _cost_usd(spec: TrainerSpec | None, handles: Mapping[str, str]) -> float | None:
+    """What the run's trainer recorded that it cost, in USD."""
+    if spec is None or spec.recorded_cost is None:
         return None
+    value = handles.get(spec.recorded_cost.handle)
+    return None if value is None else spec.recorded_cost.usd(value)
+
+
+def _recorded_costs(store: RunStore, runs: list[RunRecord]) -> dict[str, float | None]:
+    """Run id -> recorded cost in USD, one query per trainer of ``runs`` that records one."""
+    by_trainer: dict[str, list[str]] = {}
+    for run in runs:
+        by_trainer.setdefault(run.config.trainer.kind, []).append(run.id)
+    costs: dict[str, float | None] = {}
+    for spec in trainer_specs():
+        ids = by_trainer.get(spec.name)
+        if ids and spec.recorded_cost is not None:
+            found = store.handles_of(ids, spec.recorded_cost.handle)
+            for run_id, value in found.items():
+                costs[run_id] = spec.recorded_cost.usd(value)
+    return costs
 
 
 def _duration(run: RunRecord, stages: Mapping[Stage, StageRecord]) -> float | None:
@@ -101,7 +124,7 @@ def _duration(run: RunRecord, stages: Mapping[Stage, StageRecord]) -> float | No
     return max(0.0, end - min(started))
 
 
-def _row(run: RunRecord, stages: Mapping[Stage, StageRecord], cost: str | None) -> RunRow:
+def _row(run: RunRecord, stages: Mapping[Stage, StageRecord], cost: float | None) -> RunRow:
     prepared = stages.get(Stage.PREPARE)
     outputs = prepared.outputs if prepared else {}
     current = stages.get(run.stage) if run.stage else None
@@ -119,11 +142,12 @@ def _row(run: RunRecord, stages: Mapping[Stage, StageRecord], cost: str | None) 
         stage=run.stage.value if run.stage else None,
         progress=progress,
         trainer=run.config.trainer.kind,
+        trainer_title=(spec.title if (spec := _trainer_of(run)) else run.config.trainer.kind),
         label=run.config.label or run.config.source.kind,
         rows_used=outputs.get("samples"),
         rows_rejected=outputs.get("rejected"),
         headline=headline_of(run.metrics),
-        cost_usd=_cost_usd(cost),
+        cost_usd=cost,
         started=_iso(min(started) if started else run.created) or "",
         duration_seconds=_duration(run, stages),
         error=run.error,
@@ -139,7 +163,7 @@ def runs_page(store: RunStore, *, state: str | None, page: int, size: int = PAGE
     runs = store.page_runs(state=wanted, limit=size, offset=(page - 1) * size)
     ids = [run.id for run in runs]
     stages = store.stages_of(ids)
-    costs = store.handles_of(ids, COST_HANDLE)
+    costs = _recorded_costs(store, runs)
     rows = [_row(run, stages.get(run.id, {}), costs.get(run.id)) for run in runs]
     return RunsPage(rows=rows, state=state, page=page, pages=pages, total=total)
 
@@ -237,7 +261,8 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
     stage_records = store.stages(run_id)
     by_stage = {s.stage: s for s in stage_records}
     handles = store.handles(run_id)
-    row = _row(run, by_stage, handles.get(COST_HANDLE))
+    trainer = _trainer_of(run)
+    row = _row(run, by_stage, _cost_usd(trainer, handles))
     history = store.events(run_id)
     events = [
         EventView(_iso(e.ts) or "", e.stage.value if e.stage else None, e.message, e.data)
@@ -275,7 +300,7 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
         rejections=rejections,
         row_sets=row_sets,
         has_report=report_path(store, run_id) is not None,
-        links=run_links(source, handles),
+        links=run_links(source, handles, trainer),
     )
 
 
