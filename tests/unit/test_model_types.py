@@ -4,14 +4,14 @@ import subprocess
 import pytest
 
 from tests.conftest import VMT, cli_env
-from vmt.errors import InputError
 from vmt.backends.registry import trainer_names, trainer_specs
+from vmt.errors import InputError
 from vmt.model_types import model_type, model_types, models_response
 
 
 def test_models_response_offers_every_model_type_by_key() -> None:
     offered = [offer.name for spec in trainer_specs() for offer in spec.model_types]
-    assert models_response() == dict.fromkeys(offered, {})
+    assert models_response() == {name: {} for name in offered}
     assert {"vertex_automl_object_detection", "local_object_detection"} <= set(offered)
 
 
