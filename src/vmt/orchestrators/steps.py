@@ -18,10 +18,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import SecretStr
 
 from vmt.backends.registry import LinkStep, resource_types, trainer_specs
-from vmt.config import Settings, load_settings
+from vmt.config import Settings, load_settings, secret_setting_names
 from vmt.pipeline import stages
 from vmt.pipeline.failure import MAX_MESSAGE, failure_message
 from vmt.pipeline.protocols import MODEL_HANDLE, REPORT_HANDLE, STAGE_STATUS, RunStatus, Stage
@@ -45,15 +44,6 @@ _HOST_SETTINGS = frozenset({"state_dir", "log_json"})
 
 
 # --- settings ------------------------------------------------------------------------------
-def secret_setting_names() -> frozenset[str]:
-    """Names of the settings that hold secrets (``SecretStr``)."""
-    return frozenset(
-        name
-        for name, field in Settings.model_fields.items()
-        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
-    )
-
-
 def step_settings_json(settings: Settings) -> str:
     """The settings a step needs, as the JSON pipeline parameter: every setting but secrets and
     the submitting host's own (steps read secrets from their environment)."""
