@@ -138,3 +138,26 @@ def test_a_missing_extra_is_named() -> None:
     with pytest.raises(ConfigError) as err:
         broken.build(Settings(), {})
     assert 'pip install "vertex-model-training[x]"' in str(err.value)
+
+
+def test_a_command_line_keeps_each_trainer_s_own_options() -> None:
+    from vmt.cli.trainer_option import trainer_options_checked
+    from vmt.pipeline.run_config import labelbox_run_config
+
+    notes: list[str] = []
+    options = {"train_seconds": 3.0, "seed": 1, "vertex_dry_run": True}
+    for trainer, kept, note in [
+        (
+            "local",
+            {"train_seconds": 3.0, "seed": 1},
+            "trainer local takes no option vertex_dry_run",
+        ),
+        ("vertex", {"vertex_dry_run": True}, "trainer vertex takes no option seed, train_seconds"),
+    ]:
+        config = labelbox_run_config(model_run_id="mr", trainer=trainer, trainer_options=options)
+        checked = trainer_options_checked(config, display_note=notes.append)
+        assert checked.trainer.options == kept
+        assert notes.pop() == f"note: {note}: left out"
+    bad = labelbox_run_config(model_run_id="mr", trainer="local", trainer_options={"seed": "x"})
+    with pytest.raises(ConfigError, match="seed: Input should be a valid integer"):
+        trainer_options_checked(bad, display_note=notes.append)

@@ -132,14 +132,26 @@ class TrainerSpec:
             raise ConfigError(f"trainer {self.name!r}: invalid options: {problems}") from None
         return parsed.model_dump(mode="json", exclude_none=True)
 
+    def split_options(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        """``options`` -> (those this trainer takes, the names of the others): a command line
+        with options for several trainers keeps each trainer's own and says what it left out."""
+        fields = self.options.model_fields
+        own = {name: value for name, value in options.items() if name in fields}
+        return own, sorted(name for name in options if name not in fields)
+
     def settings_for(self, settings: Settings, options: Mapping[str, Any]) -> Settings:
-        """``settings`` with this run's validated options applied."""
-        overrides = self.validate_options(options)
+        """``settings`` with this run's options applied: its own options validated (a bad
+        value is a ``ConfigError``); others are ignored, as runs stored before trainers had
+        typed options hold settings of other trainers (e.g. ``train_seconds`` on a Vertex
+        run)."""
+        own, _others = self.split_options(options)
+        overrides = self.validate_options(own)
         return settings.model_copy(update=overrides) if overrides else settings
 
     def build(self, settings: Settings, options: Mapping[str, Any]) -> Trainer:
-        """The trainer for a run with ``options``. Raises ``ConfigError`` for bad options or
-        a missing optional dependency (naming the extra to install)."""
+        """The trainer for a run with ``options`` (see ``settings_for``). Raises
+        ``ConfigError`` for a bad option value or a missing optional dependency (naming the
+        extra to install)."""
         run_settings = self.settings_for(settings, options)
         module_name, _, attribute = self.builder.partition(":")
         try:

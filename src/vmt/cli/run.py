@@ -11,7 +11,7 @@ from vmt.cli.ci_gate import (
 )
 from vmt.cli.convert import UnassignedPolicy
 from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
-from vmt.cli.trainer_option import trainer_option
+from vmt.cli.trainer_option import trainer_option, trainer_options_checked
 
 
 def register(app: typer.Typer) -> None:
@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
         """Run the whole loop on an export file or a Labelbox model run: prepare, train,
         predict, evaluate, publish."""
         from vmt.backends.factory import build_backends, estimated_cost
+        from vmt.cli.console import err_console
         from vmt.cli.run_display import finish_run
         from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
@@ -82,6 +83,9 @@ def register(app: typer.Typer) -> None:
             seed=seed,
             dry_run=dry_run,
             unassigned=unassigned.value if unassigned is not None else settings.unassigned,
+        )
+        config = trainer_options_checked(
+            config, display_note=lambda text: err_console.print(text, highlight=False)
         )
         if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
             if model_run is None:

@@ -7,10 +7,14 @@ accepted like a built-in.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.models import OptionInfo
+
+if TYPE_CHECKING:
+    from vmt.pipeline.run_config import RunConfig
 
 TRAINER_HELP = "Training backend: one of the registered trainers (`vmt models` lists them)."
 
@@ -43,3 +47,19 @@ def trainer_option(default: str) -> Any:
     return _TrainerOptionInfo(
         default=default, param_decls=("--trainer",), parser=_registered, help=TRAINER_HELP
     )
+
+
+def trainer_options_checked(config: RunConfig, *, display_note: Callable[[str], Any]) -> RunConfig:
+    """``config`` with only the options its trainer takes (each checked: a bad value raises
+    ``ConfigError``); an option it does not take (``--seed`` for ``vertex``) is left out and
+    ``display_note`` says so."""
+    from vmt.backends.registry import trainer_spec
+
+    spec = trainer_spec(config.trainer.kind)
+    own, others = spec.split_options(config.trainer.options)
+    spec.validate_options(own)
+    if not others:
+        return config
+    display_note(f"note: trainer {spec.name} takes no option {', '.join(others)}: left out")
+    trainer = config.trainer.model_copy(update={"options": own})
+    return config.model_copy(update={"trainer": trainer})
