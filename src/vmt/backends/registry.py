@@ -121,7 +121,8 @@ class TrainerSpec:
 
     def validate_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
         """``options`` checked against ``self.options`` -> the settings overrides they make
-        (JSON values, unset ones left out). Raises ``ConfigError`` naming every bad option."""
+        (validated values, unset ones left out). Raises ``ConfigError`` naming every bad or
+        unknown option."""
         try:
             parsed = self.options.model_validate(dict(options))
         except ValidationError as exc:
@@ -130,7 +131,7 @@ class TrainerSpec:
                 for err in exc.errors()
             )
             raise ConfigError(f"trainer {self.name!r}: invalid options: {problems}") from None
-        return parsed.model_dump(mode="json", exclude_none=True)
+        return parsed.model_dump(exclude_none=True)
 
     def split_options(self, options: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
         """``options`` -> (those this trainer takes, the names of the others): a command line
@@ -200,6 +201,8 @@ def _check_free(spec: TrainerSpec) -> None:
 
 
 def _load_builtins() -> None:
+    """Register ``vmt.backends.builtin_trainers`` once (a spec module must not read the
+    registry while it is imported)."""
     global _builtins_loaded
     if _builtins_loaded:
         return
