@@ -148,12 +148,41 @@ class Settings(BaseSettings):
             raise ConfigError(f"missing setting(s): {described}")
 
 
-SECRETS = {
-    "labelbox_api_key": "LABELBOX_API_KEY",
-    "webhook_secret": "VMT_WEBHOOK_SECRET",
-    "api_token": "VMT_API_TOKEN",
-}
+def _secret_env_names() -> dict[str, tuple[str, ...]]:
+    """Each ``SecretStr`` setting -> the environment variables it is read from, first the one
+    to name in messages (its first alias, else ``VMT_<NAME>``)."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, info in Settings.model_fields.items():
+        if SecretStr not in getattr(info.annotation, "__args__", (info.annotation,)):
+            continue
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else ()
+        found[name] = tuple(str(c) for c in choices) or (f"VMT_{name.upper()}",)
+    return found
+
+
+SECRET_ENV: dict[str, tuple[str, ...]] = _secret_env_names()
+"""The secrets, stated once (the ``SecretStr`` settings above): setting name -> the
+environment variables it may come from."""
+SECRETS = {name: envs[0] for name, envs in SECRET_ENV.items()}
 """Settings that are secrets, with the environment variable each is read from."""
+
+
+def secret_setting_names() -> frozenset[str]:
+    """Names of the settings that hold secrets (never in a pipeline parameter or a file)."""
+    return frozenset(SECRET_ENV)
+
+
+def secret_env_names() -> tuple[str, ...]:
+    """Every environment variable a secret may be read from (log redaction before settings
+    are loaded)."""
+    return tuple(env for envs in SECRET_ENV.values() for env in envs)
+
+
+def configured_secrets(settings: Settings) -> list[str]:
+    """Every secret value set in ``settings`` (for log redaction)."""
+    values = (getattr(settings, name) for name in SECRET_ENV)
+    return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
 class _SecretFreeToml(TomlConfigSettingsSource):

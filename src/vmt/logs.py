@@ -52,18 +52,16 @@ class SecretRedactor(logging.Filter):
         return True
 
 
-_SECRET_ENV = ("LABELBOX_API_KEY", "VMT_LABELBOX_API_KEY", "VMT_WEBHOOK_SECRET", "VMT_API_TOKEN")
-
-
-def protect_last_resort() -> None:
+def protect_last_resort(secret_env: Iterable[str]) -> None:
     """Redact what Python's last-resort handler prints (warnings when logging is not
-    configured, as in the CLI): URL credentials, and the secrets found in the environment."""
+    configured, as in the CLI): URL credentials, and the values of the environment variables
+    ``secret_env`` (``vmt.config.secret_env_names()``)."""
     import os
 
     if logging.lastResort is not None and not any(
         isinstance(f, SecretRedactor) for f in logging.lastResort.filters
     ):
-        secrets = (os.environ.get(name, "") for name in _SECRET_ENV)
+        secrets = (os.environ.get(name, "") for name in secret_env)
         logging.lastResort.addFilter(SecretRedactor(secrets))
 
 

@@ -1,53 +1,50 @@
-"""The model types offered to Labelbox's "Train model" menu, defined once.
+"""The model types offered to Labelbox's "Train model" menu, read from the trainer registry.
 
-Each value is a key of ``GET /models`` and the ``modelType`` of ``POST /model_run``
-(FORMATS.md 1.4); ``trainer`` names the training backend that runs it (``vmt run --trainer``).
-``vmt models`` prints them.
+Each name is a key of ``GET /models`` and the ``modelType`` of ``POST /model_run``
+(FORMATS.md 1.4); ``trainer`` names the registered trainer that runs it (``vmt run --trainer``),
+``description`` what ``vmt models`` prints. Each trainer declares its model types once, in its
+``TrainerSpec`` (``vmt.backends.registry``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
+from dataclasses import dataclass
 
+from vmt.backends.registry import model_type_offers
 from vmt.errors import InputError
 
 
-class ModelType(StrEnum):
-    VERTEX_AUTOML_OBJECT_DETECTION = "vertex_automl_object_detection"
-    LOCAL_OBJECT_DETECTION = "local_object_detection"
+@dataclass(frozen=True, slots=True)
+class ModelType:
+    """One offered model type. ``str(model_type)`` and ``value`` are its name."""
 
-    @property
-    def trainer(self) -> str:
-        """The trainer backend name: ``local`` or ``vertex``."""
-        return _TRAINERS[self]
+    value: str
+    trainer: str
+    """The registered trainer that runs it (e.g. ``local`` or ``vertex``)."""
+    description: str
 
-    @property
-    def description(self) -> str:
-        return _DESCRIPTIONS[self]
+    def __str__(self) -> str:
+        return self.value
 
 
-_TRAINERS = {
-    ModelType.VERTEX_AUTOML_OBJECT_DETECTION: "vertex",
-    ModelType.LOCAL_OBJECT_DETECTION: "local",
-}
-_DESCRIPTIONS = {
-    ModelType.VERTEX_AUTOML_OBJECT_DETECTION: "Vertex AI AutoML image object detection (cloud)",
-    ModelType.LOCAL_OBJECT_DETECTION: "Small PyTorch detector trained on the service's own machine",
-}
-
-MODEL_TYPES: Mapping[str, ModelType] = {t.value: t for t in ModelType}
+def model_types() -> Mapping[str, ModelType]:
+    """Every offered model type by name, in registry order."""
+    return {
+        name: ModelType(name, spec.name, offer.description)
+        for name, (offer, spec) in model_type_offers().items()
+    }
 
 
 def models_response() -> dict[str, dict[str, object]]:
     """The body of ``GET /models``: an object whose keys are the offered model types."""
-    return {name: {} for name in MODEL_TYPES}
+    return {name: {} for name in model_types()}
 
 
 def model_type(name: str) -> ModelType:
     """The model type called ``name``; InputError naming the offered ones otherwise."""
+    offered = model_types()
     try:
-        return MODEL_TYPES[name]
+        return offered[name]
     except KeyError:
-        offered = ", ".join(MODEL_TYPES)
-        raise InputError(f"unknown model type {name!r}; offered: {offered}") from None
+        raise InputError(f"unknown model type {name!r}; offered: {', '.join(offered)}") from None

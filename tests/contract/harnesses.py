@@ -134,7 +134,7 @@ def scripted_harness(root: Path) -> AbstractContextManager[Harness]:
         def break_training(self) -> None:
             script.fail_training = "the scripted cluster ran out of quota"
 
-    return _plain(ScriptedHarness("scripted", root, lambda: ScriptedTrainer(script)))
+    return _plain(ScriptedHarness("scripted", root, lambda: ScriptedTrainer(script=script)))
 
 
 @contextmanager

@@ -21,9 +21,9 @@ def test_the_contract(trainer: str, check: Callable[[Harness], None], tmp_path: 
 
 
 def test_every_registered_trainer_has_a_harness() -> None:
-    from vmt.backends.factory import TRAINERS
+    from vmt.backends.registry import trainer_names
 
-    assert set(TRAINERS) <= set(HARNESSES)
+    assert set(trainer_names()) <= set(HARNESSES)
 
 
 class _ForgetfulTrainer(ScriptedTrainer):
@@ -38,7 +38,7 @@ class _ForgetfulTrainer(ScriptedTrainer):
 def test_the_contract_fails_a_trainer_whose_launch_is_not_idempotent(tmp_path: Path) -> None:
     script = TrainerScript(train_polls=3)
     with scripted_harness(tmp_path) as harness:
-        harness.trainer = lambda: _ForgetfulTrainer(script)  # type: ignore[method-assign]
+        harness.trainer = lambda: _ForgetfulTrainer(script=script)  # type: ignore[method-assign]
         harness.jobs_launched = lambda: sum(  # type: ignore[method-assign]
             1 for job in script.launched if job.startswith("training")
         )

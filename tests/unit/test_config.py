@@ -71,3 +71,34 @@ def test_a_missing_secret_never_suggests_vmt_toml() -> None:
         assert "Secret Manager" in info.value.message
     with pytest.raises(ConfigError, match=r"VMT_GCS_BUCKET \(or gcs_bucket in vmt.toml\)"):
         settings.require("gcs_bucket")
+
+
+def test_the_secrets_are_the_secret_str_settings_stated_once() -> None:
+    from pydantic import SecretStr
+
+    from vmt.config import (
+        SECRETS,
+        Settings,
+        configured_secrets,
+        secret_env_names,
+        secret_setting_names,
+    )
+
+    assert SECRETS == {
+        "labelbox_api_key": "LABELBOX_API_KEY",
+        "webhook_secret": "VMT_WEBHOOK_SECRET",
+        "api_token": "VMT_API_TOKEN",
+    }
+    assert secret_setting_names() == {
+        name
+        for name, info in Settings.model_fields.items()
+        if SecretStr in getattr(info.annotation, "__args__", ())
+    }
+    assert set(secret_env_names()) == {
+        "LABELBOX_API_KEY",
+        "VMT_LABELBOX_API_KEY",
+        "VMT_WEBHOOK_SECRET",
+        "VMT_API_TOKEN",
+    }
+    settings = Settings(labelbox_api_key="lb-key", api_token="tok-123")
+    assert sorted(configured_secrets(settings)) == ["lb-key", "tok-123"]

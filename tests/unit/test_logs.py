@@ -91,8 +91,9 @@ def test_one_shot_commands_log_warnings_through_the_redactor() -> None:
 
     code = (
         "import logging, os\n"
+        "from vmt.config import secret_env_names\n"
         "from vmt.logs import protect_last_resort\n"
-        "protect_last_resort()\n"
+        "protect_last_resort(secret_env_names())\n"
         "logging.getLogger('urllib3').warning("
         "'Retrying: /a.png?X-Goog-Signature=s3cr3tsig key %s', os.environ['LABELBOX_API_KEY'])\n"
         "logging.getLogger('vmt').info('not shown')\n"

@@ -1,8 +1,8 @@
 """Backends from a run's serialisable configuration, so any process can resume any run.
 
-Known kinds: sources ``files`` and ``labelbox``; trainers ``local`` and ``vertex``; sinks
-``folder`` and ``labelbox``. Each backend module is imported only when a run uses it (torch, the
-Labelbox and Google SDKs stay out of processes that do not need them).
+Known kinds: sources ``files`` and ``labelbox``; sinks ``folder`` and ``labelbox``; trainers
+those of ``vmt.backends.registry``. Each backend module is imported only when a run uses it
+(torch, the Labelbox and Google SDKs stay out of processes that do not need them).
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+from vmt.backends.registry import trainer_spec
 from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.pipeline.protocols import Sink, Source, Trainer
 from vmt.pipeline.run_config import UNASSIGNED_OPTION, BackendSpec, RunConfig
 
 SOURCES = ("files", "labelbox")
-TRAINERS = ("local", "vertex")
 SINKS = ("folder", "labelbox")
 
 
@@ -41,11 +41,7 @@ def build_backends(config: RunConfig, settings: Settings) -> Backends:
     )
 
 
-_EXTRAS = {
-    "vmt.backends.local": "local",
-    "vmt.backends.labelbox": "labelbox",
-    "vmt.backends.vertex": "vertex",
-}
+_EXTRAS = {"vmt.backends.labelbox": "labelbox"}
 
 
 def _backend_class(module: str, name: str) -> Any:
@@ -92,16 +88,16 @@ def build_source(spec: BackendSpec, settings: Settings) -> Source:
 
 
 def build_trainer(spec: BackendSpec, settings: Settings) -> Trainer:
-    overrides = {k: v for k, v in spec.options.items() if k in Settings.model_fields}
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-    if spec.kind == "local":
-        local_trainer = _backend_class("vmt.backends.local", "LocalTrainer")
-        return cast(Trainer, local_trainer(settings))
-    if spec.kind == "vertex":
-        vertex_trainer = _backend_class("vmt.backends.vertex", "VertexTrainer")
-        return cast(Trainer, vertex_trainer(settings))
-    raise ConfigError(f"unknown trainer {spec.kind!r} (known: {', '.join(TRAINERS)})")
+    """The registered trainer ``spec.kind`` with the run's options (checked against the
+    trainer's options model) applied to ``settings``."""
+    return trainer_spec(spec.kind).build(settings, spec.options)
+
+
+def estimated_cost(settings: Settings, spec: BackendSpec) -> float | None:
+    """The most the run's training may cost in USD (the trainer's estimate with the run's
+    options applied; None: the trainer has nothing to pay for)."""
+    trainer = trainer_spec(spec.kind)
+    return trainer.estimate_cost(trainer.settings_for(settings, spec.options))
 
 
 def build_sink(spec: BackendSpec, settings: Settings) -> Sink:

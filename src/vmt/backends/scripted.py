@@ -7,7 +7,7 @@ crashed) without a fake server, and the trainer contract suite (``tests/contract
 the same rules as the real trainers. Predictions are the ground truth boxes with a score.
 
     script = TrainerScript(train_polls=3, unpredictable=frozenset({"row7"}))
-    trainer = ScriptedTrainer(script)
+    trainer = ScriptedTrainer(script=script)
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from vmt.config import Settings
 from vmt.domain import Detection, Prediction, Rejection, Sample
 from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
@@ -55,7 +56,9 @@ class ScriptedTrainer:
 
     name = "scripted"
 
-    def __init__(self, script: TrainerScript | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, script: TrainerScript | None = None):
+        """``settings`` are accepted as every registered trainer's builder is called with
+        them, and not used: the script says everything."""
         self.script = script or TrainerScript()
 
     def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:

@@ -57,9 +57,10 @@ for _name in _COMMAND_MODULES:
 
 
 def main() -> None:
+    from vmt.config import secret_env_names
     from vmt.logs import protect_last_resort
 
-    protect_last_resort()
+    protect_last_resort(secret_env_names())
     try:
         app()
     except VmtError as exc:

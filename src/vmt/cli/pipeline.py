@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from vmt.cli.trainer_option import trainer_option
+
 if TYPE_CHECKING:
     from vmt.config import Settings
 
@@ -56,7 +58,7 @@ def compile_pipeline(
 @pipeline_app.command("submit")
 def submit(
     model_run: str = typer.Option(..., "--model-run", help="The Labelbox model run id."),
-    trainer: str = typer.Option("vertex", "--trainer", help="Training backend: vertex or local."),
+    trainer: str = trainer_option("vertex"),
     attempt: int = typer.Option(
         1, "--attempt", min=1, help="2, 3, ...: a new job for a model run whose job failed."
     ),
@@ -76,12 +78,15 @@ def submit_pipeline_run(
     attempt: int = 1,
     unassigned: str | None = None,
 ) -> None:
-    """Create (or attach to) the model run's pipeline job and say which, without waiting."""
+    """Create (or attach to) the model run's pipeline job and say which, without waiting.
+    Raises ``ConfigError`` for options the trainer does not take."""
+    from vmt.backends.registry import trainer_spec
     from vmt.cli.console import console
     from vmt.cli.pipeline_views import console_url
     from vmt.orchestrators.vertex_pipelines import pipeline_jobs
     from vmt.pipeline.run_config import labelbox_run_config
 
+    trainer_spec(trainer).validate_options(options or {})
     config = labelbox_run_config(
         model_run_id=model_run,
         trainer=trainer,

@@ -11,6 +11,7 @@ from vmt.cli.ci_gate import (
 )
 from vmt.cli.convert import UnassignedPolicy
 from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
+from vmt.cli.trainer_option import trainer_option, trainer_options_checked
 
 
 def register(app: typer.Typer) -> None:
@@ -28,16 +29,16 @@ def register(app: typer.Typer) -> None:
             help="Labelbox model run id: export it, train, and load the results back into it "
             "(needs LABELBOX_API_KEY).",
         ),
-        trainer: str = typer.Option(
-            "local", "--trainer", help="Training backend: local or vertex."
-        ),
+        trainer: str = trainer_option("local"),
         images_dir: Path | None = typer.Option(
             None, "--images-dir", help="Folder that relative row_data paths are relative to."
         ),
         train_seconds: float | None = typer.Option(
-            None, "--train-seconds", help="Training time budget (local trainer)."
+            None, "--train-seconds", help="Training time budget (trainers with this option)."
         ),
-        seed: int | None = typer.Option(None, "--seed", help="Random seed (local trainer)."),
+        seed: int | None = typer.Option(
+            None, "--seed", help="Random seed (trainers with this option)."
+        ),
         unassigned: UnassignedPolicy | None = typer.Option(
             None,
             "--unassigned",
@@ -49,7 +50,8 @@ def register(app: typer.Typer) -> None:
         dry_run: bool = typer.Option(
             False,
             "--dry-run",
-            help="Vertex: stage, validate, import and print the cost, but do not launch training.",
+            help="Cloud trainers with this option: stage, validate, import and print the cost, "
+            "but do not launch training.",
         ),
         orchestrator: str | None = typer.Option(
             None, "--orchestrator", help="With --model-run: " + ORCHESTRATOR_HELP
@@ -59,7 +61,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the whole loop on an export file or a Labelbox model run: prepare, train,
         predict, evaluate, publish."""
-        from vmt.backends.factory import build_backends
+        from vmt.backends.factory import build_backends, estimated_cost
+        from vmt.cli.console import err_console
         from vmt.cli.run_display import finish_run
         from vmt.cli.run_summary import run_display, run_summary
         from vmt.config import load_settings
@@ -81,6 +84,9 @@ def register(app: typer.Typer) -> None:
             dry_run=dry_run,
             unassigned=unassigned.value if unassigned is not None else settings.unassigned,
         )
+        config = trainer_options_checked(
+            config, display_note=lambda text: err_console.print(text, highlight=False)
+        )
         if orchestrator_of(settings, orchestrator) == "vertex-pipelines":
             if model_run is None:
                 raise InputError("--orchestrator vertex-pipelines runs a Labelbox --model-run")
@@ -98,6 +104,9 @@ def register(app: typer.Typer) -> None:
             runner = Runner(settings, backends_factory=build_backends, observer=display)
             run_id = runner.create_run(config)
             display.note(f"run {run_id} (resume with: vmt resume {run_id})")
+            cost = estimated_cost(settings, config.trainer)
+            if cost is not None:
+                display.note(f"{config.trainer.kind}: training costs at most ${cost:,.2f}")
             record = runner.advance(run_id)
         summary, verdict = run_summary(runner.store, record, thresholds)
         if as_json:

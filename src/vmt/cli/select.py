@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 
 from vmt.pool.pool_spec import POOL_HELP
-from vmt.selection.names import STRATEGIES
+from vmt.selection.strategies import BATCH_NAME_HELP, OPTION_HELP, strategies_help
 
 if TYPE_CHECKING:
     from vmt.pool.pool_spec import PoolSpec
@@ -22,7 +21,7 @@ def register(app: typer.Typer) -> None:
     def select_command(
         pool: str = typer.Option(..., "--pool", help=POOL_HELP),
         strategy: str = typer.Option(
-            "least_confidence", "--strategy", "-s", help=f"One of: {', '.join(STRATEGIES)}."
+            "least_confidence", "--strategy", "-s", help=f"One of: {strategies_help()}."
         ),
         budget: int | None = typer.Option(
             None, "--budget", "-n", help="How many rows to choose (default: rank them all)."
@@ -36,30 +35,26 @@ def register(app: typer.Typer) -> None:
             "--predictions",
             help="Predictions on the pool made elsewhere (Labelbox NDJSON or Vertex output).",
         ),
-        threshold: float | None = typer.Option(
-            None,
-            "--threshold",
-            help="Decision threshold for margin (default: the run's F1-optimal confidence; "
-            "0.5 with --predictions).",
+        threshold: float | None = typer.Option(None, "--threshold", help=OPTION_HELP["threshold"]),
+        window: float | None = typer.Option(None, "--window", help=OPTION_HELP["window"]),
+        score_floor: float | None = typer.Option(
+            None, "--score-floor", help=OPTION_HELP["score_floor"]
+        ),
+        candidate_factor: int | None = typer.Option(
+            None, "--candidate-factor", help=OPTION_HELP["candidate_factor"]
         ),
         training: Path | None = typer.Option(
             None, "--training", help="With --predictions: the training export (rare_class)."
         ),
-        seed: int = typer.Option(0, "--seed", help="Seed of the random strategy."),
-        base: str = typer.Option(
-            "least_confidence", "--base", help="The uncertainty strategy that diverse thins."
-        ),
+        seed: int = typer.Option(0, "--seed", help=OPTION_HELP["seed"]),
+        base: str = typer.Option("least_confidence", "--base", help=OPTION_HELP["base"]),
         images_dir: Path | None = typer.Option(
             None, "--images-dir", help="Folder that relative row_data paths are relative to."
         ),
         project_id: str | None = typer.Option(
             None, "--project", help="Send the chosen rows to this Labelbox project as batch(es)."
         ),
-        batch: str | None = typer.Option(
-            None,
-            "--batch",
-            help="Batch name (default: vmt-<strategy>-<digest of the chosen rows>).",
-        ),
+        batch: str | None = typer.Option(None, "--batch", help=BATCH_NAME_HELP),
         priority: int = typer.Option(5, "--priority", help="Batch priority, 1 (highest) to 5."),
         prelabel: bool = typer.Option(
             False, "--prelabel", help="With --project and --run: also import their pre-labels."
@@ -70,14 +65,20 @@ def register(app: typer.Typer) -> None:
         from vmt.errors import InputError
         from vmt.pool.pool_spec import PoolSpec
         from vmt.pool.select import write_ranking_csv
-        from vmt.selection.ranking import SelectionOptions
+        from vmt.selection.strategies import selection_options, strategy_spec
 
         if (run_id is None) == (predictions is None):
             raise InputError("give exactly one of --run RUN or --predictions FILE")
+        strategy_spec(strategy)
         spec = PoolSpec.parse(pool)
         spec.check_batch_target(project_id)
-        options = SelectionOptions(
-            threshold=threshold if threshold is not None else 0.5, seed=seed, base=base
+        options = selection_options(
+            threshold=threshold,
+            window=window,
+            score_floor=score_floor,
+            seed=seed,
+            base=base,
+            candidate_factor=candidate_factor,
         )
         result: SelectResult
         if predictions is not None:
@@ -185,13 +186,12 @@ def _send(
     from vmt.cli.pool_option import PredictingRun
     from vmt.config import load_settings
     from vmt.pool.prelabel import prelabel_pool
+    from vmt.selection.strategies import batch_name
 
     settings = load_settings()
     project = LabelboxProject(settings, project_id)
     ids = [row.data_row_id for row in result.ranking.rows]
-    if batch is None:  # the same selection gets the same name: a retry makes no second batch
-        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]
-        batch = f"vmt-{result.ranking.strategy}-{digest}"
+    batch = batch or batch_name(result.ranking.strategy, ids)
     print_batch_summary(
         project_id, send_to_project(project, data_row_ids=ids, batch=batch, priority=priority)
     )

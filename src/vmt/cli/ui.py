@@ -11,10 +11,9 @@ def register(app: typer.Typer) -> None:
         import uvicorn
 
         from vmt.cli.console import err_console
-        from vmt.config import load_settings
+        from vmt.config import configured_secrets, load_settings
         from vmt.logs import configure_logging
         from vmt.service.dashboard.local_app import create_ui_app
-        from vmt.service.serve import configured_secrets
 
         settings = load_settings()
         configure_logging(json=settings.log_json, secrets=configured_secrets(settings))

@@ -85,17 +85,17 @@ def train(
     model: dsl.Output[dsl.Model],
     gcp_resources: dsl.OutputPath(str),  # type: ignore[valid-type]
 ) -> str:
-    """Train (AutoML image object detection on Vertex AI, or the local detector); returns the
-    model reference and links the Vertex dataset, training pipeline and model."""
+    """Train with the run's registered trainer; returns the model reference and links the
+    cloud resources the trainer declares for this step (e.g. Vertex dataset, pipeline, model)."""
     from pathlib import Path
 
-    from vmt.orchestrators.steps import TRAIN_RESOURCES, run_step, step_resources
+    from vmt.orchestrators.steps import run_step, step_resources
 
     outputs = run_step(
         "train", run_id=run_id, run_config=run_config, settings=settings, run_dir=run_dir
     )
     reference = str(outputs["model"])
-    resources = step_resources(run_id, run_dir, settings, TRAIN_RESOURCES)
+    resources = step_resources(run_id, run_dir, settings, run_config, "train")
     Path(gcp_resources).write_text(resources)
     model.metadata["reference"] = reference
     if reference.startswith("projects/"):
@@ -113,16 +113,18 @@ def predict(
     model: str,
     gcp_resources: dsl.OutputPath(str),  # type: ignore[valid-type]
 ) -> str:
-    """Batch prediction on every VALIDATION and TEST row; links the batch prediction job."""
+    """Batch prediction on every VALIDATION and TEST row; links the trainer's prediction
+    resources (e.g. the Vertex batch prediction job)."""
     import json
     from pathlib import Path
 
-    from vmt.orchestrators.steps import PREDICT_RESOURCES, run_step, step_resources
+    from vmt.orchestrators.steps import run_step, step_resources
 
     outputs = run_step(
         "predict", run_id=run_id, run_config=run_config, settings=settings, run_dir=run_dir
     )
-    Path(gcp_resources).write_text(step_resources(run_id, run_dir, settings, PREDICT_RESOURCES))
+    resources = step_resources(run_id, run_dir, settings, run_config, "predict")
+    Path(gcp_resources).write_text(resources)
     return json.dumps({**outputs, "model": model})
 
 
@@ -218,15 +220,25 @@ def _configure(task: Any, name: str) -> None:
     )
 
 
+def pipeline_trainers() -> tuple[str, ...]:
+    """The registered trainers whose steps run in the pipeline image, as the compiled
+    pipeline's description names them."""
+    from vmt.backends.registry import trainer_specs
+
+    return tuple(spec.name for spec in trainer_specs() if spec.in_pipeline_image)
+
+
 def build_pipeline(image: str, *, exit_handler: bool = True) -> Any:
     """The pipeline function (``@dsl.pipeline``). ``exit_handler=False`` leaves the exit handler
-    out, for ``kfp.local``, which does not run exit handlers."""
+    out, for ``kfp.local``, which does not run exit handlers. Its description names the
+    trainers of the registry it runs (``pipeline_trainers``)."""
     built = components(image)
+    trainers = f"trainers: {', '.join(pipeline_trainers())}"
 
     if exit_handler:
 
         @dsl.pipeline(  # type: ignore[untyped-decorator]
-            name=PIPELINE_NAME, description="vmt: train a detector on a model run"
+            name=PIPELINE_NAME, description=f"vmt: train a detector on a model run ({trainers})"
         )
         def vmt_run(run_id: str, run_config: str, settings: str, run_dir: str) -> None:
             params = {
@@ -243,7 +255,7 @@ def build_pipeline(image: str, *, exit_handler: bool = True) -> Any:
         return vmt_run
 
     @dsl.pipeline(  # type: ignore[untyped-decorator]
-        name=PIPELINE_NAME, description="vmt: train a detector (no exit handler)"
+        name=PIPELINE_NAME, description=f"vmt: train a detector, no exit handler ({trainers})"
     )
     def vmt_run_local(run_id: str, run_config: str, settings: str, run_dir: str) -> None:
         params = {

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import SecretStr
 
-from vmt.config import Settings, load_settings
+from vmt.backends.registry import LinkStep, resource_types, trainer_specs
+from vmt.config import Settings, load_settings, secret_setting_names
 from vmt.pipeline.failure import MAX_MESSAGE, failure_message
 from vmt.pipeline.protocols import RunStatus, Stage
 from vmt.pipeline.run_config import RunConfig
@@ -44,25 +44,8 @@ CANCELLED_MESSAGE = "Run cancelled: its Vertex AI pipeline job was cancelled; st
 _HOST_SETTINGS = frozenset({"state_dir", "log_json"})
 """Settings of the submitting machine that mean nothing in a step's container."""
 
-_RESOURCE_TYPES = {
-    "vertex.dataset": "Dataset",
-    "vertex.training_pipeline": "TrainingPipeline",
-    "vertex.model": "Model",
-    "vertex.batch_prediction_job": "BatchPredictionJob",
-}
-"""Handles whose Vertex resources a step links from the pipeline (``gcp_resources``)."""
-
 
 # --- settings ------------------------------------------------------------------------------
-def secret_setting_names() -> frozenset[str]:
-    """Names of the settings that hold secrets (``SecretStr``)."""
-    return frozenset(
-        name
-        for name, field in Settings.model_fields.items()
-        if SecretStr in getattr(field.annotation, "__args__", (field.annotation,))
-    )
-
-
 def step_settings_json(settings: Settings) -> str:
     """The settings a step needs, as the JSON pipeline parameter: every setting but secrets and
     the submitting host's own (steps read secrets from their environment)."""
@@ -149,13 +132,15 @@ def run_metadata(
     )
 
 
-# --- Vertex resources linked from the pipeline -------------------------------------------
+# --- cloud resources linked from the pipeline --------------------------------------------
 def gcp_resources(handles: Mapping[str, str], *, region: str, keys: tuple[str, ...]) -> str:
-    """The ``gcp_resources`` output of a step (JSON of ``GcpResources``): the Vertex resources
-    behind ``keys`` that the run recorded, which the Vertex AI Pipelines console links."""
+    """The ``gcp_resources`` output of a step (JSON of ``GcpResources``): the Google Cloud
+    resources behind ``keys`` that the run recorded (their types from the trainer registry's
+    ``ResourceLink``), which the Vertex AI Pipelines console links."""
+    types = resource_types()
     resources = [
         {
-            "resourceType": _RESOURCE_TYPES[key],
+            "resourceType": types[key],
             "resourceUri": f"https://{region}-aiplatform.googleapis.com/v1/{handles[key]}",
         }
         for key in keys
@@ -164,14 +149,19 @@ def gcp_resources(handles: Mapping[str, str], *, region: str, keys: tuple[str, .
     return orjson.dumps({"resources": resources}).decode()
 
 
-TRAIN_RESOURCES = ("vertex.dataset", "vertex.training_pipeline", "vertex.model")
-PREDICT_RESOURCES = ("vertex.batch_prediction_job",)
+def step_resource_keys(run_config: str, step: LinkStep) -> tuple[str, ...]:
+    """The handles the run's trainer links from pipeline step ``step`` (``train``,
+    ``predict``); none for a trainer this image does not know."""
+    kind = RunConfig.from_json(run_config).trainer.kind
+    spec = next((s for s in trainer_specs() if s.name == kind), None)
+    return tuple(r.handle for r in spec.resources if r.step == step) if spec else ()
 
 
-def step_resources(run_id: str, run_dir: str, settings: str, keys: tuple[str, ...]) -> str:
+def step_resources(run_id: str, run_dir: str, settings: str, run_config: str, step: str) -> str:
     """``gcp_resources`` of a finished step, from the handles in its run folder."""
     ctx = FolderRunContext(run_id, local_path(run_dir))
     region = load_step_settings(settings).gcp_region
+    keys = step_resource_keys(run_config, "predict" if step == "predict" else "train")
     return gcp_resources(ctx.handles(), region=region, keys=keys)
 
 

@@ -25,6 +25,7 @@ from vmt.pipeline.store import RunStore
 from vmt.pool import pool_inputs
 from vmt.pool.pool_predictions import PoolPredictions, predict_pool, training_embeddings
 from vmt.selection.ranking import PoolEmbeddings, Ranking, SelectionOptions, rank_pool
+from vmt.selection.strategies import strategy_spec
 
 RANKING_COLUMNS = ("rank", "data_row_id", "global_key", "score", "reason")
 
@@ -51,7 +52,9 @@ def select_from_run(
     image_base: Path | None = None,
     observer: RunObserver | None = None,
 ) -> SelectResult:
-    """Rank ``pool`` with run ``run_id``'s model. ``threshold`` None: the run's own."""
+    """Rank ``pool`` with run ``run_id``'s model. ``threshold`` None: the run's own. The inputs
+    the strategy needs (``StrategySpec.needs``) come from the run: its training boxes per class,
+    its detector's embeddings of the pool and of its training images."""
     predicted = predict_pool(
         store, run_id, pool=pool, trainer=trainer, image_base=image_base, observer=observer
     )
@@ -60,12 +63,13 @@ def select_from_run(
         (threshold, "given") if threshold is not None else pool_inputs.run_threshold(run_dir)
     )
     options = replace(options, threshold=chosen)
-    if options.training_boxes is None and strategy == "rare_class":
+    needs = strategy_spec(strategy).needs
+    if options.training_boxes is None and "training_boxes" in needs:
         options = replace(options, training_boxes=pool_inputs.run_training_box_counts(run_dir))
     samples = list(artifacts.SampleFile(predicted.samples))
     table = DetectionTable.from_predictions(artifacts.read_predictions(predicted.predictions))
     embeddings = None
-    if strategy == "diverse":
+    if "embeddings" in needs:
         vectors = predicted.read_embeddings()
         if vectors is not None:
             labelled = training_embeddings(store, run_id, trainer=trainer, observer=observer)

@@ -7,5 +7,5 @@ candidates of an uncertainty strategy). Ties are broken by data row id, so the s
 always give the same ranking.
 
 Import from the modules (``vmt.selection.ranking``): this package itself stays light, so the
-CLI can list the strategy names (``vmt.selection.names``) without loading numpy.
+CLI can list the strategies (``vmt.selection.strategies``, their registry) without loading numpy.
 """

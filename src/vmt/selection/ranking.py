@@ -18,7 +18,9 @@ from vmt.detection_table import DetectionTable
 from vmt.errors import InputError
 from vmt.selection import scores as S
 from vmt.selection.kcenter import FloatArray, IntArray, k_center_greedy
-from vmt.selection.names import STRATEGIES, UNCERTAINTY_STRATEGIES
+from vmt.selection.strategies import SelectionOptions, strategy_spec
+
+__all__ = ["PoolEmbeddings", "RankedRow", "Ranking", "SelectionOptions", "rank_pool"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,35 +43,6 @@ class Ranking:
     """What the user should know (e.g. a fallback), one sentence each."""
 
 
-@dataclass(frozen=True, kw_only=True)
-class SelectionOptions:
-    threshold: float = 0.5
-    """Decision threshold (the run's F1-optimal confidence): ``margin`` measures to it."""
-    window: float = 0.1
-    """``margin`` reasons count the boxes within this distance of the threshold."""
-    score_floor: float = 0.05
-    """Boxes scoring less are ignored by every strategy."""
-    seed: int = 0
-    """``random``'s seed."""
-    training_boxes: Mapping[str, int] | None = None
-    """Class -> training boxes; required by ``rare_class``."""
-    base: str = "least_confidence"
-    """The uncertainty strategy ``diverse`` thins."""
-    candidate_factor: int = 5
-    """``diverse`` considers the top ``candidate_factor * budget`` rows of ``base``."""
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold <= 1.0:
-            raise InputError(f"the threshold must be in [0, 1], got {self.threshold}")
-        if self.base not in UNCERTAINTY_STRATEGIES:
-            raise InputError(
-                f"diverse thins an uncertainty strategy ({', '.join(UNCERTAINTY_STRATEGIES)}), "
-                f"not {self.base!r}"
-            )
-        if self.candidate_factor < 1:
-            raise InputError(f"candidate_factor must be >= 1, got {self.candidate_factor}")
-
-
 @dataclass(frozen=True)
 class PoolEmbeddings:
     """Image embeddings for ``diverse``: one row per pool row (table order), and optionally
@@ -82,25 +55,12 @@ class PoolEmbeddings:
 
 
 def row_scores(table: DetectionTable, strategy: str, options: SelectionOptions) -> S.RowScores:
-    """The scores of one non-diverse strategy. Raises ``InputError`` for an unknown strategy
-    or a ``rare_class`` without training counts."""
-    floor = options.score_floor
-    if strategy == "least_confidence":
-        return S.least_confidence(table, floor=floor)
-    if strategy == "margin":
-        return S.margin(table, threshold=options.threshold, window=options.window, floor=floor)
-    if strategy == "entropy":
-        return S.entropy(table, floor=floor)
-    if strategy == "rare_class":
-        if options.training_boxes is None:
-            raise InputError(
-                "rare_class needs the training boxes per class: give --run (its training "
-                "rows) or --training EXPORT"
-            )
-        return S.rare_class(table, training_boxes=options.training_boxes, floor=floor)
-    if strategy == "random":
-        return S.random_order(table, seed=options.seed)
-    raise InputError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    """The scores of one registered strategy that scores rows itself (not ``diverse``).
+    Raises ``InputError`` for an unknown strategy or one missing an input it needs."""
+    spec = strategy_spec(strategy)
+    if spec.score is None:
+        raise InputError(f"{strategy} ranks the candidates of another strategy; it has no scores")
+    return spec.score(table, options)
 
 
 def order_by_score(score: FloatArray, data_row_ids: Sequence[str]) -> IntArray:
@@ -130,7 +90,7 @@ def rank_pool(
     if budget is not None and budget < 0:
         raise InputError(f"--budget must be >= 0, got {budget}")
     n = len(ids) if budget is None else min(budget, len(ids))
-    if strategy != "diverse":
+    if strategy_spec(strategy).score is not None:
         scored = row_scores(table, strategy, options)
         order = order_by_score(scored.score, ids)[:n]
         rows = _rows(order, scored, ids, keys)

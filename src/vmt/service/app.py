@@ -3,7 +3,6 @@ health probes, JSON error handlers and the in-process worker (started in the lif
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -11,9 +10,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vmt import __version__
+from vmt.backends.registry import model_type_offers
 from vmt.config import Settings
 from vmt.errors import ConfigError
-from vmt.model_types import MODEL_TYPES
 from vmt.service.auth import token_guard
 from vmt.service.deliveries import DeliveryStore
 from vmt.service.http_errors import install_error_handlers
@@ -28,20 +27,12 @@ log = logging.getLogger("vmt")
 DELIVERIES_DB = "service.db"
 
 
-def _why_unavailable(trainer: str, settings: Settings) -> str | None:
-    """Why this deployment cannot run ``trainer`` (None when it can)."""
-    if trainer == "local" and importlib.util.find_spec("torch") is None:
-        return "torch is not installed (the [local] extra)"
-    if trainer == "vertex" and not (settings.gcp_project and settings.gcs_bucket):
-        return "VMT_GCP_PROJECT and VMT_GCS_BUCKET are not both set"
-    return None
-
-
 def offered_model_types(settings: Settings) -> list[str]:
-    """The model types this deployment can train, logging why any other is left out."""
+    """The model types this deployment can train (each registered trainer's availability
+    check), logging why any other is left out."""
     offered: list[str] = []
-    for name, kind in MODEL_TYPES.items():
-        reason = _why_unavailable(kind.trainer, settings)
+    for name, (_offer, spec) in model_type_offers().items():
+        reason = spec.unavailable(settings)
         if reason is None:
             offered.append(name)
         else:

@@ -24,7 +24,13 @@ from starlette.concurrency import run_in_threadpool
 
 from vmt.config import Settings
 from vmt.errors import InputError, VmtError
-from vmt.selection.names import STRATEGIES
+from vmt.selection.strategies import (
+    BATCH_NAME_HELP,
+    OPTION_HELP,
+    batch_name,
+    selection_options,
+    strategy_spec,
+)
 
 log = logging.getLogger("vmt")
 
@@ -45,15 +51,28 @@ class PrelabelRequest(BaseModel):
 
 
 class SelectRequest(BaseModel):
+    """``vmt select``'s options as a request body (the selection options of
+    ``vmt.selection.strategies.OPTION_HELP``, the same for both)."""
+
     model_config = ConfigDict(extra="forbid")
 
     pool: str = Field(min_length=1, max_length=1000, description=_POOL)
     strategy: str = "least_confidence"
     budget: int = Field(ge=1, le=1_000_000)
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0)
-    seed: int = 0
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description=OPTION_HELP["threshold"]
+    )
+    window: float | None = Field(default=None, ge=0.0, le=1.0, description=OPTION_HELP["window"])
+    score_floor: float | None = Field(
+        default=None, ge=0.0, le=1.0, description=OPTION_HELP["score_floor"]
+    )
+    seed: int = Field(default=0, description=OPTION_HELP["seed"])
+    base: str = Field(default="least_confidence", description=OPTION_HELP["base"])
+    candidate_factor: int | None = Field(
+        default=None, ge=1, le=1000, description=OPTION_HELP["candidate_factor"]
+    )
     project: str | None = None
-    batch: str | None = None
+    batch: str | None = Field(default=None, description=BATCH_NAME_HELP)
     priority: int = Field(default=5, ge=1, le=5)
     prelabel: bool = False
 
@@ -147,12 +166,11 @@ class PipelineLabelling:
 
     def select(self, run_id: str, request: SelectRequest) -> dict[str, Any]:
         from vmt.pool.select import select_from_run
-        from vmt.selection.ranking import SelectionOptions
 
-        if request.strategy not in STRATEGIES:
-            raise InputError(
-                f"unknown strategy {request.strategy!r}; one of {', '.join(STRATEGIES)}"
-            )
+        strategy_spec(request.strategy)
+        options = selection_options(
+            **{name: getattr(request, name) for name in OPTION_HELP if name != "threshold"}
+        )
         store, trainer = self._run(run_id)
         pool, exported = self._pool(
             request.pool, store=store, run_id=run_id, project_id=request.project, prelabel=False
@@ -164,7 +182,7 @@ class PipelineLabelling:
             trainer=trainer,
             strategy=request.strategy,
             budget=request.budget,
-            options=SelectionOptions(seed=request.seed),
+            options=options,
             threshold=request.threshold,
         )
         answer: dict[str, Any] = {
@@ -192,8 +210,6 @@ class PipelineLabelling:
     def _send(
         self, run_id: str, request: SelectRequest, result: Any, pool: FilePath
     ) -> dict[str, Any]:
-        import hashlib
-
         from vmt.backends.labelbox.labelling_loop import prelabel_project, send_to_project
         from vmt.backends.labelbox.project import LabelboxProject
         from vmt.pool.prelabel import prelabel_pool
@@ -201,8 +217,7 @@ class PipelineLabelling:
         assert request.project is not None
         project = LabelboxProject(self.settings, request.project)
         ids = [r.data_row_id for r in result.ranking.rows]
-        digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:10]
-        batch = request.batch or f"vmt-{request.strategy}-{digest}"
+        batch = request.batch or batch_name(request.strategy, ids)
         sent = send_to_project(project, data_row_ids=ids, batch=batch, priority=request.priority)
         out: dict[str, Any] = {
             "batches_created": sent.created,

@@ -18,10 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from vmt import __version__
+from vmt.backends.registry import model_type_offers
 from vmt.backends.vertex.pipeline_jobs import PipelineJobs, PipelineRun
 from vmt.config import Settings
 from vmt.errors import InputError, NotFoundError, RunConflictError
-from vmt.model_types import MODEL_TYPES, model_type
+from vmt.model_types import model_type
 from vmt.orchestrators.vertex_pipelines import pipeline_jobs
 from vmt.pipeline.run_config import labelbox_run_config
 from vmt.service.app import _secret
@@ -33,12 +34,11 @@ from vmt.service.webhook import parse_model_run_request, read_signed_body
 
 log = logging.getLogger("vmt")
 
-PIPELINE_TRAINERS = ("vertex",)
-"""Trainers offered when runs go to Vertex AI Pipelines (the steps' image has no torch)."""
-
 
 def offered_pipeline_model_types() -> list[str]:
-    return [name for name, kind in MODEL_TYPES.items() if kind.trainer in PIPELINE_TRAINERS]
+    """The model types of the registered trainers whose steps run in the pipeline image
+    (``TrainerSpec.in_pipeline_image``; the image has no torch)."""
+    return [name for name, (_offer, spec) in model_type_offers().items() if spec.in_pipeline_image]
 
 
 def run_view(run: PipelineRun, *, detail: bool) -> dict[str, Any]:

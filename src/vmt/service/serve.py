@@ -6,18 +6,12 @@ import logging
 
 import uvicorn
 
-from vmt.config import Settings
+from vmt.config import Settings, configured_secrets
 from vmt.errors import ConfigError
 from vmt.logs import configure_logging
 from vmt.service.app import create_app
 
 log = logging.getLogger("vmt")
-
-
-def configured_secrets(settings: Settings) -> list[str]:
-    """Every secret value in ``settings`` (for log redaction)."""
-    values = (settings.labelbox_api_key, settings.webhook_secret, settings.api_token)
-    return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 
 
 def check_serve_settings(settings: Settings, *, insecure: bool) -> None:

@@ -26,7 +26,7 @@ def _wait(condition: object, timeout: float = 60.0) -> None:
 def test_one_worker_launches_every_training_before_any_finishes(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "runs.sqlite")
     script = TrainerScript(train_polls=30, poll_seconds=0.05)
-    runner = make_runner(store, Calls(), trainer=ScriptedTrainer(script))
+    runner = make_runner(store, Calls(), trainer=ScriptedTrainer(script=script))
     runs = [runner.create_run(FAKE_CONFIG) for _ in range(6)]
     worker = RunWorker(PipelineRunService(runner.settings, runner=runner), threads=1)
     worker.start(resume=runs)
@@ -48,7 +48,7 @@ def test_one_worker_launches_every_training_before_any_finishes(tmp_path: Path) 
 def test_a_cancel_while_waiting_cancels_the_job(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "runs.sqlite")
     script = TrainerScript(train_polls=10_000, poll_seconds=0.05)
-    runner = make_runner(store, Calls(), trainer=ScriptedTrainer(script))
+    runner = make_runner(store, Calls(), trainer=ScriptedTrainer(script=script))
     run_id = runner.create_run(FAKE_CONFIG)
     worker = RunWorker(PipelineRunService(runner.settings, runner=runner), threads=1)
     worker.start(resume=[run_id])

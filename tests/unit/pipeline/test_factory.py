@@ -4,6 +4,7 @@ import pytest
 
 from vmt.backends.factory import build_backends, build_sink, build_source, build_trainer
 from vmt.backends.files import FileSource, FolderSink
+from vmt.backends.registry import trainer_names, trainer_spec
 from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.pipeline.run_config import BackendSpec, RunConfig, files_run_config
@@ -37,7 +38,17 @@ def test_images_dir_is_where_relative_paths_point() -> None:
 @pytest.mark.parametrize(
     ("build", "spec", "message"),
     [
-        (build_trainer, BackendSpec(kind="tpu"), "unknown trainer 'tpu' (known: local, vertex)"),
+        (
+            build_trainer,
+            BackendSpec(kind="tpu"),
+            f"unknown trainer 'tpu' (known: {', '.join(trainer_names())})",
+        ),
+        (
+            build_trainer,
+            BackendSpec(kind="local", options={"train_seconds": -1, "local_epochs": 0}),
+            "trainer 'local': invalid options: train_seconds: Input should be greater than 0;"
+            " local_epochs: Input should be greater than or equal to 1",
+        ),
         (build_sink, BackendSpec(kind="s3"), "unknown sink 's3' (known: folder, labelbox)"),
         (build_sink, BackendSpec(kind="folder"), "folder backend: option 'out_dir' is missing"),
     ],
@@ -48,3 +59,11 @@ def test_unknown_kinds_and_missing_options_are_config_errors(
     with pytest.raises(ConfigError) as err:
         build(spec, Settings())  # type: ignore[operator]
     assert str(err.value) == message
+
+
+def test_a_stored_run_s_options_of_another_trainer_are_ignored() -> None:
+    stored = BackendSpec(kind="vertex", options={"train_seconds": 3, "seed": 7})
+    settings = Settings(gcp_project="p", gcs_bucket="b")
+    assert build_trainer(stored, settings).name == "vertex"
+    applied = trainer_spec("vertex").settings_for(settings, stored.options)
+    assert (applied.train_seconds, applied.seed) == (settings.train_seconds, settings.seed)

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from vmt.service.dashboard.links import run_links, vertex_console_url
+from vmt.backends.registry import trainer_spec
+from vmt.backends.vertex.console import vertex_console_url
+from vmt.service.dashboard.links import run_links
 from vmt.service.dashboard.session import DashboardAccess, same_origin
 
 
@@ -55,6 +57,7 @@ def test_vertex_console_links() -> None:
     links = run_links(
         {"model_run_id": "mr-1"},
         {"vertex.model": "projects/p1/locations/eu/models/9", "vertex.dataset": "junk"},
+        trainer_spec("vertex"),
     )
     assert [(link.label, link.text) for link in links] == [
         ("Labelbox model run", "mr-1"),

@@ -1,7 +1,8 @@
 """What the runs page and the run page show, read from the run store (no HTTP here).
 
 A page of the runs list costs three indexed queries whatever the store holds (the runs of the
-page, their stages (with each training's cost in its result) and one count.
+page, their stages (each training's cost is in its result) and one count. Trainer titles
+and console links come from the trainer registry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from vmt.backends.registry import TrainerSpec, trainer_specs
 from vmt.domain import Rejection
 from vmt.pipeline import artifacts
 from vmt.pipeline.protocols import Stage
@@ -61,6 +63,8 @@ class RunRow:
     stage: str | None
     progress: Progress | None
     trainer: str
+    trainer_title: str
+    """The registered trainer's title (its name when it is not registered here)."""
     label: str
     rows_used: int | None
     rows_rejected: int | None
@@ -79,6 +83,11 @@ class RunsPage:
     pages: int
     total: int
     states: tuple[str, ...] = tuple(s.value for s in RunState)
+
+
+def _trainer_of(run: RunRecord) -> TrainerSpec | None:
+    """The run's registered trainer; None for a kind this process does not know."""
+    return next((s for s in trainer_specs() if s.name == run.config.trainer.kind), None)
 
 
 def _cost_usd(stages: Mapping[Stage, StageRecord]) -> float | None:
@@ -118,6 +127,7 @@ def _row(run: RunRecord, stages: Mapping[Stage, StageRecord]) -> RunRow:
         stage=run.stage.value if run.stage else None,
         progress=progress,
         trainer=run.config.trainer.kind,
+        trainer_title=(spec.title if (spec := _trainer_of(run)) else run.config.trainer.kind),
         label=run.config.label or run.config.source.kind,
         rows_used=outputs.get("samples"),
         rows_rejected=outputs.get("rejected"),
@@ -235,6 +245,7 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
     stage_records = store.stages(run_id)
     by_stage = {s.stage: s for s in stage_records}
     handles = store.handles(run_id)
+    trainer = _trainer_of(run)
     row = _row(run, by_stage)
     history = store.events(run_id)
     events = [
@@ -273,7 +284,7 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
         rejections=rejections,
         row_sets=row_sets,
         has_report=report_path(store, run_id) is not None,
-        links=run_links(source, handles),
+        links=run_links(source, handles, trainer),
     )
 
 
