@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.fakes.scripted_trainer import SCRIPTED, registered
+from tests.fakes.scripted_trainer import JOB_HANDLE, SCRIPTED, registered
 from vmt.backends.registry import (
     ModelTypeOffer,
     model_type_offers,
@@ -33,9 +33,9 @@ def test_registering_adds_and_unregistering_removes() -> None:
         assert trainer_spec("scripted") is spec
         assert register_trainer(spec) is spec  # the same spec again: nothing changes
         assert trainer_names().count("scripted") == 1
-        assert resource_types()["scripted.job"] == "CustomJob"
+        assert resource_types()[JOB_HANDLE] == "CustomJob"
     assert "scripted" not in trainer_names()
-    assert "scripted.job" not in resource_types()
+    assert JOB_HANDLE not in resource_types()
 
 
 @pytest.mark.parametrize(
