@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from vmt.config import Settings
 from vmt.errors import ConfigError
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.protocols import Sink, Source, Trainer
 from vmt.pipeline.run_config import UNASSIGNED_OPTION, BackendSpec, RunConfig
 
@@ -33,10 +34,15 @@ class Backends:
 
 def build_backends(config: RunConfig, settings: Settings) -> Backends:
     """The ``BackendsFactory`` the CLI and the service inject into ``Runner``. Raises
-    ``ConfigError`` for an unknown kind, a missing option or a missing optional extra."""
+    ``ConfigError`` for an unknown kind, a missing option or a missing optional extra.
+
+    The outbound policy follows the source: a run on an export file (``files``, only the CLI
+    makes one) may read local images and reach any address; every other run (a Labelbox model
+    run, so every run of the service) gets the service's rules (``outbound.rules_for``)."""
+    outbound = OutboundRules.export_file() if config.source.kind == "files" else None
     return Backends(
         source=build_source(config.source, settings),
-        trainer=build_trainer(config.trainer, settings),
+        trainer=build_trainer(config.trainer, settings, outbound=outbound),
         sink=build_sink(config.sink, settings),
     )
 
@@ -91,16 +97,19 @@ def build_source(spec: BackendSpec, settings: Settings) -> Source:
     raise ConfigError(f"unknown source {spec.kind!r} (known: {', '.join(SOURCES)})")
 
 
-def build_trainer(spec: BackendSpec, settings: Settings) -> Trainer:
+def build_trainer(
+    spec: BackendSpec, settings: Settings, *, outbound: OutboundRules | None = None
+) -> Trainer:
+    """The trainer ``spec`` names; ``outbound`` None: the service's rules for image locations."""
     overrides = {k: v for k, v in spec.options.items() if k in Settings.model_fields}
     if overrides:
         settings = settings.model_copy(update=overrides)
     if spec.kind == "local":
         local_trainer = _backend_class("vmt.backends.local", "LocalTrainer")
-        return cast(Trainer, local_trainer(settings))
+        return cast(Trainer, local_trainer(settings, outbound=outbound))
     if spec.kind == "vertex":
         vertex_trainer = _backend_class("vmt.backends.vertex", "VertexTrainer")
-        return cast(Trainer, vertex_trainer(settings))
+        return cast(Trainer, vertex_trainer(settings, outbound=outbound))
     raise ConfigError(f"unknown trainer {spec.kind!r} (known: {', '.join(TRAINERS)})")
 
 
