@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     trusted_proxies: str = "127.0.0.1"
     """Addresses whose ``X-Forwarded-Proto``/``-For`` are believed (uvicorn's
     ``forwarded_allow_ips``; ``*`` behind Cloud Run, whose front end is the only way in)."""
+    request_body_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request body not fully received this long after it starts is cut (408)."""
     session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
     """How long a dashboard login lasts."""
     api_docs: bool = False

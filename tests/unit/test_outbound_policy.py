@@ -93,7 +93,12 @@ def test_the_service_refuses(uri: str) -> None:
 
 @pytest.mark.parametrize(
     "uri",
-    ["https://example.com/a.jpg", "https://8.8.8.8/a.jpg", "gs://bucket/a.jpg", "https://[2606:4700::1]/"],
+    [
+        "https://example.com/a.jpg",
+        "https://8.8.8.8/a.jpg",
+        "gs://bucket/a.jpg",
+        "https://[2606:4700::1]/",
+    ],
 )
 def test_the_service_allows_public_https_and_gcs(uri: str) -> None:
     assert refusal(uri, SERVICE) is None
