@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from vmt import __version__
 from vmt.config import Settings
@@ -121,6 +122,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
+            await run_in_threadpool(deliveries.recover, lambda r: runner.run_state(r) is not None)
             ours = deliveries.run_ids()
             worker.start(resume=[r for r in runner.unfinished_runs() if r in ours])
         try:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import json
 from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
@@ -52,9 +53,7 @@ class _Cut(Exception):
 
 
 async def _answer(send: Send, cut: _Cut) -> None:
-    body = (
-        b'{"error":{"code":"' + cut.code.encode() + b'","message":"' + cut.detail.encode() + b'"}}'
-    )
+    body = json.dumps({"error": cut.code, "detail": cut.detail}).encode()
     await send(
         {
             "type": "http.response.start",
