@@ -231,3 +231,42 @@ def test_the_cookie_is_secure_behind_a_trusted_proxy_only(
     assert response.status_code == 303
     flags = re.split(r";\s*", response.headers["set-cookie"].lower())
     assert ("secure" in flags) is secure
+
+
+def test_a_run_created_by_a_process_that_died_is_resumed_at_start(tmp_path: Path) -> None:
+    """The process died after creating the run, before marking its delivery started: at the
+    next start the run is resumed, and a redelivery answers with it at once (no 503)."""
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    from vmt.service.deliveries import DeliveryStore
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    settings = _settings(tmp_path)
+    settings.state_dir.mkdir(parents=True)
+    DeliveryStore(settings.state_dir / "service.db").close()
+    with sqlite3.connect(settings.state_dir / "service.db") as db:
+        db.execute(
+            "INSERT INTO model_run_deliveries (model_run_id, run_id, model_type, claim,"
+            " claimed_at, owner) VALUES ('mr-x', 'run-x', ?, 'c', ?, ?)",
+            (MODEL_TYPES[0], time.time(), f"{socket.gethostname()}:{dead.pid}:old-life"),
+        )
+    runs = FakeRuns()
+    runs.start_run("run-x", model_run_id="mr-x", model_type=MODEL_TYPES[0], model_id=None)
+    assert os.getpid() != dead.pid
+    with serve_in_thread(create_app(settings, runner=runs, model_types=MODEL_TYPES)) as base:
+        deadline = time.monotonic() + 10
+        while "run-x" not in runs.advance_calls:
+            assert time.monotonic() < deadline, "the created run was not resumed"
+            time.sleep(0.05)
+        body = json.dumps({"modelRunId": "mr-x", "modelType": MODEL_TYPES[0]}).encode()
+        again = httpx.post(
+            base + "/model_run",
+            content=body,
+            headers={"X-Hub-Signature": sign(SECRET.encode(), body)},
+        )
+    assert again.status_code == 200 and again.json()["run_id"] == "run-x"
