@@ -6,7 +6,8 @@
   buffered beyond the limit, so an unauthenticated client cannot make the process hold more.
 - ``SecurityHeaders``: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
   ``X-Frame-Options: DENY`` and a ``frame-ancestors 'none'`` Content-Security-Policy on every
-  answer that sets none of its own (pages with their own policy keep it).
+  answer that sets none of its own (pages with their own policy keep it; the dashboard's says
+  ``frame-ancestors 'none'`` too, the run report's ``'self'``: ``SAMEORIGIN``).
 - ``host_guard``: starlette's ``TrustedHostMiddleware`` for a loopback server (``vmt ui``,
   ``vmt serve --host 127.0.0.1``) or ``VMT_ALLOWED_HOSTS``: a page on another site that
   rebinds its name to 127.0.0.1 is answered 400, never served.
@@ -164,11 +165,12 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                own_policy = b"content-security-policy" in present
+                policy = b"".join(v for n, v in headers if n.lower() == b"content-security-policy")
+                same_origin = b"frame-ancestors 'self'" in policy
                 for name, value in (
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"SAMEORIGIN" if own_policy else b"DENY"),
+                    (b"x-frame-options", b"SAMEORIGIN" if same_origin else b"DENY"),
                     (b"content-security-policy", _FRAMING_POLICY.encode()),
                 ):
                     if name not in present:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import VMT, cli_env
-from tests.integration.service.test_serve_cli import free_port
+from tests.integration.service.test_serve_cli import free_port, wait_healthy
 
 BODY = 4 * 1024 * 1024
 ROUTES = ["/ui/login", "/runs/run-1/select", "/runs/run-1/prelabel", "/model_run"]
@@ -74,16 +74,7 @@ def test_oversized_bodies_leave_memory_unchanged(tmp_path: Path) -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vmt serve did not come up"
-            time.sleep(0.1)
+        wait_healthy(proc, url)
         for path in ROUTES:  # warm every route's code path with a small body first
             httpx.post(url + path, content=b"token=x")
         before = _peak_rss_kib(proc.pid)
