@@ -62,6 +62,8 @@ def _run_vmt(origin: str, images: int, concurrency: int) -> int:
         gcp_project="bench",
         gcp_anonymous_credentials=True,
         staging_concurrency=concurrency,
+        outbound_allow=["127.0.0.1"],
+        outbound_allow_http=True,
     )
     samples = (
         Sample(f"row{i}", f"{origin}/img/{i}.jpg", None, None, Split.TRAINING)

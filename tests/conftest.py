@@ -39,6 +39,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("VMT_CONFIG", str(tmp_path / "absent-vmt.toml"))
     monkeypatch.setenv("VMT_STATE_DIR", str(tmp_path / "state"))
+    # The fakes serve images on loopback over http: the outbound policy lets tests reach them
+    # (tests of the policy set their own rules).
+    monkeypatch.setenv("VMT_OUTBOUND_ALLOW", "127.0.0.1")
+    monkeypatch.setenv("VMT_OUTBOUND_ALLOW_HTTP", "true")
     yield
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -112,9 +113,30 @@ class Settings(BaseSettings):
     pipeline_service_account: str | None = None
     """The service account pipeline steps run as (needs Vertex AI, GCS and the secrets)."""
 
+    # --- outbound policy: what image locations of data rows may reach -----------------------
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names (``images.corp``, ``*.corp``), addresses or networks (``10.2.0.0/16``) that
+    image URLs may reach although private; comma-separated in ``VMT_OUTBOUND_ALLOW``. Runs made
+    by the service or from a Labelbox model run otherwise fetch only public addresses."""
+    outbound_allow_http: bool = False
+    """Let those runs fetch ``http://`` images too (default: ``https://`` and ``gs://`` only)."""
+
     # --- service ---------------------------------------------------------------------------
     webhook_secret: SecretStr | None = None
     api_token: SecretStr | None = None
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Host names ``vmt serve`` / ``vmt ui`` answer to, besides loopback names when bound to
+    loopback (DNS rebinding is refused); empty on a non-loopback address: any Host."""
+    trusted_proxies: str = "127.0.0.1"
+    """Addresses whose ``X-Forwarded-Proto``/``-For`` are believed (uvicorn's
+    ``forwarded_allow_ips``; ``*`` behind Cloud Run, whose front end is the only way in)."""
+    request_body_timeout_s: float = Field(default=10.0, gt=0, le=600)
+    """A request body not fully received this long after it starts is cut (408)."""
+    session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    """How long a dashboard login lasts."""
+    api_docs: bool = False
+    """Serve ``/docs`` (Swagger UI, scripts from a CDN) and ``/redoc``; ``/openapi.json`` is
+    always served."""
 
     # --- local trainer ---------------------------------------------------------------------
     train_seconds: float = Field(default=270.0, gt=0)
@@ -123,6 +145,13 @@ class Settings(BaseSettings):
     """Fixed epoch count (reproducible runs); unset: as many as fit in ``train_seconds``."""
     local_device: str | None = None
     """``cpu`` or ``cuda``; unset: CUDA when present."""
+
+    @field_validator("outbound_allow", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @classmethod
     def settings_customise_sources(

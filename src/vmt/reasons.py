@@ -59,6 +59,7 @@ class Reason(StrEnum):
     IMAGE_MISSING = "image_missing"
     IMAGE_UNREADABLE = "image_unreadable"
     IMAGE_URI_UNSUPPORTED = "image_uri_unsupported"
+    IMAGE_LOCATION_REFUSED = "image_location_refused"
     IMAGE_SIZE_MISMATCH = "image_size_mismatch"
 
 

@@ -16,6 +16,7 @@ from tests.fakes.gcp import local_gcp
 from tests.fakes.simple_run_context import SimpleRunContext
 from tests.fakes.vertex_samples import make_samples
 from vmt.domain import Sample
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.protocols import Trainer
 
 
@@ -93,7 +94,12 @@ def local_harness(root: Path) -> AbstractContextManager[Harness]:
     from vmt.config import Settings
 
     tiny = TrainConfig(seed=5, epochs=1, batch_size=8, input_size=64, device="cpu")
-    return _plain(LocalHarness("local", root, lambda: LocalTrainer(Settings(), config=tiny)))
+    outbound = OutboundRules.export_file()  # the rows are local files, as an export file's are
+    return _plain(
+        LocalHarness(
+            "local", root, lambda: LocalTrainer(Settings(), config=tiny, outbound=outbound)
+        )
+    )
 
 
 @contextmanager
@@ -116,7 +122,10 @@ def vertex_harness(root: Path) -> Iterator[Harness]:
                 def break_training(self) -> None:
                     world.vertex.fail_training = "Training pipeline failed: quota exceeded"
 
-            yield VertexHarness("vertex", root, lambda: VertexTrainer(load_settings()))
+            outbound = OutboundRules.export_file()
+            yield VertexHarness(
+                "vertex", root, lambda: VertexTrainer(load_settings(), outbound=outbound)
+            )
         finally:
             os.environ.clear()
             os.environ.update(saved)

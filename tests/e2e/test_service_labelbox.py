@@ -14,7 +14,7 @@ import time
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -150,13 +150,21 @@ def assert_published(
 def test_local_trainer_run_completes_through_fake_labelbox(
     tmp_path: Path, fake_labelbox: FakeLabelbox
 ) -> None:
-    export = generate_dataset(tmp_path / "data", images=30, seed=7)
-    rows = labelbox_rows(export)
+    data = tmp_path / "data"
+    export = generate_dataset(data, images=30, seed=7)
+    # Served over http (allowlisted loopback): a service run reads no local file.
+    files = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(data)))
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    rows = labelbox_rows(export, image_base=f"http://127.0.0.1:{files.server_address[1]}/images/")
     fake_labelbox.add_model_run(MODEL_RUN, rows=rows, classes=classes_of(rows), model_id=MODEL)
     settings = service_settings(
         tmp_path, fake_labelbox.endpoint, train_seconds=3.0, local_device="cpu"
     )
-    view = run_through_service(settings, "local_object_detection")
+    try:
+        view = run_through_service(settings, "local_object_detection")
+    finally:
+        files.shutdown()
+        files.server_close()
     assert_published(fake_labelbox, rows, view, settings)
     assert view["trainer"] == "local"
 
@@ -215,3 +223,58 @@ def test_labelbox_unreachable_fails_clearly_and_service_keeps_answering(tmp_path
     assert view["error"].startswith("Export failed: Labelbox"), view["error"]
     assert API_KEY not in json.dumps(view)
     assert view["stages"][0]["state"] == "failed"
+
+
+class _Counting(_QuietFiles):
+    connections: ClassVar[list[str]] = []
+
+    def setup(self) -> None:
+        self.connections.append("connected")
+        super().setup()
+
+
+def test_a_webhook_run_fetches_no_local_file_and_no_private_address(
+    tmp_path: Path, fake_labelbox: FakeLabelbox
+) -> None:
+    """row_data naming local files, metadata and private addresses (in several spellings, and
+    a loopback listener this test owns, not on the allowlist): every row is refused with
+    ``image_location_refused``, the listener sees no connection, and the run's FAILED message
+    counts refusals only (nothing about which targets answer)."""
+    data = tmp_path / "data"
+    export = generate_dataset(data, images=8, seed=5)
+    _Counting.connections = []
+    listener = ThreadingHTTPServer(("127.0.0.2", 0), partial(_Counting, directory=str(data)))
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    port = listener.server_address[1]
+    image = next((data / "images").iterdir())
+    targets = [
+        str(image),
+        f"file://{image}",
+        "/etc/passwd",
+        f"http://127.0.0.2:{port}/images/{image.name}",
+        f"http://2130706434:{port}/images/{image.name}",
+        f"http://[::ffff:127.0.0.2]:{port}/images/{image.name}",
+        "http://169.254.169.254/computeMetadata/v1/",
+        "http://metadata.google.internal/computeMetadata/v1/",
+    ]
+    rows = labelbox_rows(export)
+    for row, target in zip(rows, targets, strict=True):
+        row["data_row"]["row_data"] = target
+    fake_labelbox.add_model_run(MODEL_RUN, rows=rows, classes=classes_of(rows), model_id=MODEL)
+    settings = service_settings(tmp_path, fake_labelbox.endpoint, local_device="cpu")
+    from vmt.service.app import create_app
+
+    try:
+        with serve_in_thread(create_app(settings, model_types=["local_object_detection"])) as url:
+            run_id = deliver(url, "local_object_detection").json()["run_id"]
+            view = wait_for_end(url, run_id, timeout=120)
+    finally:
+        listener.shutdown()
+        listener.server_close()
+    assert _Counting.connections == []
+    assert view["state"] == "failed"
+    assert f"{len(targets)} image_location_refused" in view["error"], view["error"]
+    failed = [s for s in fake_labelbox.statuses(MODEL_RUN) if s["status"] == "FAILED"]
+    assert failed and "image_location_refused" in json.dumps(failed)
+    for secret_ish in ("passwd", "169.254", "metadata.google", "127.0.0.2"):
+        assert secret_ish not in json.dumps(failed)

@@ -23,6 +23,7 @@ from tests.fakes.vertex_samples import make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
 from vmt.domain import Sample, Split
+from vmt.formats.outbound_policy import OutboundRules
 
 
 def test_the_discovery_documents_ship_inside_the_client_package() -> None:
@@ -119,7 +120,7 @@ def test_a_whole_vertex_cycle_answers_as_the_published_schemas_say(
     proxied: tuple[LocalGcp, FaultProxy, FaultProxy], tmp_path: Path
 ) -> None:
     _world, vertex, storage = proxied
-    trainer = VertexTrainer(load_settings())
+    trainer = VertexTrainer(load_settings(), outbound=OutboundRules.export_file())
     ctx = SimpleRunContext("run-fidelity", tmp_path / "work")
     prepared = trainer.prepare(ctx, make_samples(tmp_path / "img"))
     staged = [s for s in prepared if isinstance(s, Sample)]

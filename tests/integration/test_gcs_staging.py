@@ -20,6 +20,7 @@ from tests.fakes.simple_run_context import SimpleRunContext
 from vmt.backends.gcs import ImageStager
 from vmt.config import Settings, load_settings
 from vmt.domain import Rejection, Sample, Split
+from vmt.formats.outbound_policy import OutboundRules
 
 
 class _CountingHandler(SimpleHTTPRequestHandler):
@@ -105,7 +106,7 @@ def test_stages_every_kind_of_source(
         _sample("i", f"file://{local}"),
     ]
     ctx = SimpleRunContext("r1", tmp_path / "work")
-    stager = ImageStager(_settings())
+    stager = ImageStager(_settings(), rules=OutboundRules.export_file())  # a CLI export run
     out = _stage(stager, ctx, samples)
 
     prefix = f"gs://{BUCKET}/vmt/r1/images/"
@@ -169,7 +170,7 @@ def test_oversized_images_are_shrunk(storage: Any, tmp_path: Path) -> None:
     noisy.save(path, format="PNG")
     limit = path.stat().st_size // 3
     ctx = SimpleRunContext("r3", tmp_path / "work")
-    stager = ImageStager(_settings(), max_image_bytes=limit)
+    stager = ImageStager(_settings(), max_image_bytes=limit, rules=OutboundRules.export_file())
     [staged] = list(stager.stage(ctx, [_sample("big", str(path))]))
     assert isinstance(staged, Sample)
     blob = storage.bucket(BUCKET).get_blob("vmt/r3/images/big.jpg")

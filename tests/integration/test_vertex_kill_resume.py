@@ -20,6 +20,7 @@ from tests.fakes.vertex_samples import make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
 from vmt.domain import Sample
+from vmt.formats.outbound_policy import OutboundRules
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +50,7 @@ def test_sigkill_while_training_then_resume_creates_nothing_twice(
 ) -> None:
     workdir = tmp_path / "work"
     ctx = SimpleRunContext("run-kill", workdir)
-    trainer = VertexTrainer(load_settings())
+    trainer = VertexTrainer(load_settings(), outbound=OutboundRules.export_file())
     staged = [
         s for s in trainer.prepare(ctx, make_samples(tmp_path / "img")) if isinstance(s, Sample)
     ]

@@ -19,6 +19,7 @@ from tests.fakes.vertex_samples import make_samples
 from vmt.backends.vertex import VertexTrainer
 from vmt.config import load_settings
 from vmt.domain import Sample, Split
+from vmt.formats.outbound_policy import OutboundRules
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def test_a_lost_create_answer_creates_nothing_twice(
     for collection in ("/datasets", "/trainingPipelines", "/batchPredictionJobs"):
         proxy.inject("POST", collection, kind)
     proxy.inject("GET", "/trainingPipelines/", "slow")  # a poll slower than the timeout
-    trainer = VertexTrainer(load_settings())
+    trainer = VertexTrainer(load_settings(), outbound=OutboundRules.export_file())
     ctx = SimpleRunContext("run-lost", tmp_path / "work")
     prepared = trainer.prepare(ctx, make_samples(tmp_path / "img"))
     staged = [s for s in prepared if isinstance(s, Sample)]

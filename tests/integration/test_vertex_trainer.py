@@ -20,6 +20,7 @@ from vmt.backends.vertex.training import DryRunFinished
 from vmt.config import Settings, load_settings
 from vmt.domain import Rejection, Sample, Split
 from vmt.errors import BackendError, InputError, RunCancelled
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.protocols import Pending
 from vmt.vertex_cost import cost_usd
 
@@ -36,6 +37,11 @@ def _settings(**overrides: Any) -> Settings:
     return load_settings(**overrides)
 
 
+def _trainer(settings: Settings) -> VertexTrainer:
+    """The trainer as a CLI run on an export file builds it: its images are local files."""
+    return VertexTrainer(settings, outbound=OutboundRules.export_file())
+
+
 def _prepare(trainer: VertexTrainer, ctx: SimpleRunContext, samples: list[Sample]) -> list[Sample]:
     out = list(trainer.prepare(ctx, samples))
     assert not [r for r in out if isinstance(r, Rejection)]
@@ -45,7 +51,7 @@ def _prepare(trainer: VertexTrainer, ctx: SimpleRunContext, samples: list[Sample
 def test_full_cycle_through_the_sdk(gcp: LocalGcp, tmp_path: Path) -> None:
     samples = make_samples(tmp_path / "img")
     ctx = SimpleRunContext("run-1", tmp_path / "work")
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
 
     staged = _prepare(trainer, ctx, samples)
     assert all(s.image_uri.startswith(f"gs://{BUCKET}/vmt/run-1/images/") for s in staged)
@@ -135,7 +141,7 @@ def test_crash_between_create_and_persist_creates_nothing_twice(
     gcp: LocalGcp, tmp_path: Path, crash_on: str
 ) -> None:
     samples = make_samples(tmp_path / "img")
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-crash", tmp_path / "work")
     staged = _prepare(trainer, ctx, samples)
 
@@ -147,7 +153,7 @@ def test_crash_between_create_and_persist_creates_nothing_twice(
 
     # A new process (new trainer, same run) finds the resources by their run label.
     trained = train_to_end(
-        VertexTrainer(_settings()), SimpleRunContext("run-crash", tmp_path / "work"), staged
+        _trainer(_settings()), SimpleRunContext("run-crash", tmp_path / "work"), staged
     )
     assert trained.model
     assert gcp.vertex.creates("datasets") == 1
@@ -157,7 +163,7 @@ def test_crash_between_create_and_persist_creates_nothing_twice(
 
 def test_failed_training_fails_with_vertex_message(gcp: LocalGcp, tmp_path: Path) -> None:
     gcp.vertex.fail_training = "Training pipeline failed: not enough quota in us-central1"
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-fail", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     with pytest.raises(BackendError, match="not enough quota in us-central1"):
@@ -168,7 +174,7 @@ def test_class_with_nine_training_images_stops_before_any_dataset(
     gcp: LocalGcp, tmp_path: Path
 ) -> None:
     samples = make_samples(tmp_path / "img", training=12, short_label=("bike", 9))
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-short", tmp_path / "work")
     with pytest.raises(InputError, match="fewer than 10 training images: bike"):
         list(trainer.prepare(ctx, samples))
@@ -183,7 +189,7 @@ def test_streamed_rows_are_staged_whatever_the_limits_and_train_refuses_them(
 ) -> None:
     # Rows streamed to prepare may be only predicted (a pool): training limits are train's.
     samples = make_samples(tmp_path / "img", training=12, short_label=("bike", 9))
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-stream", tmp_path / "work")
     staged = [s for s in trainer.prepare(ctx, iter(samples)) if isinstance(s, Sample)]
     assert len(staged) == len(samples)
@@ -194,7 +200,7 @@ def test_streamed_rows_are_staged_whatever_the_limits_and_train_refuses_them(
 
 
 def test_dry_run_does_everything_but_launch(gcp: LocalGcp, tmp_path: Path) -> None:
-    trainer = VertexTrainer(_settings(vertex_dry_run=True))
+    trainer = _trainer(_settings(vertex_dry_run=True))
     ctx = SimpleRunContext("run-dry", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     with pytest.raises(DryRunFinished, match=r"maximum cost about 69\.30 USD"):
@@ -203,20 +209,20 @@ def test_dry_run_does_everything_but_launch(gcp: LocalGcp, tmp_path: Path) -> No
     saved = json.loads((ctx.workdir / "vertex_training_pipeline.json").read_text())
     assert saved["trainingTaskInputs"]["budgetMilliNodeHours"] == 20000
     # The real run afterwards re-uses the dataset the dry run imported.
-    train_to_end(VertexTrainer(_settings()), ctx, staged)
+    train_to_end(_trainer(_settings()), ctx, staged)
     assert gcp.vertex.creates("datasets") == 1
     assert gcp.vertex.creates("trainingPipelines") == 1
 
 
 def test_train_launches_then_answers_pending_without_waiting(gcp: LocalGcp, tmp_path: Path) -> None:
     gcp.vertex.training_polls = 1000
-    trainer = VertexTrainer(_settings(vertex_poll_seconds=7.0, vertex_poll_max_seconds=60.0))
+    trainer = _trainer(_settings(vertex_poll_seconds=7.0, vertex_poll_max_seconds=60.0))
     ctx = SimpleRunContext("run-pending", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     first = trainer.train(ctx, staged)
     assert isinstance(first, Pending) and first.seconds == 7.0
     assert "RUNNING" in first.what or "QUEUED" in first.what or "PENDING" in first.what
-    again = VertexTrainer(_settings(vertex_poll_seconds=7.0, vertex_poll_max_seconds=60.0)).train(
+    again = _trainer(_settings(vertex_poll_seconds=7.0, vertex_poll_max_seconds=60.0)).train(
         ctx, staged
     )
     assert isinstance(again, Pending)
@@ -225,7 +231,7 @@ def test_train_launches_then_answers_pending_without_waiting(gcp: LocalGcp, tmp_
 
 def test_cancel_stops_the_training_pipeline(gcp: LocalGcp, tmp_path: Path) -> None:
     gcp.vertex.training_polls = 1000
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-cancel", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     assert isinstance(trainer.train(ctx, staged), Pending)
@@ -237,7 +243,7 @@ def test_cancel_stops_the_training_pipeline(gcp: LocalGcp, tmp_path: Path) -> No
 
 
 def test_batch_errors_are_reported_not_fatal(gcp: LocalGcp, tmp_path: Path) -> None:
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-errors", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     model = train_to_end(trainer, ctx, staged).model
@@ -258,7 +264,7 @@ def test_batch_errors_are_reported_not_fatal(gcp: LocalGcp, tmp_path: Path) -> N
 def test_a_failed_batch_job_is_not_reattached_a_retry_submits_a_new_one(
     gcp: LocalGcp, tmp_path: Path
 ) -> None:
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("run-batch-retry", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     model = train_to_end(trainer, ctx, staged).model
@@ -279,7 +285,7 @@ def test_a_failed_batch_job_is_not_reattached_a_retry_submits_a_new_one(
     fresh = SimpleRunContext("run-batch-retry", tmp_path / "fresh")
     again = {
         p.data_row_id
-        for p in predictions_of(predict_to_end(VertexTrainer(_settings()), fresh, model, wanted))
+        for p in predictions_of(predict_to_end(_trainer(_settings()), fresh, model, wanted))
     }
     assert again == predicted
     assert gcp.vertex.creates("batchPredictionJobs") == 2
@@ -289,11 +295,11 @@ def test_missing_settings_name_what_to_set(tmp_path: Path) -> None:
     from vmt.errors import ConfigError
 
     with pytest.raises(ConfigError, match="VMT_GCP_PROJECT"):
-        VertexTrainer(_settings(gcs_bucket="b"))
+        _trainer(_settings(gcs_bucket="b"))
 
 
 def test_run_ids_that_are_not_label_values_still_label(gcp: LocalGcp, tmp_path: Path) -> None:
-    trainer = VertexTrainer(_settings())
+    trainer = _trainer(_settings())
     ctx = SimpleRunContext("Run 2026/01 ÜBER", tmp_path / "work")
     staged = _prepare(trainer, ctx, make_samples(tmp_path / "img"))
     train_to_end(trainer, ctx, [replace(s) for s in staged])

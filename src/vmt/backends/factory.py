@@ -15,6 +15,7 @@ from typing import Any, cast
 from vmt.backends.registry import trainer_spec
 from vmt.config import Settings
 from vmt.errors import ConfigError
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.protocols import Sink, Source, Trainer
 from vmt.pipeline.run_config import UNASSIGNED_OPTION, BackendSpec, RunConfig
 
@@ -33,10 +34,15 @@ class Backends:
 
 def build_backends(config: RunConfig, settings: Settings) -> Backends:
     """The ``BackendsFactory`` the CLI and the service inject into ``Runner``. Raises
-    ``ConfigError`` for an unknown kind, a missing option or a missing optional extra."""
+    ``ConfigError`` for an unknown kind, a missing option or a missing optional extra.
+
+    The outbound policy follows the source: a run on an export file (``files``, only the CLI
+    makes one) may read local images and reach any address; every other run (a Labelbox model
+    run, so every run of the service) gets the service's rules (``outbound.rules_for``)."""
+    outbound = OutboundRules.export_file() if config.source.kind == "files" else None
     return Backends(
         source=build_source(config.source, settings),
-        trainer=build_trainer(config.trainer, settings),
+        trainer=build_trainer(config.trainer, settings, outbound=outbound),
         sink=build_sink(config.sink, settings),
     )
 
@@ -87,10 +93,13 @@ def build_source(spec: BackendSpec, settings: Settings) -> Source:
     raise ConfigError(f"unknown source {spec.kind!r} (known: {', '.join(SOURCES)})")
 
 
-def build_trainer(spec: BackendSpec, settings: Settings) -> Trainer:
+def build_trainer(
+    spec: BackendSpec, settings: Settings, *, outbound: OutboundRules | None = None
+) -> Trainer:
     """The registered trainer ``spec.kind`` with the run's options (checked against the
-    trainer's options model) applied to ``settings``."""
-    return trainer_spec(spec.kind).build(settings, spec.options)
+    trainer's options model) applied to ``settings``; its image fetches follow ``outbound``
+    (None: the service's rules)."""
+    return trainer_spec(spec.kind).build(settings, spec.options, outbound=outbound)
 
 
 def estimated_cost(settings: Settings, spec: BackendSpec) -> float | None:

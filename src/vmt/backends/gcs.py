@@ -20,8 +20,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import urllib3
-
 from vmt.backends import image_source
 from vmt.backends.image_source import (
     SNIFF_LIMIT,
@@ -31,6 +29,7 @@ from vmt.backends.image_source import (
     sniff,
     transient_status,
 )
+from vmt.backends.outbound import rules_for
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import BackendError, InputError, VmtError
@@ -41,6 +40,7 @@ from vmt.formats.image_transcode import (
     transcode_for_training,
 )
 from vmt.formats.image_uri import GcsPath, redact, redact_text
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 from vmt.pipeline.protocols import RunContext
 from vmt.reasons import Reason
@@ -161,18 +161,23 @@ class ImageStager:
         settings: Settings,
         *,
         storage_client: Any | None = None,
-        http_pool: urllib3.PoolManager | None = None,
         max_image_bytes: int = MAX_TRAINING_IMAGE_BYTES,
         backoff: Backoff | None = None,
         policy: FetchPolicy | None = None,
+        rules: OutboundRules | None = None,
     ) -> None:
+        """``rules``: what image locations may reach; default the service's
+        (``vmt.backends.outbound.rules_for``)."""
         settings.require("gcs_bucket")
         self._settings = settings
         self._bucket_name = str(settings.gcs_bucket)
         self._workers = settings.staging_concurrency
         self._storage = storage_client or build_storage_client(settings)
         self._fetcher = ImageFetcher(
-            policy, storage=self._storage, http=http_pool, pool_size=self._workers
+            policy,
+            rules=rules or rules_for(settings),
+            storage=self._storage,
+            pool_size=self._workers,
         )
         self._max_image_bytes = max_image_bytes
         self._backoff = backoff or self._fetcher.policy.backoff()

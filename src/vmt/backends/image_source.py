@@ -10,7 +10,11 @@ read through an ``ImageFetcher``:
 - one redaction: a location is shown only as ``vmt.formats.image_uri.redact`` gives it (no
   user-info, no query string), and exception texts are passed through ``redact_text``;
 - one rejection vocabulary: the ``Reason.IMAGE_*`` codes of ``vmt.reasons``, raised as
-  ``ImageRejected``.
+  ``ImageRejected``;
+- one outbound policy (``OutboundRules``, ``vmt.backends.outbound``): the scheme is checked
+  before anything is opened, and every connection, redirect hops included (followed here, at
+  most ``MAX_REDIRECTS``), goes only to addresses the rules allow; a refusal is
+  ``Reason.IMAGE_LOCATION_REFUSED`` and nothing is requested.
 
 Streams: only what is asked for (the first bytes, to detect the type) is held in memory.
 """
@@ -24,13 +28,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urljoin
 
 import urllib3
 
+from vmt.backends.outbound import LocationRefused, guarded_pool_manager
 from vmt.domain import Rejection, Sample
 from vmt.durable_files import atomic_path
 from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
 from vmt.formats.image_uri import GcsPath, local_path, redact, redact_text, scheme
+from vmt.formats.outbound_policy import OutboundRules, refusal
 from vmt.reasons import Reason
 from vmt.retry import Backoff, retry_call
 
@@ -45,6 +52,8 @@ SNIFF_LIMIT = 1024 * 1024
 """Read this far at most looking for an image header (JPEG EXIF blocks can be large)."""
 
 _CHUNK = 256 * 1024
+MAX_REDIRECTS = 5
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 
 def transient_status(code: int) -> bool:
@@ -194,7 +203,8 @@ def sniff(source: ImageSource) -> ImageInfo:
 
 
 class ImageFetcher:
-    """Opens image locations under one ``FetchPolicy``. ``storage`` (a
+    """Opens image locations under one ``FetchPolicy`` and one set of ``OutboundRules``
+    (default: the service's, https and gs:// to public addresses only). ``storage`` (a
     ``google.cloud.storage.Client``) is needed for ``gs://`` only; without it they are rejected
     as ``Reason.IMAGE_URI_UNSUPPORTED``. Thread-safe: one fetcher serves a pool of workers."""
 
@@ -202,26 +212,37 @@ class ImageFetcher:
         self,
         policy: FetchPolicy | None = None,
         *,
+        rules: OutboundRules | None = None,
         storage: Any | None = None,
-        http: urllib3.PoolManager | None = None,
         pool_size: int = 8,
     ) -> None:
         self.policy = policy or FetchPolicy()
+        self.rules = rules or OutboundRules()
         self._storage = storage
         # urllib3: half the CPU per download of httpx, and CPU is the limit when staging.
         # A pool of its own: no cloud credentials ever go to image origins.
-        self._http = http or urllib3.PoolManager(
+        self._http = guarded_pool_manager(
+            self.rules,
             num_pools=32,
             maxsize=pool_size,
             timeout=urllib3.Timeout(
                 connect=self.policy.connect_timeout, read=self.policy.read_timeout
             ),
-            retries=urllib3.Retry(total=5, connect=0, read=0, status=0, other=0, redirect=5),
+            retries=urllib3.Retry(total=5, connect=0, read=0, status=0, other=0, redirect=0),
         )
+
+    def check(self, uri: str) -> None:
+        """Raise ``ImageRejected(Reason.IMAGE_LOCATION_REFUSED)`` when the rules refuse
+        ``uri`` before any connection (scheme, literal address, metadata name)."""
+        refused = refusal(uri, self.rules)
+        if refused is not None:
+            raise ImageRejected(Reason.IMAGE_LOCATION_REFUSED, f"{redact(uri)}: {refused}")
 
     def open(self, uri: str) -> ImageSource:
         """One attempt at opening ``uri`` for reading. Raises ``ImageRejected`` for what no
-        retry can fix, ``TransientHttpError`` or a network error for what one may."""
+        retry can fix (a location the rules refuse included), ``TransientHttpError`` or a
+        network error for what one may."""
+        self.check(uri)
         kind = scheme(uri)
         if kind in ("http", "https"):
             return self._open_http(uri)
@@ -245,7 +266,30 @@ class ImageFetcher:
         return ImageSource(iter(lambda: handle.read(_CHUNK), b""), size, handle.close)
 
     def _open_http(self, uri: str) -> ImageSource:
-        response = self._http.request("GET", uri, preload_content=False)
+        url = uri
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                response = self._http.request("GET", url, preload_content=False, redirect=False)
+            except LocationRefused as exc:
+                raise ImageRejected(
+                    Reason.IMAGE_LOCATION_REFUSED, f"{redact(uri)}: {exc.detail}"
+                ) from None
+            location = response.headers.get("location")
+            if response.status not in _REDIRECTS or not location:
+                return self._opened(uri, response)
+            response.drain_conn()
+            response.release_conn()
+            url = urljoin(url, location)
+            refused = refusal(url, self.rules)
+            if refused is not None:
+                raise ImageRejected(
+                    Reason.IMAGE_LOCATION_REFUSED, f"{redact(uri)} redirects: {refused}"
+                )
+        raise ImageRejected(
+            Reason.IMAGE_FETCH_FAILED, f"{redact(uri)}: more than {MAX_REDIRECTS} redirects"
+        )
+
+    def _opened(self, uri: str, response: Any) -> ImageSource:
         if response.status >= 400:
             response.release_conn()
             if transient_status(response.status):

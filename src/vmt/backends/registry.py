@@ -26,6 +26,7 @@ from vmt.config import Settings
 from vmt.errors import ConfigError
 
 if TYPE_CHECKING:
+    from vmt.formats.outbound_policy import OutboundRules
     from vmt.pipeline.protocols import Trainer
 
 LinkStep = Literal["train", "predict"]
@@ -89,8 +90,9 @@ def _no_console(resource: str) -> str | None:
 class TrainerSpec:
     """One trainer, declared once.
 
-    ``builder``: ``"module:attribute"`` of a callable ``(Settings) -> Trainer`` (a class),
-    imported only when a run builds the trainer. ``unavailable(settings)``: why this
+    ``builder``: ``"module:attribute"`` of a callable ``(Settings, *, outbound) -> Trainer``
+    (a class; ``outbound``: the ``OutboundRules`` its image fetches follow, None for the
+    service's), imported only when a run builds the trainer. ``unavailable(settings)``: why this
     deployment cannot run it (None: it can). ``estimate_cost(settings)``: the most a training
     may cost in USD before launch, with the run's options applied (None: nothing to pay).
     ``console_url(resource)``: a handle's resource name -> its page in a browser (None: no
@@ -139,8 +141,15 @@ class TrainerSpec:
         overrides = self.validate_options(own)
         return settings.model_copy(update=overrides) if overrides else settings
 
-    def build(self, settings: Settings, options: Mapping[str, Any]) -> Trainer:
-        """The trainer for a run with ``options`` (see ``settings_for``). Raises
+    def build(
+        self,
+        settings: Settings,
+        options: Mapping[str, Any],
+        *,
+        outbound: OutboundRules | None = None,
+    ) -> Trainer:
+        """The trainer for a run with ``options`` (see ``settings_for``) whose fetches of
+        user-supplied locations follow ``outbound`` (None: the service's rules). Raises
         ``ConfigError`` for a bad option value or a missing optional dependency (naming the
         extra to install)."""
         run_settings = self.settings_for(settings, options)
@@ -150,7 +159,7 @@ class TrainerSpec:
         except ModuleNotFoundError as exc:
             hint = f' (pip install "vertex-model-training[{self.extra}]")' if self.extra else ""
             raise ConfigError(f"trainer {self.name!r} is not available: {exc}{hint}") from exc
-        trainer: Trainer = builder(run_settings)
+        trainer: Trainer = builder(run_settings, outbound=outbound)
         return trainer
 
 

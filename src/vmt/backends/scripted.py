@@ -24,6 +24,7 @@ from vmt.config import Settings
 from vmt.domain import Detection, Prediction, Rejection, Sample
 from vmt.durable_files import write_atomic
 from vmt.errors import BackendError, RunCancelled
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.protocols import Pending, Predicted, RunContext, Trained
 from vmt.reasons import Reason
 
@@ -56,9 +57,15 @@ class ScriptedTrainer:
 
     name = "scripted"
 
-    def __init__(self, settings: Settings | None = None, *, script: TrainerScript | None = None):
-        """``settings`` are accepted as every registered trainer's builder is called with
-        them, and not used: the script says everything."""
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        script: TrainerScript | None = None,
+        outbound: OutboundRules | None = None,
+    ) -> None:
+        """``settings`` and ``outbound`` are what every registered trainer's builder is
+        called with; unused: the script says everything and nothing is fetched."""
         self.script = script or TrainerScript()
 
     def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:

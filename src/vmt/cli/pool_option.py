@@ -26,13 +26,16 @@ class PredictingRun:
 
     @classmethod
     def load(cls, run_id: str, settings: Settings) -> PredictingRun:
-        """``UnknownRunError`` when the store has no run ``run_id``."""
+        """``UnknownRunError`` when the store has no run ``run_id``. The CLI's pools are the
+        operator's own: their images may be local files (``OutboundRules.export_file``)."""
         from vmt.backends.factory import build_trainer
+        from vmt.formats.outbound_policy import OutboundRules
 
         store = RunStore.for_settings(settings)
-        return cls(
-            run_id, settings, store, build_trainer(store.get_run(run_id).config.trainer, settings)
+        trainer = build_trainer(
+            store.get_run(run_id).config.trainer, settings, outbound=OutboundRules.export_file()
         )
+        return cls(run_id, settings, store, trainer)
 
     def pool_file(self, spec: PoolSpec, *, project_id: str | None, observer: RunObserver) -> Path:
         """``pool_file`` for this run: a Labelbox pool is exported under its run folder."""

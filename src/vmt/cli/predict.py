@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         from vmt.cli.console import console
         from vmt.cli.run_display import RichRunDisplay
         from vmt.config import load_settings
+        from vmt.formats.outbound_policy import OutboundRules
         from vmt.pipeline.store import RunStore
         from vmt.pool.export_predictions import predict_export
 
@@ -31,7 +32,11 @@ def register(app: typer.Typer) -> None:
                 run_id,
                 export=export,
                 output=output,
-                trainer=build_trainer(store.get_run(run_id).config.trainer, settings),
+                trainer=build_trainer(
+                    store.get_run(run_id).config.trainer,
+                    settings,
+                    outbound=OutboundRules.export_file(),
+                ),
                 image_base=images_dir.resolve() if images_dir else None,
                 observer=display,
             )

@@ -23,4 +23,12 @@ def register(app: typer.Typer) -> None:
             "Ctrl-C stops)",
             highlight=False,
         )
-        uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            server_header=False,
+            proxy_headers=True,
+            forwarded_allow_ips=settings.trusted_proxies,
+        )

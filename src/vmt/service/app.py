@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
 
 from vmt import __version__
 from vmt.backends.registry import model_type_offers
@@ -15,6 +16,7 @@ from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.service.auth import token_guard
 from vmt.service.deliveries import DeliveryStore
+from vmt.service.guards import install_guards
 from vmt.service.http_errors import install_error_handlers
 from vmt.service.labelling import LabellingService, PipelineLabelling, labelling_router
 from vmt.service.runs import RunService
@@ -83,7 +85,13 @@ def add_dashboard(
         else:
             worker.submit(run_id)
 
-    install_dashboard(app, store=runner.store, actions=RunnerActions(runner, schedule), token=token)
+    install_dashboard(
+        app,
+        store=runner.store,
+        actions=RunnerActions(runner, schedule),
+        token=token,
+        session_hours=settings.session_hours,
+    )
 
 
 def create_app(
@@ -95,9 +103,11 @@ def create_app(
     run_worker: bool = True,
     model_types: Sequence[str] | None = None,
     labelling: LabellingService | None = None,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
     """The web app. ``runner`` defaults to the pipeline runner on ``settings.state_dir``;
-    ``run_worker=False`` leaves runs queued (tests of the HTTP layer)."""
+    ``run_worker=False`` leaves runs queued (tests of the HTTP layer); ``allowed_hosts``: the
+    Host names it answers (None: any), ``vmt.service.guards`` in front of every route."""
     secret = _secret(settings, insecure=insecure)
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not token:
@@ -118,6 +128,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if worker is not None:
+            await run_in_threadpool(deliveries.recover, lambda r: runner.run_state(r) is not None)
             ours = deliveries.run_ids()
             worker.start(resume=[r for r in runner.unfinished_runs() if r in ours])
         try:
@@ -132,8 +143,11 @@ def create_app(
         version=__version__,
         summary="Labelbox 'Train model' integration: signed webhooks, runs API, health.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     install_error_handlers(app)
+    install_guards(app, timeout_s=settings.request_body_timeout_s, hosts=allowed_hosts)
     app.include_router(
         webhook_router(
             secret=secret, model_types=offered, deliveries=deliveries, runs=runner, worker=worker

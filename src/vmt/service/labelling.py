@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path as FilePath
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from vmt.config import Settings
@@ -42,10 +43,21 @@ _POOL = (
 )
 
 
+def _printable(value: str) -> str:
+    if not value.isprintable():
+        raise ValueError("must not hold control characters (NUL, newlines, ...)")
+    return value
+
+
+PoolName = Annotated[
+    str, Field(min_length=1, max_length=1000, description=_POOL), AfterValidator(_printable)
+]
+
+
 class PrelabelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pool: str = Field(min_length=1, max_length=1000, description=_POOL)
+    pool: PoolName
     project: str = Field(min_length=1, description="The Labelbox project to pre-label.")
     confidence: float | Literal["auto"] = "auto"
 
@@ -56,7 +68,7 @@ class SelectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    pool: str = Field(min_length=1, max_length=1000, description=_POOL)
+    pool: PoolName
     strategy: str = "least_confidence"
     budget: int = Field(ge=1, le=1_000_000)
     threshold: float | None = Field(
@@ -253,17 +265,50 @@ class PipelineLabelling:
         store.add_event(run_id, "automatic pre-labelling done", data=answer["imports"])
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+async def _parsed(request: Request, model: type[_M]) -> _M:
+    """The body as ``model``, read only after the token was checked (the dependency runs
+    first: this route declares no body parameter for FastAPI to parse before it). The body is
+    already bounded by ``vmt.service.guards``. Raises ``RequestValidationError`` (422)."""
+    body = await request.body()
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False), body=None) from None
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": model.model_json_schema()}},
+        }
+    }
+
+
 def labelling_router(*, labelling: LabellingService, require_token: Any) -> APIRouter:
     router = APIRouter(tags=["labelling"], dependencies=[Depends(require_token)])
 
-    @router.post("/runs/{run_id}/prelabel", summary="Pre-label a project with a run's model")
-    async def prelabel(request: PrelabelRequest, run_id: str = _RUN_ID) -> JSONResponse:
-        answer = await run_in_threadpool(labelling.prelabel, run_id, request)
+    @router.post(
+        "/runs/{run_id}/prelabel",
+        summary="Pre-label a project with a run's model",
+        openapi_extra=_body(PrelabelRequest),
+    )
+    async def prelabel(request: Request, run_id: str = _RUN_ID) -> JSONResponse:
+        parsed = await _parsed(request, PrelabelRequest)
+        answer = await run_in_threadpool(labelling.prelabel, run_id, parsed)
         return JSONResponse(answer)
 
-    @router.post("/runs/{run_id}/select", summary="Rank a pool (and send the top rows to label)")
-    async def select(request: SelectRequest, run_id: str = _RUN_ID) -> JSONResponse:
-        answer = await run_in_threadpool(labelling.select, run_id, request)
+    @router.post(
+        "/runs/{run_id}/select",
+        summary="Rank a pool (and send the top rows to label)",
+        openapi_extra=_body(SelectRequest),
+    )
+    async def select(request: Request, run_id: str = _RUN_ID) -> JSONResponse:
+        parsed = await _parsed(request, SelectRequest)
+        answer = await run_in_threadpool(labelling.select, run_id, parsed)
         return JSONResponse(answer)
 
     return router

@@ -27,6 +27,7 @@ from vmt.orchestrators.vertex_pipelines import pipeline_jobs
 from vmt.pipeline.run_config import labelbox_run_config
 from vmt.service.app import _secret
 from vmt.service.auth import token_guard
+from vmt.service.guards import install_guards
 from vmt.service.http_errors import install_error_handlers
 from vmt.service.runs_api import runs_router
 from vmt.service.signature import SIGNATURE_HEADER
@@ -114,9 +115,14 @@ class PipelineJobRuns:
 
 
 def create_pipelines_app(
-    settings: Settings, *, jobs: PipelineJobs | None = None, insecure: bool = False
+    settings: Settings,
+    *,
+    jobs: PipelineJobs | None = None,
+    insecure: bool = False,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> FastAPI:
-    """The stateless app: webhook -> pipeline job, runs API over pipeline jobs, health."""
+    """The stateless app: webhook -> pipeline job, runs API over pipeline jobs, health;
+    behind ``vmt.service.guards`` (``allowed_hosts``: the Host names it answers, None: any)."""
     secret = _secret(settings, insecure=insecure)
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not token:
@@ -129,8 +135,11 @@ def create_pipelines_app(
         title="vmt",
         version=__version__,
         summary="Labelbox 'Train model' integration on Vertex AI Pipelines (stateless).",
+        docs_url="/docs" if settings.api_docs else None,
+        redoc_url="/redoc" if settings.api_docs else None,
     )
     install_error_handlers(app)
+    install_guards(app, timeout_s=settings.request_body_timeout_s, hosts=allowed_hosts)
     router = APIRouter(tags=["labelbox"])
     signature = Header(default=None, alias=SIGNATURE_HEADER)
 

@@ -10,6 +10,7 @@ from vmt.config import Settings, configured_secrets
 from vmt.errors import ConfigError
 from vmt.logs import configure_logging
 from vmt.service.app import create_app
+from vmt.service.guards import allowed_host_names
 
 log = logging.getLogger("vmt")
 
@@ -51,22 +52,26 @@ def serve_forever(
     orchestrator: str = "local",
 ) -> None:
     """Validate the settings, build the app and serve until SIGINT/SIGTERM. With the
-    ``vertex-pipelines`` orchestrator the app is stateless (``service.pipelines_app``)."""
+    ``vertex-pipelines`` orchestrator the app is stateless (``service.pipelines_app``). Bound to
+    loopback it answers only loopback Host names (and ``VMT_ALLOWED_HOSTS``); the forwarded
+    scheme and client address are believed only from ``VMT_TRUSTED_PROXIES``."""
     configure_logging(json=settings.log_json, secrets=configured_secrets(settings))
+    hosts = allowed_host_names(host, settings.allowed_hosts)
     if orchestrator == "vertex-pipelines":
         from vmt.service.pipelines_app import create_pipelines_app
 
         check_pipelines_settings(settings, insecure=insecure)
-        app = create_pipelines_app(settings, insecure=insecure)
+        app = create_pipelines_app(settings, insecure=insecure, allowed_hosts=hosts)
     else:
         check_serve_settings(settings, insecure=insecure)
-        app = create_app(settings, insecure=insecure, worker_threads=workers)
+        app = create_app(settings, insecure=insecure, worker_threads=workers, allowed_hosts=hosts)
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_config=None,
         proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
         server_header=False,
         timeout_graceful_shutdown=10,
     )

@@ -19,6 +19,7 @@ from vmt.backends.image_source import FetchPolicy
 from vmt.backends.local import LocalTrainer
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample, Split
+from vmt.formats.outbound_policy import OutboundRules
 
 FAST_RETRIES = FetchPolicy(connect_timeout=1.0, read_timeout=2.0, attempts=2, backoff_base=0.01)
 
@@ -81,7 +82,10 @@ def _closed_port() -> int:
 
 
 def _prepare(ctx: RecordingContext, samples: list[Sample]) -> list[Sample | Rejection]:
-    trainer = LocalTrainer(Settings(), fetch_policy=FAST_RETRIES)
+    # a CLI run on an export file: local paths and file:// are read
+    trainer = LocalTrainer(
+        Settings(), fetch_policy=FAST_RETRIES, outbound=OutboundRules.export_file()
+    )
     return list(trainer.prepare(ctx, samples))
 
 

@@ -19,6 +19,7 @@ from vmt.config import load_settings
 from vmt.domain import Sample
 from vmt.formats.export_options import ExportOptions
 from vmt.formats.labelbox_export import read_samples
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.run_config import files_run_config
 from vmt.pipeline.run_records import RunRecord
 from vmt.pipeline.runner import Runner
@@ -83,7 +84,7 @@ class VertexWorld:
     root: Path
 
     def trainer(self, **kwargs: Any) -> VertexTrainer:
-        return VertexTrainer(load_settings(), **kwargs)
+        return VertexTrainer(load_settings(), **{"outbound": OutboundRules.export_file(), **kwargs})
 
     def predict(self, pool: Path, **options: Any) -> PoolPredictions:
         """``predict_pool`` with a new trainer (as a new process would build)."""

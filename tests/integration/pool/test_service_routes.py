@@ -4,7 +4,10 @@ local run and the fake Labelbox; and the automatic pre-labelling of a completed 
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +26,41 @@ TOKEN = "test-token-0123"
 PROJECT = "proj-service"
 
 
+class _QuietFiles(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def served_pool(finished_run: FinishedRun) -> Iterator[Path]:
+    """The pool with its images served over http on 127.0.0.1: the service reads no local
+    file for a pool (the outbound policy), so its pools name URLs, as Labelbox's do."""
+    root = finished_run.pool.parent
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(root)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    rows = [orjson.loads(x) for x in finished_run.pool.read_bytes().splitlines()]
+    for row in rows:
+        image = Path(row["data_row"]["row_data"])
+        row["data_row"]["row_data"] = base + image.relative_to(root).as_posix()
+    served = root / "served-pool.ndjson"
+    served.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    try:
+        yield served
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
-def settings(finished_run: FinishedRun, fake_labelbox: FakeLabelbox, tmp_path: Path) -> Settings:
+def settings(
+    finished_run: FinishedRun, served_pool: Path, fake_labelbox: FakeLabelbox, tmp_path: Path
+) -> Settings:
     pools = tmp_path / "pools"
     pools.mkdir()
-    shutil.copy(finished_run.pool, pools / "pool.ndjson")
-    ids = [orjson.loads(x)["data_row"]["id"] for x in finished_run.pool.read_bytes().splitlines()]
+    shutil.copy(served_pool, pools / "pool.ndjson")
+    shutil.copy(finished_run.pool, pools / "local-paths.ndjson")
+    ids = [orjson.loads(x)["data_row"]["id"] for x in served_pool.read_bytes().splitlines()]
     fake_labelbox.projects.add_project(
         PROJECT, classes=["circle", "square", "triangle", "star"], data_rows=ids
     )
@@ -136,9 +168,13 @@ def test_automatic_prelabelling_records_what_it_did(
 
 
 def test_select_and_prelabel_with_labelbox_pools(
-    client: Client, finished_run: FinishedRun, fake_labelbox: FakeLabelbox, settings: Settings
+    client: Client,
+    finished_run: FinishedRun,
+    served_pool: Path,
+    fake_labelbox: FakeLabelbox,
+    settings: Settings,
 ) -> None:
-    rows = [orjson.loads(x) for x in finished_run.pool.read_bytes().splitlines()]
+    rows = [orjson.loads(x) for x in served_pool.read_bytes().splitlines()]
     ids = sorted(r["data_row"]["id"] for r in rows)
     fake_labelbox.catalog.add_dataset(
         "ds-svc", [{**r["data_row"], **r["media_attributes"]} for r in rows]
@@ -182,3 +218,16 @@ def test_select_and_prelabel_with_labelbox_pools(
     PipelineLabelling(configured).auto_prelabel(run)
     last = finished_run.store().events(run)[-1]
     assert last.message == "automatic pre-labelling done", last.data
+
+
+def test_a_pool_of_local_paths_is_refused_by_the_outbound_policy(
+    client: Client, finished_run: FinishedRun
+) -> None:
+    """Pools the service reads obey the service's rules: no local file is opened."""
+    answer = client.post(
+        f"/runs/{finished_run.run_id}/select",
+        json={"pool": "local-paths.ndjson", "budget": 3},
+        headers=AUTH,
+    )
+    assert answer.status_code == 400
+    assert "image_location_refused" in answer.json()["detail"]

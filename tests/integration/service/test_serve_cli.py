@@ -23,6 +23,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_healthy(proc: subprocess.Popen[str] | subprocess.Popen[bytes], url: str) -> None:
+    """Return once ``proc`` (a ``vmt serve``) answers ``/healthz``; fail if it exits first."""
+    deadline = time.monotonic() + 30
+    while True:
+        assert proc.poll() is None, proc.communicate()[1]
+        try:
+            if httpx.get(f"{url}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "vmt serve did not come up"
+        time.sleep(0.1)
+
+
 def run_until_healthy(args: list[str], env: dict[str, str]) -> tuple[str, str]:
     """Start ``vmt serve``, wait for /healthz, call /models, stop it; (models status, stderr)."""
     port = free_port()
@@ -35,16 +49,7 @@ def run_until_healthy(args: list[str], env: dict[str, str]) -> tuple[str, str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, proc.communicate()[1]
-            try:
-                if httpx.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vmt serve did not come up"
-            time.sleep(0.1)
+        wait_healthy(proc, url)
         signed = {"X-Hub-Signature": sign(SECRET.encode(), b"")}
         models = httpx.get(f"{url}/models", headers=signed).text
     finally:

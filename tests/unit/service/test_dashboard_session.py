@@ -12,7 +12,7 @@ def test_session_cookie_is_not_the_token_and_changes_with_it() -> None:
     access = DashboardAccess.for_token("tok-123456")
     session = access.new_session()
     assert "tok-123456" not in session
-    assert access.session_of(session) == session
+    assert access.session_of(session) is not None
     assert access.session_of("forged") is None
     assert access.session_of(None) is None
     assert DashboardAccess.for_token("other-token").session_of(session) is None
@@ -63,3 +63,19 @@ def test_vertex_console_links() -> None:
         ("Labelbox model run", "mr-1"),
         ("Vertex model", "9"),
     ]
+
+
+def test_sessions_are_random_per_login_expire_and_end_at_logout() -> None:
+    now = [1_000_000.0]
+    access = DashboardAccess.for_token("tok-123456", session_hours=1)
+    access.clock = lambda: now[0]
+    one, two = access.new_session(), access.new_session()
+    assert one != two
+    assert access.session_of(one) != access.session_of(two)
+    access.revoke(one)
+    assert access.session_of(one) is None
+    assert access.session_of(two) is not None
+    now[0] += 3601
+    assert access.session_of(two) is None  # expired
+    forged = two.rsplit(".", 2)[0] + f".{int(now[0]) + 3600}." + two.rsplit(".", 1)[1]
+    assert access.session_of(forged) is None  # a later expiry without a new signature

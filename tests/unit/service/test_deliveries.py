@@ -151,3 +151,80 @@ def test_ping_reports_an_unreadable_store(tmp_path: Path) -> None:
     store.path.mkdir()  # a directory where the database should be
     with pytest.raises(BackendError, match="unreachable"):
         store.ping()
+
+
+def _dead_pid() -> int:
+    """The id of a process that has exited (and been reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _claim(store: DeliveryStore, owner: str, *, run_id: str = "r-dead") -> None:
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "INSERT INTO model_run_deliveries (model_run_id, run_id, model_type, claim,"
+            " claimed_at, owner) VALUES ('mr-1', ?, 't', 'dead', ?, ?)",
+            (run_id, time.time(), owner),
+        )
+
+
+def _owner(pid: int, life: str = "some-life") -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{pid}:{life}"
+
+
+@pytest.mark.parametrize("owner", ["dead_pid", "this_pid_earlier_life"])
+def test_a_claim_of_a_dead_process_is_taken_over_at_once(tmp_path: Path, owner: str) -> None:
+    """Not after stale_claim_seconds (a minute by default): the owner is known to be gone."""
+    import os
+
+    store = DeliveryStore(tmp_path / "d.db", wait_seconds=0.2)
+    _claim(store, _owner(_dead_pid() if owner == "dead_pid" else os.getpid()))
+    started: list[str] = []
+    got = store.create_or_get(
+        model_run_id="mr-1",
+        model_type="t",
+        model_id=None,
+        new_run_id=lambda: "x",
+        start=started.append,
+    )
+    assert got == ("r-dead", True) and started == ["r-dead"]
+
+
+def test_a_claim_of_a_live_process_is_waited_for(tmp_path: Path) -> None:
+    import os
+
+    store = DeliveryStore(tmp_path / "d.db", wait_seconds=0.2)
+    _claim(store, _owner(os.getppid()))
+    with pytest.raises(BackendError, match="still being created"):
+        store.create_or_get(
+            model_run_id="mr-1",
+            model_type="t",
+            model_id=None,
+            new_run_id=lambda: "x",
+            start=lambda run_id: None,
+        )
+
+
+@pytest.mark.parametrize("exists", [True, False])
+def test_recover_settles_what_a_dead_process_left(tmp_path: Path, exists: bool) -> None:
+    import os
+
+    store = DeliveryStore(tmp_path / "d.db")
+    _claim(store, _owner(_dead_pid()))
+    with sqlite3.connect(store.path) as db:
+        db.execute(
+            "INSERT INTO model_run_deliveries (model_run_id, run_id, model_type, claim,"
+            " claimed_at, owner) VALUES ('mr-live', 'r-live', 't', 'c', ?, ?)",
+            (time.time(), _owner(os.getppid())),
+        )
+    recovered = store.recover(lambda run_id: exists)
+    assert recovered == (["r-dead"] if exists else [])
+    assert store.run_ids() == ({"r-dead"} if exists else set())
+    assert store.delivery_count("mr-1") == (1 if exists else 0)
+    assert store.delivery_count("mr-live") == 1  # a live owner's claim is left alone

@@ -1,7 +1,8 @@
 """Making each sample's image usable by the local trainer: a local path or ``file://`` URI is
-used in place, an http(s) URL is downloaded once into a cache folder (``ImageFetcher``: the one
-image seam, with its retries, sniffing, redaction and reason codes); the image header gives the
-type and size, which fill what the export left out.
+used in place (where the outbound rules allow local files: CLI runs on an export file), an
+http(s) URL is downloaded once into a cache folder (``ImageFetcher``: the one image seam, with
+its retries, outbound policy, sniffing, redaction and reason codes); the image header gives
+the type and size, which fill what the export left out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from vmt.backends.image_source import (
     ImageRejected,
 )
 from vmt.domain import Rejection, Sample
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.reasons import Reason
 
 
@@ -32,9 +34,13 @@ class ImageResolver:
         *,
         policy: FetchPolicy | None = None,
         fetcher: ImageFetcher | None = None,
+        rules: OutboundRules | None = None,
         concurrency: int = 8,
     ) -> None:
+        """``rules``: what image locations may reach (``fetcher``'s own when one is given;
+        default the service's rules without an allowlist)."""
         self._cache_dir = cache_dir
+        self._rules = rules
         self._fetcher = fetcher
         self._policy = policy
         self._concurrency = concurrency
@@ -42,7 +48,9 @@ class ImageResolver:
     def resolve_all(self, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
         """Each sample, in order, made usable or rejected; a bounded number in flight."""
         owns_fetcher = self._fetcher is None
-        fetcher = self._fetcher or ImageFetcher(self._policy, pool_size=self._concurrency)
+        fetcher = self._fetcher or ImageFetcher(
+            self._policy, rules=self._rules, pool_size=self._concurrency
+        )
         try:
             with ThreadPoolExecutor(max_workers=self._concurrency) as pool:
                 window: deque[Future[Sample | Rejection]] = deque()

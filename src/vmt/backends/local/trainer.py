@@ -18,8 +18,10 @@ from vmt.backends.image_source import FetchPolicy, ImageFetcher
 from vmt.backends.local.background import launch_or_poll
 from vmt.backends.local.images import ImageResolver
 from vmt.backends.local.training_config import TrainConfig, TrainProgress
+from vmt.backends.outbound import rules_for
 from vmt.config import Settings
 from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.protocols import Pending, Predicted, RunContext, Trained
 
@@ -60,9 +62,11 @@ class LocalTrainer:
         on_progress: Callable[[TrainProgress], None] | None = None,
         fetch_policy: FetchPolicy | None = None,
         fetcher: ImageFetcher | None = None,
+        outbound: OutboundRules | None = None,
     ) -> None:
         """``on_progress(TrainProgress)`` is called after every training step (a CLI progress
-        bar); ``config`` overrides what ``settings`` give (seed, train_seconds)."""
+        bar); ``config`` overrides what ``settings`` give (seed, train_seconds); ``outbound``:
+        what image locations may reach, default the service's (``outbound.rules_for``)."""
         self._config = config or TrainConfig(
             seed=settings.seed,
             train_seconds=settings.train_seconds,
@@ -72,6 +76,7 @@ class LocalTrainer:
         self._on_progress = on_progress
         self._fetch_policy = fetch_policy
         self._fetcher = fetcher
+        self._outbound = outbound or rules_for(settings)
 
     @property
     def config(self) -> TrainConfig:
@@ -79,7 +84,10 @@ class LocalTrainer:
 
     def prepare(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
         resolver = ImageResolver(
-            ctx.workdir / "images", policy=self._fetch_policy, fetcher=self._fetcher
+            ctx.workdir / "images",
+            policy=self._fetch_policy,
+            fetcher=self._fetcher,
+            rules=self._outbound,
         )
         done = 0
         last_report = time.monotonic()

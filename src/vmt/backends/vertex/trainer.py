@@ -25,6 +25,7 @@ from vmt.backends.vertex.training import H_PIPELINE, VertexTraining
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample, Split
 from vmt.durable_files import atomic_writer
+from vmt.formats.outbound_policy import OutboundRules
 from vmt.formats.vertex import import_line
 from vmt.pipeline.protocols import Pending, Predicted, RunContext, Trained
 
@@ -43,9 +44,13 @@ class VertexTrainer:
         *,
         clients: VertexClients | None = None,
         storage_client: Any | None = None,
+        outbound: OutboundRules | None = None,
     ) -> None:
+        """``outbound``: what image locations may reach when staging; default the service's
+        (``vmt.backends.outbound.rules_for``)."""
         settings.require("gcp_project", "gcp_region", "gcs_bucket")
         self.settings = settings
+        self._outbound = outbound
         self._clients = clients
         self._storage = storage_client
 
@@ -78,7 +83,7 @@ class VertexTrainer:
         them. ``train`` checks them in every case before creating anything."""
         if isinstance(samples, Collection) and any(s.split is Split.TRAINING for s in samples):
             DatasetLimits().update_all(samples).check()
-        stager = ImageStager(self.settings, storage_client=self.storage)
+        stager = ImageStager(self.settings, storage_client=self.storage, rules=self._outbound)
         try:
             with atomic_writer(ctx.workdir / IMPORT_FILE) as out:
                 for item in stager.stage(ctx, samples):

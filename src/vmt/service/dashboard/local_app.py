@@ -3,7 +3,6 @@ are advanced by its own run worker, the service's one scheduler."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,24 +15,18 @@ from vmt.errors import ConfigError
 from vmt.pipeline.runner import Runner
 from vmt.service.dashboard.actions import RunnerActions
 from vmt.service.dashboard.routes import install_dashboard
+from vmt.service.guards import allowed_host_names, install_guards, is_loopback
 
 log = logging.getLogger("vmt")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_ui_app(
     settings: Settings, *, host: str = "127.0.0.1", runner: Runner | None = None
 ) -> FastAPI:
     """The dashboard over ``settings.state_dir``. Without ``VMT_API_TOKEN`` it is open, so it
-    refuses to be built for an address other than loopback (raises ``ConfigError``)."""
+    refuses to be built for an address other than loopback (raises ``ConfigError``). On
+    loopback it answers only loopback Host names (and ``VMT_ALLOWED_HOSTS``): DNS rebinding is
+    refused."""
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not token and not is_loopback(host):
         raise ConfigError(
@@ -65,6 +58,16 @@ def create_ui_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    actions = RunnerActions(runner, worker.submit)
-    install_dashboard(app, store=runner.store, actions=actions, token=token or None)
+    install_dashboard(
+        app,
+        store=runner.store,
+        actions=RunnerActions(runner, worker.submit),
+        token=token or None,
+        session_hours=settings.session_hours,
+    )
+    install_guards(
+        app,
+        timeout_s=settings.request_body_timeout_s,
+        hosts=allowed_host_names(host, settings.allowed_hosts),
+    )
     return app

@@ -47,7 +47,10 @@ _NOTICES = {
 _REPORT_POLICY = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'self'"
 )
-_PAGE_POLICY = "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'"
+_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
 
 
 def template_environment() -> jinja2.Environment:
@@ -142,10 +145,12 @@ def dashboard_router(
             return error_page(request, None, 403, "This form was sent from another site.")
         if not access.check_token(form.get("token", "")):
             return render(request, "login.html", None, next=target, failed=True, status=401)
+        access.revoke(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
             access.new_session(),
+            max_age=int(access.lifetime_s),
             httponly=True,
             samesite="strict",
             secure=request.url.scheme == "https",
@@ -155,6 +160,7 @@ def dashboard_router(
 
     @router.post(PREFIX + "/logout")
     async def logout(request: Request) -> Response:
+        access.revoke(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(f"{PREFIX}/login?done=logged-out", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -262,10 +268,14 @@ def dashboard_router(
 
 
 def install_dashboard(
-    app: FastAPI, *, store: RunStore, actions: RunActions, token: str | None
+    app: FastAPI,
+    *,
+    store: RunStore,
+    actions: RunActions,
+    token: str | None,
+    session_hours: float = 8.0,
 ) -> None:
     """Add the dashboard's routes and its static files (CSS, the live-progress script)."""
-    app.include_router(
-        dashboard_router(store=store, actions=actions, access=DashboardAccess.for_token(token))
-    )
+    access = DashboardAccess.for_token(token, session_hours=session_hours)
+    app.include_router(dashboard_router(store=store, actions=actions, access=access))
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
