@@ -18,6 +18,7 @@ from vmt.errors import ConfigError
 from vmt.formats.outbound_policy import OutboundRules
 from vmt.pipeline.protocols import Sink, Source, Trainer
 from vmt.pipeline.run_config import UNASSIGNED_OPTION, BackendSpec, RunConfig
+from vmt.pipeline.store import RunStore
 
 SOURCES = ("files", "labelbox")
 SINKS = ("folder", "labelbox")
@@ -100,6 +101,19 @@ def build_trainer(
     trainer's options model) applied to ``settings``; its image fetches follow ``outbound``
     (None: the service's rules)."""
     return trainer_spec(spec.kind).build(settings, spec.options, outbound=outbound)
+
+
+def trained_run(
+    run_id: str, settings: Settings, *, outbound: OutboundRules | None = None
+) -> tuple[RunStore, Trainer]:
+    """THE way to load a run whose model predicts (``vmt predict``/``select``/``prelabel``,
+    the service's pool routes): the run store of ``settings`` and the trainer the run was
+    trained with (its stored config), whose fetches follow ``outbound`` (None: the service's
+    rules). Raises ``UnknownRunError`` for an unknown run, ``ConfigError`` as
+    ``build_trainer``."""
+    store = RunStore.for_settings(settings)
+    trainer = build_trainer(store.get_run(run_id).config.trainer, settings, outbound=outbound)
+    return store, trainer
 
 
 def estimated_cost(settings: Settings, spec: BackendSpec) -> float | None:

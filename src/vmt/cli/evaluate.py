@@ -81,10 +81,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
     ) -> None:
         """Detection metrics (COCO, identical to pycocotools) and error analysis."""
-        import orjson
 
         from vmt.cli.console import console, err_console
-        from vmt.evaluation import evaluate, row_metric_rows, write_report_html
+        from vmt.evaluation import evaluate
+        from vmt.evaluation.outputs import write_evaluation_outputs
         from vmt.evaluation.result import summarize_rejections
         from vmt.formats.evaluation_inputs import image_finder, read_evaluation_files
 
@@ -116,20 +116,15 @@ def register(app: typer.Typer) -> None:
                 },
                 "predictions": {"path": str(predictions), "format": files.prediction_format},
             }
-            output.parent.mkdir(parents=True, exist_ok=True)
-            output.write_bytes(orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
-        if html is not None:
-            with err_console.status("writing the report"):
-                html.parent.mkdir(parents=True, exist_ok=True)
-                write_report_html(
-                    evaluation, html, image_path=image_finder(files.evaluated, images)
-                )
-        if row_metrics is not None:
-            row_metrics.parent.mkdir(parents=True, exist_ok=True)
-            with row_metrics.open("wb") as out:
-                for row in row_metric_rows(evaluation):
-                    out.write(orjson.dumps(row) + b"\n")
-        written = [p for p in (output, html, row_metrics) if p is not None]
+        with err_console.status("writing metrics" + (" and the report" if html else "")):
+            written = write_evaluation_outputs(
+                evaluation,
+                metrics,
+                metrics_out=output,
+                report_out=html,
+                row_metrics_out=row_metrics,
+                image_path=image_finder(files.evaluated, images) if html else None,
+            )
         verdict = gate(metrics, thresholds)
         if as_json:
             print_json(evaluation_summary(metrics, written, verdict))

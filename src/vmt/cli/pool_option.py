@@ -28,13 +28,10 @@ class PredictingRun:
     def load(cls, run_id: str, settings: Settings) -> PredictingRun:
         """``UnknownRunError`` when the store has no run ``run_id``. The CLI's pools are the
         operator's own: their images may be local files (``OutboundRules.export_file``)."""
-        from vmt.backends.factory import build_trainer
+        from vmt.backends.factory import trained_run
         from vmt.formats.outbound_policy import OutboundRules
 
-        store = RunStore.for_settings(settings)
-        trainer = build_trainer(
-            store.get_run(run_id).config.trainer, settings, outbound=OutboundRules.export_file()
-        )
+        store, trainer = trained_run(run_id, settings, outbound=OutboundRules.export_file())
         return cls(run_id, settings, store, trainer)
 
     def pool_file(self, spec: PoolSpec, *, project_id: str | None, observer: RunObserver) -> Path:

@@ -16,27 +16,22 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Predict on new rows with a trained run's model (model-assisted labelling)."""
-        from vmt.backends.factory import build_trainer
+        from vmt.backends.factory import trained_run
         from vmt.cli.console import console
         from vmt.cli.run_display import RichRunDisplay
         from vmt.config import load_settings
         from vmt.formats.outbound_policy import OutboundRules
-        from vmt.pipeline.store import RunStore
         from vmt.pool.export_predictions import predict_export
 
         settings = load_settings()
-        store = RunStore.for_settings(settings)
+        store, trainer = trained_run(run_id, settings, outbound=OutboundRules.export_file())
         with RichRunDisplay() as display:
             result = predict_export(
                 store,
                 run_id,
                 export=export,
                 output=output,
-                trainer=build_trainer(
-                    store.get_run(run_id).config.trainer,
-                    settings,
-                    outbound=OutboundRules.export_file(),
-                ),
+                trainer=trainer,
                 image_base=images_dir.resolve() if images_dir else None,
                 observer=display,
             )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 import orjson
 
 from vmt.domain import Prediction, Rejection, Sample, Split
-from vmt.durable_files import atomic_path, atomic_writer, write_atomic
+from vmt.durable_files import atomic_path, atomic_writer
 from vmt.errors import InputError
 from vmt.formats.image_uri import local_path, redact_urls
 from vmt.pipeline import artifacts
@@ -353,7 +353,8 @@ def evaluate_stage(
     the summary adds the TEST split alone when it has rows. Rows the trainer could not predict
     (``predicted.failures``) are left out; the trainer's own evaluation
     (``trained.trainer_evaluation``) is kept in metrics.json as ``<trainer_name>_evaluation``."""
-    from vmt.evaluation import evaluate, row_metric_rows, write_report_html
+    from vmt.evaluation import evaluate
+    from vmt.evaluation.outputs import write_evaluation_outputs
     from vmt.evaluation.result import summarize_rejections
     from vmt.formats.evaluation_inputs import evaluation_ground_truth
 
@@ -378,13 +379,16 @@ def evaluate_stage(
         metrics["ground_truth_left_out"] = summarize_rejections(truth.unlabelled)
     if trained is not None and trained.trainer_evaluation is not None:
         metrics[f"{trainer_name}_evaluation"] = trained.trainer_evaluation
-    write_atomic(metrics_out, orjson.dumps(metrics, option=orjson.OPT_INDENT_2))
     local_images = {s.data_row_id: path for s in evaluated if (path := local_path(s.image_uri))}
-    write_report_html(evaluation, report_out, image_path=local_images.get)
-    with atomic_writer(row_metrics_out) as out:
-        for row in row_metric_rows(evaluation, namespace=ctx.run_id):
-            out.write(orjson.dumps(row))
-            out.write(b"\n")
+    write_evaluation_outputs(
+        evaluation,
+        metrics,
+        metrics_out=metrics_out,
+        report_out=report_out,
+        row_metrics_out=row_metrics_out,
+        image_path=local_images.get,
+        namespace=ctx.run_id,
+    )
 
     test: MetricsSummary | None = None
     test_rows = [s for s in evaluated if s.split is Split.TEST]

@@ -141,11 +141,9 @@ class PipelineLabelling:
         return path, export.to_json() if export is not None else None
 
     def _run(self, run_id: str) -> tuple[Any, Any]:
-        from vmt.backends.factory import build_trainer
-        from vmt.pipeline.store import RunStore
+        from vmt.backends.factory import trained_run
 
-        store = RunStore.for_settings(self.settings)
-        return store, build_trainer(store.get_run(run_id).config.trainer, self.settings)
+        return trained_run(run_id, self.settings)
 
     def prelabel(self, run_id: str, request: PrelabelRequest) -> dict[str, Any]:
         from vmt.backends.labelbox.labelling_loop import prelabel_project
