@@ -23,6 +23,7 @@ import orjson
 
 from vmt.domain import Sample, Split
 from vmt.formats.image_header import EXTENSIONS, normalize_mime
+from vmt.formats.image_uri import gcs_uri
 
 ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
 
@@ -111,13 +112,12 @@ def image_extension(mime_type: str | None, row_data: str | None) -> str:
 def image_uri(
     data_row_id: str, row_data: str | None, mime_type: str | None, *, prefix: str | None
 ) -> str | None:
-    """Where Vertex reads the image: ``prefix + id + ext`` with a prefix, else a ``gs://``
-    row_data as is; None when there is no prefix and the image is not in GCS."""
+    """Where Vertex reads the image: ``prefix + id + ext`` with a prefix, else the ``gs://``
+    URI of a row_data that names a Cloud Storage object (`vmt.formats.image_uri.gcs_uri`:
+    ``gs://`` or its https forms); None when there is no prefix and the image is not in GCS."""
     if prefix:
         return prefix + data_row_id + image_extension(mime_type, row_data)
-    if row_data is not None and row_data.startswith("gs://"):
-        return row_data
-    return None
+    return None if row_data is None else gcs_uri(row_data)
 
 
 def limit_problems(
