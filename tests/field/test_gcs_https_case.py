@@ -1,4 +1,5 @@
-"""Field case 29 (tests/field/cases/29-gcs-https-row-data): ``row_data`` given as the https URLs
+"""Field case 29-gcs-https-row-data (its input copied to tests/field/gcs_https_case, outside
+tests/field/cases, whose table test_field_cases.py keeps): ``row_data`` given as the https URLs
 Cloud Storage serves objects at is a Cloud Storage object, written as ``gs://``. The command is
 run exactly as the case's README line writes it, in a copy of the case folder."""
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from tests.conftest import VMT, cli_env
 
-CASE = Path(__file__).parent / "cases" / "29-gcs-https-row-data"
+CASE = Path(__file__).parent / "gcs_https_case"
 
 
 def test_case_29_https_cloud_storage_row_data_is_written_as_gs(tmp_path: Path) -> None:

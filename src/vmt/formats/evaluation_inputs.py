@@ -40,6 +40,8 @@ class GroundTruth:
     box_warnings: dict[str, int] = field(default_factory=dict)
     """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only; every
     labelled box is kept: Vertex's size limits do not apply to ground truth)."""
+    warnings: list[Rejection] = field(default_factory=list)
+    """Boxes kept that pycocotools would score differently (COCO: ``annotation_id_zero``)."""
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,9 @@ def read_ground_truth(
     fmt = fmt or detect_format.ground_truth_format(path)
     if fmt == "coco":
         doc = coco.read_ground_truth(path)
-        return GroundTruth(doc.samples, doc.rejections, "coco", doc.categories)
+        return GroundTruth(
+            doc.samples, doc.rejections, "coco", doc.categories, warnings=doc.warnings
+        )
     if fmt != "labelbox":
         raise InputError(f"unknown ground-truth format {fmt!r} (labelbox or coco)")
     options = ExportOptions.ground_truth(model_run_id)

@@ -64,7 +64,7 @@ def import_line(sample: Sample, image_uri: str) -> bytes:
     """One import line (with its trailing newline) for a sample with a size and a split."""
     if sample.width is None or sample.height is None:
         raise ValueError(f"sample {sample.data_row_id} has no image size")
-    boxes = [(b.label, b.x0, b.y0, b.x1, b.y1) for b in sample.boxes]
+    boxes = [(b.label, b.x0, b.y0, b.x1, b.y1, b.width, b.height) for b in sample.boxes]
     return encode_import_line(image_uri, sample.width, sample.height, sample.split, boxes)
 
 
@@ -73,9 +73,10 @@ def encode_import_line(
     width: float,
     height: float,
     split: Split,
-    boxes: Sequence[tuple[str, float, float, float, float]],
+    boxes: Sequence[tuple[str, float, float, float, float, float, float]],
 ) -> bytes:
-    """`import_line` on plain values: boxes are (label, x0, y0, x1, y1) in pixels."""
+    """`import_line` on plain values: boxes are (label, x0, y0, x1, y1, width, height) in
+    pixels (`vmt.formats.conversion_stats.PixelBox`); Vertex takes the corners."""
     resource_labels = _RESOURCE_LABELS.get(split) or {ML_USE_LABEL: ml_use(split)}  # raises
     return orjson.dumps(
         {
@@ -88,7 +89,7 @@ def encode_import_line(
                     "xMax": x1 / width,
                     "yMax": y1 / height,
                 }
-                for label, x0, y0, x1, y1 in boxes
+                for label, x0, y0, x1, y1, _, _ in boxes
             ],
             "dataItemResourceLabels": resource_labels,
         },
