@@ -57,3 +57,20 @@ def test_cloud_storage_locations(location: str, expected: tuple[str, str]) -> No
 def test_not_cloud_storage_objects(location: str) -> None:
     assert gcs_object(location) is None
     assert gcs_uri(location) is None
+
+
+def test_vertex_output_finds_rows_named_by_https_cloud_storage_urls() -> None:
+    from vmt.domain import Sample, Split
+    from vmt.formats.evaluation_inputs import sample_finder
+
+    rows = [
+        Sample("r1", "https://lb-yard.storage.googleapis.com/site%20A/x.jpg", 8, 8, Split.TEST),
+        Sample("r2", "https://storage.googleapis.com/lb-yard/site%20B/x.jpg", 8, 8, Split.TEST),
+        Sample("r3", "gs://lb-yard/site C/x.jpg", 8, 8, Split.TEST),
+    ]
+    find = sample_finder(rows)
+    # The file name x.jpg is shared by every row: only the object itself can match.
+    assert find("gs://lb-yard/site A/x.jpg") is rows[0]
+    assert find("gs://lb-yard/site B/x.jpg") is rows[1]
+    assert find("https://storage.cloud.google.com/lb-yard/site%20C/x.jpg") is rows[2]
+    assert not isinstance(find("gs://lb-yard/site D/x.jpg"), Sample)

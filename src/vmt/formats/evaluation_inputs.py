@@ -21,6 +21,7 @@ from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predic
 from vmt.formats.coco import CocoId
 from vmt.formats.conversion_stats import ConversionStats
 from vmt.formats.export_options import ExportOptions
+from vmt.formats.image_uri import gcs_uri
 from vmt.formats.labelbox_export import read_samples
 from vmt.formats.vertex_predictions import AmbiguousImage, SampleForUri
 from vmt.gc_pause import gc_paused
@@ -198,10 +199,12 @@ def _file_name(uri: str) -> str:
 
 
 def sample_finder(samples: Sequence[Sample]) -> SampleForUri:
-    """Image location -> row: the exact location first; else, for staged copies, the file name
-    (of the location, the global key, or ``<data row id>.<ext>``) when exactly one row has it.
-    A file name that several rows share matches none of them: `AmbiguousImage`, never a guess."""
-    by_uri = {s.image_uri: s for s in samples if s.image_uri}
+    """Image location -> row: the exact location first (a Cloud Storage object by its
+    ``gs://`` URI, however either side names it: `vmt.formats.image_uri.gcs_uri`); else, for
+    staged copies, the file name (of the location, the global key, or ``<data row id>.<ext>``)
+    when exactly one row has it. A file name that several rows share matches none of them:
+    `AmbiguousImage`, never a guess."""
+    by_uri = {gcs_uri(s.image_uri) or s.image_uri: s for s in samples if s.image_uri}
     by_name: dict[str, Sample | AmbiguousImage] = {}
     by_id = {s.data_row_id: s for s in samples}
     for s in samples:
@@ -218,7 +221,7 @@ def sample_finder(samples: Sequence[Sample]) -> SampleForUri:
                 by_name[key] = AmbiguousImage((seen.data_row_id, s.data_row_id))
 
     def find(uri: str) -> Sample | AmbiguousImage | None:
-        hit = by_uri.get(uri)
+        hit = by_uri.get(gcs_uri(uri) or uri)
         if hit is not None:
             return hit
         name = _file_name(uri)
