@@ -58,7 +58,7 @@ class DetectionTable:
             builder.add_empty_row(prediction.data_row_id)
             for det in prediction.detections:
                 b = det.box
-                builder.add(
+                builder.add_xywh(
                     None,
                     prediction.data_row_id,
                     b.label,
@@ -202,7 +202,7 @@ class DetectionTableBuilder:
     def warn(self, reason: Reason, line: int | None, data_row_id: str | None, detail: str) -> None:
         self.warnings.append(Rejection(reason.value, line, data_row_id, detail))
 
-    def add(
+    def add_xywh(
         self,
         line: int | None,
         data_row_id: str,
@@ -233,7 +233,7 @@ class DetectionTableBuilder:
         self._score.append(score)
         return True
 
-    def extend(
+    def extend_xywh(
         self,
         data_row_ids: list[str],
         labels: list[str],
@@ -244,7 +244,7 @@ class DetectionTableBuilder:
         scores: list[float],
     ) -> None:
         """Add many detections already checked (resolved rows, known classes), in order; boxes
-        as in `add`."""
+        as in `add_xywh`."""
         rows, names = self._row_index, self._label_index
         self._row.extend([rows.setdefault(r, len(rows)) for r in data_row_ids])
         self._label.extend([names.setdefault(n, len(names)) for n in labels])

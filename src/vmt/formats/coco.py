@@ -232,7 +232,7 @@ def read_results(
         if row_id is None:
             continue
         x, y, w, h = bbox
-        builder.add(line, row_id, name, (x, y, w, h), score)
+        builder.add_xywh(line, row_id, name, (x, y, w, h), score)
     return builder.result()
 
 

@@ -137,7 +137,7 @@ def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsR
             ws.append(parsed[4])
             hs.append(parsed[5])
             scores.append(parsed[6])
-    builder.extend(rows, names, xs, ys, ws, hs, scores)
+    builder.extend_xywh(rows, names, xs, ys, ws, hs, scores)
     return builder.result()
 
 
