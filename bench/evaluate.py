@@ -1,6 +1,8 @@
 """Benchmark: `vmt evaluate` vs faster-coco-eval vs pycocotools on one synthetic data set.
 
     .venv/bin/python bench/evaluate.py [--images 20000] [--seed 0] [--repeat 3] [--no-pycocotools]
+    .venv/bin/python bench/evaluate.py --referee [--images 200000]
+
 
 One run writes the same synthetic set (5 classes, ~6 ground-truth boxes and ~10 detections per
 image) as Labelbox files (model-run export NDJSON + prediction NDJSON) and as COCO files (ground
@@ -14,6 +16,10 @@ truth + results), then times:
 - pycocotools the same way, once.
 
 It prints the ratio faster-coco-eval / vmt (target >= 2) and checks that the three agree.
+
+``--referee`` times nothing: it runs `vmt evaluate` once on the Labelbox files and once on the
+COCO files and pycocotools once on the COCO files, and prints all twelve COCO stats of each
+with the largest difference (exit status 1 unless all are equal).
 """
 
 from __future__ import annotations
@@ -161,17 +167,19 @@ def _children_cpu() -> float:
 
 
 def run_vmt(
-    paths: dict[str, Path], out: Path, cache_dir: Path
+    paths: dict[str, Path], out: Path, cache_dir: Path, *, inputs: tuple[str, str] | None = None
 ) -> tuple[float, float, dict[str, Any]]:
-    """(wall seconds, CPU seconds, metrics) of one `vmt evaluate` process."""
+    """(wall seconds, CPU seconds, metrics) of one `vmt evaluate` process on ``inputs`` (keys of
+    ``paths``; default the Labelbox files)."""
+    gt_key, pred_key = inputs or ("export", "predictions")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env["NUMBA_CACHE_DIR"] = str(cache_dir)
     metrics = out / "metrics.json"
     cmd = [
         sys.executable, "-m", "vmt", "evaluate",
-        "--ground-truth", str(paths["export"]),
-        "--predictions", str(paths["predictions"]),
+        "--ground-truth", str(paths[gt_key]),
+        "--predictions", str(paths[pred_key]),
         "-o", str(metrics),
     ]  # fmt: skip
     cpu = _children_cpu()
@@ -203,6 +211,38 @@ def run_coco(library: str, paths: dict[str, Path]) -> tuple[float, float, np.nda
 
 KEYS = ("map", "map_50", "map_75", "map_small", "map_medium", "map_large",
         "mar_1", "mar_10", "mar_100")  # fmt: skip
+ALL_KEYS = (*KEYS, "mar_small", "mar_medium", "mar_large")
+"""pycocotools' twelve ``stats``, in its order, by our names."""
+
+
+def referee(paths: dict[str, Path], work: Path) -> bool:
+    """All twelve stats of vmt (Labelbox files, COCO files) and pycocotools; True if equal."""
+    cache = work / "numba-cache"
+    rows = {}
+    for name, inputs in (
+        ("vmt, Labelbox files", None),
+        ("vmt, COCO files", ("coco_gt", "coco_results")),
+    ):
+        wall, _, metrics = run_vmt(paths, work, cache, inputs=inputs)
+        rows[name] = np.asarray([-1.0 if metrics[k] is None else metrics[k] for k in ALL_KEYS])
+        print(f"{name}: {wall:.1f} s", flush=True)
+    wall, _, stats = run_coco("pycocotools", paths)
+    rows["pycocotools"] = stats
+    print(f"pycocotools: {wall:.1f} s")
+    print(f"{'':<22}" + " ".join(f"{k:>10}" for k in ALL_KEYS))
+    for name, values in rows.items():
+        print(f"{name:<22}" + " ".join(f"{v:10.6f}" for v in values))
+    equal = True
+    for name in ("vmt, Labelbox files", "vmt, COCO files"):
+        diff = np.abs(rows[name] - stats)
+        worst = ALL_KEYS[int(np.argmax(diff))]
+        same = int((rows[name] == stats).sum())
+        print(
+            f"{name} vs pycocotools: {same}/12 bit-for-bit equal, "
+            f"max |diff| {diff.max():.2e} ({worst})"
+        )
+        equal = equal and bool(diff.max() <= 1e-12)
+    return equal
 
 
 def main() -> None:
@@ -211,6 +251,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--no-pycocotools", action="store_true")
+    parser.add_argument("--referee", action="store_true", help="all 12 stats vs pycocotools")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="vmt-bench-eval-") as tmp:
@@ -223,6 +264,8 @@ def main() -> None:
             f"data set: {args.images} images ({n_gt} export rows), {n_pred} prediction rows, "
             f"written in {time.perf_counter() - start:.1f} s"
         )
+        if args.referee:
+            sys.exit(0 if referee(paths, work) else 1)
         cache = work / "numba-cache"
         cold_wall, cold_cpu, metrics = run_vmt(paths, work, cache)
         vmt_runs, fce_runs = [], []

@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     vertex_max_predictions: int = Field(default=100, ge=1, le=500)
     staging_concurrency: int = Field(default=64, ge=1, le=1024)
     gcs_use_sources_in_place: bool = False
-    """Train on ``gs://`` source images where they are (the Vertex service agent must read them)."""
+    """Train on Cloud Storage source images (``gs://`` or their https URLs) where they are (the
+    Vertex service agent must read them); false: copy them inside Cloud Storage."""
     gcp_anonymous_credentials: bool = False
     """Anonymous credentials for GCS/Vertex (local fakes and emulators only)."""
     vertex_dry_run: bool = False

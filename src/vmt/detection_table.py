@@ -28,19 +28,28 @@ class DetectionTable:
     labels: tuple[str, ...]
     row: npt.NDArray[np.int64]
     label: npt.NDArray[np.int64]
-    xyxy: npt.NDArray[np.float64]
+    xywh: npt.NDArray[np.float64]
+    """``(n, 4)`` pixel left, top, width, height: the width and height as the source gave them
+    (a corner format's ``x1 - x0``), so sizes and IoUs are computed as pycocotools does."""
     score: npt.NDArray[np.float64]
 
     def __post_init__(self) -> None:
         n = self.row.shape[0]
-        if self.label.shape != (n,) or self.score.shape != (n,) or self.xyxy.shape != (n, 4):
+        if self.label.shape != (n,) or self.score.shape != (n,) or self.xywh.shape != (n, 4):
             raise ValueError(
                 f"columns disagree: row {self.row.shape}, label {self.label.shape}, "
-                f"score {self.score.shape}, xyxy {self.xyxy.shape} (expected xyxy ({n}, 4))"
+                f"score {self.score.shape}, xywh {self.xywh.shape} (expected xywh ({n}, 4))"
             )
 
     def __len__(self) -> int:
         return int(self.row.shape[0])
+
+    @property
+    def xyxy(self) -> npt.NDArray[np.float64]:
+        """``(n, 4)`` pixel corners ``x0, y0, x0 + width, y0 + height``."""
+        corners = self.xywh.copy()
+        corners[:, 2:] += self.xywh[:, :2]
+        return corners
 
     @classmethod
     def from_predictions(cls, predictions: Iterable[Prediction]) -> DetectionTable:
@@ -49,8 +58,12 @@ class DetectionTable:
             builder.add_empty_row(prediction.data_row_id)
             for det in prediction.detections:
                 b = det.box
-                builder.add(
-                    None, prediction.data_row_id, b.label, (b.x0, b.y0, b.x1, b.y1), det.score
+                builder.add_xywh(
+                    None,
+                    prediction.data_row_id,
+                    b.label,
+                    (b.x0, b.y0, b.width, b.height),
+                    det.score,
                 )
         return builder.build()
 
@@ -60,7 +73,7 @@ class DetectionTable:
         rows = self.row[order]
         starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]]) if rows.size else rows
         stops = np.r_[starts[1:], rows.size] if rows.size else rows
-        xyxy = self.xyxy.tolist()
+        xywh = self.xywh.tolist()
         score = self.score.tolist()
         label = self.label.tolist()
         seen = np.zeros(len(self.data_row_ids), dtype=bool)
@@ -69,8 +82,9 @@ class DetectionTable:
             seen[r] = True
             dets = []
             for j in order[start:stop].tolist():
-                x0, y0, x1, y1 = xyxy[j]
-                dets.append(Detection(Box(self.labels[label[j]], x0, y0, x1, y1), score[j]))
+                x, y, w, h = xywh[j]
+                box = Box(self.labels[label[j]], x, y, x + w, y + h, w, h)
+                dets.append(Detection(box, score[j]))
             yield Prediction(self.data_row_ids[r], tuple(dets))
         for r in np.flatnonzero(~seen).tolist():
             yield Prediction(self.data_row_ids[r], ())
@@ -139,10 +153,10 @@ class DetectionTableBuilder:
         self._label_index: dict[str, int] = {}
         self._row: list[int] = []
         self._label: list[int] = []
-        self._x0: list[float] = []
-        self._y0: list[float] = []
-        self._x1: list[float] = []
-        self._y1: list[float] = []
+        self._x: list[float] = []
+        self._y: list[float] = []
+        self._w: list[float] = []
+        self._h: list[float] = []
         self._score: list[float] = []
         self.rejections: list[Rejection] = []
         """Detections left out, and why."""
@@ -206,16 +220,16 @@ class DetectionTableBuilder:
     def warn(self, reason: Reason, line: int | None, data_row_id: str | None, detail: str) -> None:
         self.warnings.append(Rejection(reason.value, line, data_row_id, detail))
 
-    def add(
+    def add_xywh(
         self,
         line: int | None,
         data_row_id: str,
         label: str,
-        xyxy: tuple[float, float, float, float],
+        xywh: tuple[float, float, float, float],
         score: float,
     ) -> bool:
-        """Add one detection of a resolved row; ``False`` (with a rejection) if its class is
-        unknown."""
+        """Add one detection of a resolved row (``xywh``: pixel left, top, width, height as the
+        source gave them); ``False`` (with a rejection) if its class is unknown."""
         known = self._known
         if known is not None and known.classes is not None and label not in known.classes:
             self.reject(
@@ -229,32 +243,33 @@ class DetectionTableBuilder:
         k = self._label_index.setdefault(label, len(self._label_index))
         self._row.append(r)
         self._label.append(k)
-        x0, y0, x1, y1 = xyxy
-        self._x0.append(x0)
-        self._y0.append(y0)
-        self._x1.append(x1)
-        self._y1.append(y1)
+        x, y, w, h = xywh
+        self._x.append(x)
+        self._y.append(y)
+        self._w.append(w)
+        self._h.append(h)
         self._score.append(score)
         return True
 
-    def extend(
+    def extend_xywh(
         self,
         data_row_ids: list[str],
         labels: list[str],
-        x0: list[float],
-        y0: list[float],
-        x1: list[float],
-        y1: list[float],
+        x: list[float],
+        y: list[float],
+        w: list[float],
+        h: list[float],
         scores: list[float],
     ) -> None:
-        """Add many detections already checked (resolved rows, known classes), in order."""
+        """Add many detections already checked (resolved rows, known classes), in order; boxes
+        as in `add_xywh`."""
         rows, names = self._row_index, self._label_index
         self._row.extend([rows.setdefault(r, len(rows)) for r in data_row_ids])
         self._label.extend([names.setdefault(n, len(names)) for n in labels])
-        self._x0.extend(x0)
-        self._y0.extend(y0)
-        self._x1.extend(x1)
-        self._y1.extend(y1)
+        self._x.extend(x)
+        self._y.extend(y)
+        self._w.extend(w)
+        self._h.extend(h)
         self._score.extend(scores)
 
     def known_class(self, line: int | None, data_row_id: str, label: str) -> bool:
@@ -279,8 +294,8 @@ class DetectionTableBuilder:
         )
 
     def build(self) -> DetectionTable:
-        xyxy = np.stack(
-            [np.asarray(c, dtype=np.float64) for c in (self._x0, self._y0, self._x1, self._y1)],
+        xywh = np.stack(
+            [np.asarray(c, dtype=np.float64) for c in (self._x, self._y, self._w, self._h)],
             axis=1,
         ).reshape(-1, 4)
         return DetectionTable(
@@ -288,6 +303,6 @@ class DetectionTableBuilder:
             labels=tuple(self._label_index),
             row=np.asarray(self._row, dtype=np.int64),
             label=np.asarray(self._label, dtype=np.int64),
-            xyxy=xyxy,
+            xywh=xywh,
             score=np.asarray(self._score, dtype=np.float64),
         )

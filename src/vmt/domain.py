@@ -2,7 +2,11 @@
 
 Boxes are always pixel ``x0, y0, x1, y1`` of the original image inside the package; the
 Labelbox (left/top/width/height), Vertex (fractions) and COCO (xywh) conventions are converted
-only at the edges, in ``vmt.formats``. Nothing here does I/O.
+only at the edges, in ``vmt.formats``. A box read as left/top/width/height keeps the width and
+height it was given: ``(left + width) - left`` is not always ``width`` in floating point
+(``(726.4 + 51.2) - 726.4 == 51.200000000000045``), and sizes, areas and IoUs are computed from
+the numbers the source gave, as pycocotools computes them from a COCO ``bbox``. Nothing here
+does I/O.
 """
 
 from __future__ import annotations
@@ -46,6 +50,11 @@ class Box:
     y0: float
     x1: float
     y1: float
+    given_width: float | None = field(default=None, compare=False)
+    """The width the source gave (left/top/width/height formats), which ``width`` returns
+    instead of ``x1 - x0``; the corners are ``left + width``. Not compared: the same box."""
+    given_height: float | None = field(default=None, compare=False)
+    """As ``given_width``, for the height."""
     crowd: bool = False
     """A COCO ``iscrowd`` region: an ignore region for evaluation (never a box to find)."""
     given_area: float | None = None
@@ -53,15 +62,18 @@ class Box:
 
     @classmethod
     def from_ltwh(cls, label: str, left: float, top: float, width: float, height: float) -> Box:
-        return cls(label, left, top, left + width, top + height)
+        """The box as left/top/width/height give it: width and height kept exactly."""
+        return cls(label, left, top, left + width, top + height, width, height)
 
     @property
     def width(self) -> float:
-        return self.x1 - self.x0
+        """``given_width`` when the source gave one, else ``x1 - x0``."""
+        return self.x1 - self.x0 if self.given_width is None else self.given_width
 
     @property
     def height(self) -> float:
-        return self.y1 - self.y0
+        """``given_height`` when the source gave one, else ``y1 - y0``."""
+        return self.y1 - self.y0 if self.given_height is None else self.given_height
 
     @property
     def area(self) -> float:

@@ -51,6 +51,9 @@ class Reason(StrEnum):
     MALFORMED_IMAGE = "malformed_image"
     UNKNOWN_IMAGE = "unknown_image"
 
+    # COCO ground truth kept, with a warning.
+    ANNOTATION_ID_ZERO = "annotation_id_zero"
+
     # Images, while a backend stages or reads them.
     IMAGE_FETCH_FAILED = "image_fetch_failed"
     IMAGE_UPLOAD_FAILED = "image_upload_failed"

@@ -141,7 +141,7 @@ def pycocotools_eval(
     anns = []
     for s in samples:
         for b in s.boxes:
-            w, h = b.x1 - b.x0, b.y1 - b.y0
+            w, h = b.width, b.height
             anns.append(
                 {
                     "id": len(anns) + 1,
@@ -166,7 +166,7 @@ def pycocotools_eval(
             {
                 "image_id": img_id[p.data_row_id],
                 "category_id": cat_id[d.box.label],
-                "bbox": [d.box.x0, d.box.y0, d.box.x1 - d.box.x0, d.box.y1 - d.box.y0],
+                "bbox": [d.box.x0, d.box.y0, d.box.width, d.box.height],
                 "score": d.score,
             }
             for p in predictions

@@ -202,6 +202,7 @@ def case_29_gcs_https_row_data(tmp: Path) -> None:
         "gs://lb-yard/site A/frame_0002.jpg",
         "gs://lb-yard/site A/frame_0003.jpg",
     ]
+    assert "not_in_gcs" not in ran.result.stdout + ran.result.stderr
 
 
 FIELD_CASES: dict[str, Callable[[Path], None]] = {
@@ -219,7 +220,7 @@ FIELD_CASES: dict[str, Callable[[Path], None]] = {
     "27-project-export-unlabelled-row": case_27_project_export_unlabelled_row,
     "29-gcs-https-row-data": case_29_gcs_https_row_data,
 }
-NOT_YET = {"29-gcs-https-row-data": "issue 23 item 4, branch issue-23b"}
+NOT_YET: dict[str, str] = {}
 """Cases another branch fixes: strict xfail, so the merge that fixes one must flip it here."""
 
 

@@ -1,10 +1,13 @@
 """Stage images into Google Cloud Storage for Vertex AI: ``gs://BUCKET/PREFIX/RUN/images/ID.EXT``.
 
-Sources are http(s) URLs, local files (plain paths or ``file://``) or other ``gs://`` objects.
-Each image is streamed (only its first bytes are held to detect the type and size; whole
-images are held only when they must be re-encoded), many at once (``staging_concurrency``),
-with retries. An object already staged with the same source size is kept, so a resumed run
-copies only what is missing. A failed image becomes a ``Rejection``, never a failed run.
+Sources are http(s) URLs, local files (plain paths or ``file://``) or Cloud Storage objects
+(``gs://`` or their https URLs, `vmt.formats.image_uri.gcs_object`). An object is used in place
+(``gcs_use_sources_in_place``) or copied inside Cloud Storage (objects.rewrite): only its header
+is read here, unless it must be re-encoded. Any other image is streamed (only its first bytes
+are held to detect the type and size; whole images are held only when they must be
+re-encoded), many at once (``staging_concurrency``), with retries. An object already staged
+with the same source size is kept, so a resumed run copies only what is missing. A failed
+image becomes a ``Rejection``, never a failed run.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,13 +37,13 @@ from vmt.backends.outbound import rules_for
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import BackendError, InputError, VmtError
-from vmt.formats.image_header import EXTENSIONS, sniff_image
+from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
     needs_transcode,
     transcode_for_training,
 )
-from vmt.formats.image_uri import GcsPath, redact, redact_text
+from vmt.formats.image_uri import GcsPath, gcs_object, redact, redact_text
 from vmt.formats.outbound_policy import OutboundRules
 from vmt.formats.vertex import MAX_TRAINING_IMAGE_BYTES
 from vmt.pipeline.protocols import RunContext
@@ -221,11 +225,13 @@ class ImageStager:
     def _stage_one(
         self, sample: Sample, prefix: str, staged: _Staged | None
     ) -> tuple[Sample | Rejection, bool]:
+        source = gcs_object(sample.image_uri)
         try:
-            if self._settings.gcs_use_sources_in_place and sample.image_uri.startswith("gs://"):
-                return self._use_in_place(sample), False
+            if source is not None and self._settings.gcs_use_sources_in_place:
+                return self._use_in_place(replace(sample, image_uri=source.uri), source), False
+            copy = self._copy if source is None else partial(self._copy_in_cloud, source=source)
             return self._fetcher.retrying(
-                lambda: self._copy(sample, prefix, staged),
+                lambda: copy(sample, prefix, staged),
                 uri=sample.image_uri,
                 is_retryable=is_transient,
                 backoff=self._backoff,
@@ -289,18 +295,69 @@ class ImageStager:
         )
         return _with_image(sample, done), True
 
-    def _use_in_place(self, sample: Sample) -> Sample | Rejection:
+    def _copy_in_cloud(
+        self, sample: Sample, prefix: str, staged: _Staged | None, *, source: GcsPath
+    ) -> tuple[Sample | Rejection, bool]:
+        """``source`` copied to the run's folder by Cloud Storage itself (objects.rewrite): only
+        its header comes here. One that must be re-encoded (type not trainable, too large) is
+        downloaded and re-encoded as any other source. Raises ``ImageRejected``."""
+        blob = self._storage.bucket(source.bucket).get_blob(source.name, timeout=60)
+        if blob is None:
+            raise ImageRejected(Reason.IMAGE_MISSING, f"no such object: {redact(source.uri)}")
+        size = int(blob.size or 0)
+        if staged is not None and staged.source_size == size:
+            return _with_image(sample, staged), False
+        info = self._header_info(blob, sample.data_row_id)
+        if info is None:
+            raise ImageRejected(
+                Reason.IMAGE_NOT_SUPPORTED, "not a JPEG/PNG/GIF/BMP/ICO/WEBP/TIFF image"
+            )
+        if needs_transcode(info, size, max_bytes=self._max_image_bytes):
+            return self._copy(replace(sample, image_uri=source.uri), prefix, staged)
+        mime = info.mime_type
+        name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
+        target = self._storage.bucket(self._bucket_name).blob(name)
+        metadata = {
+            _META_SOURCE_SIZE: str(size),
+            _META_WIDTH: str(info.width),
+            _META_HEIGHT: str(info.height),
+        }
+        target.metadata, target.content_type = metadata, mime
+        token, _, _ = target.rewrite(blob, timeout=120)
+        while token is not None:  # a large or cross-location copy takes several calls
+            token, _, _ = target.rewrite(blob, token=token, timeout=120)
+        if target.metadata != metadata or target.content_type != mime:
+            # objects.rewrite keeps the source's metadata where the request's is not applied
+            target.metadata, target.content_type = metadata, mime
+            target.patch(timeout=60)
+        uri = f"gs://{self._bucket_name}/{name}"
+        done = _Staged(uri, size, size, info.width, info.height, mime)
+        return _with_image(sample, done), True
+
+    def _header_info(self, blob: Any, data_row_id: str) -> ImageInfo | None:
+        """Type and size of an object's image from its first bytes (``HEADER_BYTES``, more
+        only when a large header needs it, up to ``SNIFF_LIMIT``); None: not an image."""
+        want = HEADER_BYTES
+        while True:
+            head: bytes = retry_call(
+                partial(blob.download_as_bytes, start=0, end=want - 1, timeout=60),
+                is_retryable=is_transient,
+                backoff=self._backoff,
+                describe=f"read header of {data_row_id}",
+            )
+            info = sniff_image(head)
+            if info is not None or len(head) < want or want >= SNIFF_LIMIT:
+                return info
+            want *= 4
+
+    def _use_in_place(self, sample: Sample, path: GcsPath) -> Sample | Rejection:
         if sample.width and sample.height and sample.mime_type in TRAINABLE_MIME_TYPES:
             return sample
-        path = GcsPath.parse(sample.image_uri)
-        blob = self._storage.bucket(path.bucket).blob(path.name)
-        head = retry_call(
-            lambda: blob.download_as_bytes(start=0, end=SNIFF_LIMIT - 1, timeout=60),
-            is_retryable=is_transient,
-            backoff=self._backoff,
-            describe=f"read header of {sample.data_row_id}",
-        )
-        info = sniff_image(head)
+        blob = self._storage.bucket(path.bucket).get_blob(path.name, timeout=60)
+        if blob is None:
+            detail = f"no such object: {redact(path.uri)}"
+            return Rejection(Reason.IMAGE_MISSING, sample.line, sample.data_row_id, detail)
+        info = self._header_info(blob, sample.data_row_id)
         if info is None:
             return Rejection(Reason.IMAGE_NOT_SUPPORTED, sample.line, sample.data_row_id, path.uri)
         if info.mime_type not in TRAINABLE_MIME_TYPES:

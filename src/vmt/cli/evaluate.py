@@ -112,6 +112,7 @@ def register(app: typer.Typer) -> None:
                     "rows_rejected": len(files.ground_truth.rejections),
                     "rejections": summarize_rejections(files.ground_truth.rejections),
                     "box_warnings": files.ground_truth.box_warnings,
+                    "warnings": summarize_rejections(files.ground_truth.warnings),
                     "splits": [s.value for s in files.splits] if files.splits else "all",
                 },
                 "predictions": {"path": str(predictions), "format": files.prediction_format},
@@ -204,6 +205,9 @@ def _print_summary(console: Any, evaluation: Evaluation, metrics: dict[str, Any]
             f"[yellow]warning[/] {gt['rows_rejected']} ground-truth rows left out ({reasons})",
             highlight=False,
         )
+    for reason, info in gt.get("warnings", {}).items():
+        example = info["examples"][0] if info["examples"] else ""
+        console.print(f"[bold yellow]warning[/] {reason}: {example}", highlight=False)
     if gt.get("box_warnings"):
         codes = ", ".join(f"{k}: {v}" for k, v in gt["box_warnings"].items())
         console.print(

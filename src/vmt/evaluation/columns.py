@@ -1,7 +1,8 @@
 """Columnar views of samples and predictions: the arrays the matching kernel works on.
 
-Boxes are kept as pycocotools sees them (``x, y, w, h`` with ``w = x1 - x0``) so that every IoU
-the kernel computes is bit-for-bit the one pycocotools would compute from the same boxes.
+Boxes are kept as pycocotools sees them (``x, y, w, h``, the width and height the source gave:
+`vmt.domain.Box.width`) so that every area and IoU the kernel computes is bit-for-bit the one
+pycocotools computes from the same boxes as a COCO ``bbox``.
 Ground truth is sorted by (image, class); detections by (image, class, score descending), both
 stably, so ties keep their input order exactly as pycocotools' mergesort does.
 """
@@ -77,13 +78,13 @@ class EvaluationInput:
     ground truth as given, so the two can be merged back in input order."""
 
 
-def _coords(boxes: list[Box]) -> FloatArray:
+def _xywh(boxes: list[Box]) -> FloatArray:
     return np.stack(
         [
             np.asarray([b.x0 for b in boxes], dtype=np.float64),
             np.asarray([b.y0 for b in boxes], dtype=np.float64),
-            np.asarray([b.x1 for b in boxes], dtype=np.float64),
-            np.asarray([b.y1 for b in boxes], dtype=np.float64),
+            np.asarray([b.width for b in boxes], dtype=np.float64),
+            np.asarray([b.height for b in boxes], dtype=np.float64),
         ],
         axis=1,
     ).reshape(-1, 4)
@@ -92,20 +93,19 @@ def _coords(boxes: list[Box]) -> FloatArray:
 def columns_from_arrays(
     image: IntArray,
     label: IntArray,
-    xyxy: FloatArray,
+    xywh: FloatArray,
     score: FloatArray | None,
     area: FloatArray | None = None,
 ) -> BoxColumns:
-    """Sort boxes by (image, class[, score descending]) stably and derive widths, areas, ranks.
+    """Sort boxes by (image, class[, score descending]) stably and derive areas and ranks.
 
-    ``xyxy`` is ``(n, 4)`` pixel corners; ``score`` is ``None`` for ground truth; ``area``
-    (NaN where not given) replaces ``w * h`` for the size ranges, as a COCO ``area`` does.
+    ``xywh`` is ``(n, 4)`` pixel left, top, width, height (as the source gave them);
+    ``score`` is ``None`` for ground truth; ``area`` (NaN where not given) replaces ``w * h``
+    for the size ranges, as a COCO ``area`` does.
     """
     img = image
     lab = label
-    x0, y0, x1, y1 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
-    w = x1 - x0
-    h = y1 - y0
+    x0, y0, w, h = xywh[:, 0], xywh[:, 1], xywh[:, 2], xywh[:, 3]
     sc = np.ones(img.shape[0]) if score is None else score
     order = np.lexsort((lab, img)) if score is None else np.lexsort((-sc, lab, img))
     img, lab, sc = img[order], lab[order], sc[order]
@@ -184,7 +184,7 @@ def _build_input(samples: Iterable[Sample], predictions: Iterable[Prediction]) -
     dt = columns_from_arrays(
         dt_image[known],
         table_labels[table.label[known]],
-        table.xyxy[known],
+        table.xywh[known],
         table.score[known],
     )
     return EvaluationInput(
@@ -203,7 +203,7 @@ def _ground_truth_columns(boxes: list[tuple[int, Box]], label_index: dict[str, i
     return columns_from_arrays(
         np.asarray([i for i, _ in boxes], dtype=np.int64),
         np.asarray([label_index[box.label] for _, box in boxes], dtype=np.int64),
-        _coords([box for _, box in boxes]),
+        _xywh([box for _, box in boxes]),
         None,
         np.asarray(
             [np.nan if box.given_area is None else box.given_area for _, box in boxes],

@@ -12,13 +12,18 @@ contiguous) or strings; an integral float (``1.0``, as pandas ``to_json`` writes
 integer it names, as in pycocotools; any other number is refused with the field and value named.
 A result whose score is not a finite number (``NaN``, as Python's ``json.dump`` writes it) is
 reported and left out; the others are scored.
+
+Where pycocotools departs from the COCO rule, vmt keeps the rule and says so: an annotation
+whose id is 0 is an ordinary box here, while pycocotools' matching stores the matched
+annotation id with 0 meaning "no match", so a detection matched to it counts there as a false
+positive and the box as missed (`zero_id_warning`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,8 @@ class CocoGroundTruth:
     categories: dict[CocoId, str]
     """Category id -> name."""
     rejections: list[Rejection]
+    warnings: list[Rejection] = field(default_factory=list)
+    """Annotations kept that pycocotools would score differently (``annotation_id_zero``)."""
 
 
 CocoId = int | str
@@ -142,6 +149,8 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
                 y,
                 x + w,
                 y + h,
+                w,
+                h,
                 crowd=bool(ann.get("iscrowd")),
                 given_area=_number(ann.get("area")),
             )
@@ -177,9 +186,42 @@ def read_ground_truth(path: Path) -> CocoGroundTruth:
         detail = f"{len(lost)} annotations of image_id {image_id}, which is not in 'images'"
         rejections.append(Rejection(Reason.UNKNOWN_IMAGE, None, str(image_id), detail))
     samples.sort(key=lambda entry: _order(entry[0]))
+    zero = zero_id_warning(_section(doc, "annotations", path))
     return CocoGroundTruth(
-        samples=[sample for _, sample in samples], categories=categories, rejections=rejections
+        samples=[sample for _, sample in samples],
+        categories=categories,
+        rejections=rejections,
+        warnings=[] if zero is None else [zero],
     )
+
+
+def zero_id_warning(annotations: list[Any]) -> Rejection | None:
+    """An ``annotation_id_zero`` warning when an annotation that is not a crowd region has id
+    0 (as several exporters number them), else None.
+
+    vmt scores such a box by the COCO rule, as any other. pycocotools (2.0.x,
+    ``COCOeval.evaluateImg``) records a detection's match as the annotation id in ``dtm``, where
+    0 means "no match": a detection matched to annotation 0 counts as a false positive (or is
+    ignored when outside the area range) while the box, taken, counts as missed, so its AP and
+    AR on such a file are lower. A crowd region is an ignore region either way."""
+    zero = [
+        ann
+        for ann in annotations
+        if isinstance(ann, dict)
+        and type(ann.get("id")) in (int, float)
+        and ann["id"] == 0
+        and not ann.get("iscrowd")
+    ]
+    if not zero:
+        return None
+    image_id = zero[0].get("image_id")
+    detail = (
+        f"{len(zero)} annotation(s) with id 0 (image_id {image_id!r:.40}): scored here as any "
+        "other box (the COCO rule); pycocotools takes annotation id 0 for 'no match', so it "
+        "would count a detection matched to it as a false positive and the box as missed "
+        "(lower AP/AR). Number annotation ids from 1 to get the same numbers from both"
+    )
+    return Rejection(Reason.ANNOTATION_ID_ZERO, None, str(image_id), detail, {"count": len(zero)})
 
 
 def read_results(
@@ -233,7 +275,7 @@ def read_results(
         if row_id is None:
             continue
         x, y, w, h = bbox
-        builder.add(line, row_id, name, (x, y, x + w, y + h), score)
+        builder.add_xywh(line, row_id, name, (x, y, w, h), score)
     return builder.result()
 
 
@@ -255,7 +297,7 @@ def ground_truth_document(samples: Iterable[Sample], classes: Iterable[str]) -> 
             }
         )
         for box in sample.boxes:
-            w, h = box.x1 - box.x0, box.y1 - box.y0
+            w, h = box.width, box.height
             annotations.append(
                 {
                     "id": len(annotations) + 1,
@@ -281,7 +323,7 @@ def results_document(
         {
             "image_id": image_ids[p.data_row_id],
             "category_id": category_ids[d.box.label],
-            "bbox": [d.box.x0, d.box.y0, d.box.x1 - d.box.x0, d.box.y1 - d.box.y0],
+            "bbox": [d.box.x0, d.box.y0, d.box.width, d.box.height],
             "score": d.score,
         }
         for p in predictions

@@ -17,8 +17,10 @@ from vmt.reasons import Reason
 EXAMPLES_PER_CODE = 20
 """How many examples (line, data row id, detail) are kept per rejection or warning code."""
 
-PixelBox = tuple[str, float, float, float, float]
-"""A box while a row is converted: label, x0, y0, x1, y1 in pixels (no per-box object)."""
+PixelBox = tuple[str, float, float, float, float, float, float]
+"""A box while a row is converted: label, x0, y0, x1, y1, width, height in pixels (no per-box
+object). Width and height are the ones the source gave (``x1 - x0`` only after clipping), in
+`vmt.domain.Box` field order, so ``Box(*box)`` is the box."""
 
 
 @dataclass(slots=True)

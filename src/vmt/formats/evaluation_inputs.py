@@ -22,6 +22,7 @@ from vmt.formats import coco, detect_format, labelbox_predictions, vertex_predic
 from vmt.formats.coco import CocoId
 from vmt.formats.conversion_stats import ConversionStats
 from vmt.formats.export_options import ExportOptions
+from vmt.formats.image_uri import gcs_uri
 from vmt.formats.labelbox_export import read_samples
 from vmt.formats.vertex_predictions import AmbiguousImage, SampleForUri
 from vmt.gc_pause import gc_paused
@@ -42,6 +43,8 @@ class GroundTruth:
     box_warnings: dict[str, int] = field(default_factory=dict)
     """Boxes the export reader dropped or clipped, by code (Labelbox ground truth only; every
     labelled box is kept: Vertex's size limits do not apply to ground truth)."""
+    warnings: list[Rejection] = field(default_factory=list)
+    """Boxes kept that pycocotools would score differently (COCO: ``annotation_id_zero``)."""
     unlabelled: list[Sample] = field(default_factory=list)
     """Export rows with no label (each also in ``rejections`` as ``unlabelled_row``): never
     evaluated, only known so that predictions on them are told apart."""
@@ -111,7 +114,9 @@ def read_ground_truth(
     fmt = fmt or detect_format.ground_truth_format(path)
     if fmt == "coco":
         doc = coco.read_ground_truth(path)
-        return GroundTruth(doc.samples, doc.rejections, "coco", doc.categories)
+        return GroundTruth(
+            doc.samples, doc.rejections, "coco", doc.categories, warnings=doc.warnings
+        )
     if fmt != "labelbox":
         raise InputError(f"unknown ground-truth format {fmt!r} (labelbox or coco)")
     options = ExportOptions.ground_truth(model_run_id)
@@ -259,10 +264,12 @@ def _file_name(uri: str) -> str:
 
 
 def sample_finder(samples: Sequence[Sample]) -> SampleForUri:
-    """Image location -> row: the exact location first; else, for staged copies, the file name
-    (of the location, the global key, or ``<data row id>.<ext>``) when exactly one row has it.
-    A file name that several rows share matches none of them: `AmbiguousImage`, never a guess."""
-    by_uri = {s.image_uri: s for s in samples if s.image_uri}
+    """Image location -> row: the exact location first (a Cloud Storage object by its
+    ``gs://`` URI, however either side names it: `vmt.formats.image_uri.gcs_uri`); else, for
+    staged copies, the file name (of the location, the global key, or ``<data row id>.<ext>``)
+    when exactly one row has it. A file name that several rows share matches none of them:
+    `AmbiguousImage`, never a guess."""
+    by_uri = {gcs_uri(s.image_uri) or s.image_uri: s for s in samples if s.image_uri}
     by_name: dict[str, Sample | AmbiguousImage] = {}
     by_id = {s.data_row_id: s for s in samples}
     for s in samples:
@@ -279,7 +286,7 @@ def sample_finder(samples: Sequence[Sample]) -> SampleForUri:
                 by_name[key] = AmbiguousImage((seen.data_row_id, s.data_row_id))
 
     def find(uri: str) -> Sample | AmbiguousImage | None:
-        hit = by_uri.get(uri)
+        hit = by_uri.get(gcs_uri(uri) or uri)
         if hit is not None:
             return hit
         name = _file_name(uri)

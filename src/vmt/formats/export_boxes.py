@@ -1,7 +1,9 @@
 """The box rules of the conversion: clip to the image, drop what is empty or too small, warn.
 
 Boxes come in as Labelbox objects (pixels, ``left``/``top``/``width``/``height``) and go out as
-plain ``(label, x0, y0, x1, y1)`` tuples clipped to the image, in input order. Per object:
+plain ``(label, x0, y0, x1, y1, width, height)`` tuples clipped to the image, in input order:
+the width and height as given (``x1 - x0`` is not always ``width`` in floating point), or the
+clipped box's where clipping changed a side; the size rules below use those. Per object:
 ``box_invalid`` (geometry not four numbers, or no name), ``box_degenerate`` (empty after
 clipping, dropped), ``box_too_small`` (under 1% of the image width or height, or under 8 x 8 px,
 after clipping: Vertex's minimums, dropped; exactly 1% and exactly 8 px are kept; the detail
@@ -74,12 +76,12 @@ def read_boxes(
                     and top >= 0.0
                     and x1 <= width  # type: ignore[operator]
                     and y1 <= height  # type: ignore[operator]
-                    and (x1 - left) * factor >= width  # type: ignore[operator]
-                    and (y1 - top) * factor >= height  # type: ignore[operator]
-                    and x1 - left >= min_px
-                    and y1 - top >= min_px
+                    and w * factor >= width  # type: ignore[operator]
+                    and h * factor >= height  # type: ignore[operator]
+                    and w >= min_px
+                    and h >= min_px
                 ):
-                    append((name, left, top, x1, y1))
+                    append((name, left, top, x1, y1, w, h))
                     continue
         box = read_box(
             o,
@@ -137,13 +139,13 @@ def read_box(
         if not (x1 > left and y1 > top and isfinite(x1) and isfinite(y1)):
             stats.warn(Reason.BOX_DEGENERATE, line, data_row_id, f"{name}: {w}x{h}")
             return None
-        return (name, left, top, x1, y1)
+        return (name, left, top, x1, y1, w, h)
     cx0 = 0 if left < 0 else left
     cy0 = 0 if top < 0 else top
     cx1 = width if x1 > width else x1
     cy1 = height if y1 > height else y1
-    cw = cx1 - cx0
-    ch = cy1 - cy0
+    cw = w if cx0 == left and cx1 == x1 else cx1 - cx0
+    ch = h if cy0 == top and cy1 == y1 else cy1 - cy0
     if not (cw > 0 and ch > 0):
         detail = f"{name}: {cw}x{ch} px after clipping to {width}x{height}"
         stats.warn(Reason.BOX_DEGENERATE, line, data_row_id, detail)
@@ -160,7 +162,7 @@ def read_box(
     if cx0 != left or cy0 != top or cx1 != x1 or cy1 != y1:
         detail = f"{name}: ({left}, {top}, {x1}, {y1}) clipped to {width}x{height}"
         stats.warn(Reason.BOX_CLIPPED, line, data_row_id, detail)
-    return (name, cx0, cy0, cx1, cy1)
+    return (name, cx0, cy0, cx1, cy1, cw, ch)
 
 
 def _warn_unsupported(o: Any, line: int, data_row_id: str, stats: ConversionStats) -> None:

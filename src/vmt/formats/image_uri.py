@@ -1,6 +1,11 @@
 """Image locations as data rows name them: http(s) URLs, ``gs://`` objects, local paths and
 ``file://`` URIs. Pure string work, no I/O.
 
+``gcs_object`` is the one rule for which locations are Cloud Storage objects: ``gs://B/O`` and
+the https URLs Cloud Storage serves the same object at (path-style
+``https://storage.googleapis.com/B/O``, virtual-hosted ``https://B.storage.googleapis.com/O``,
+the console's ``https://storage.cloud.google.com/B/O``), names percent-decoded.
+
 ``redact`` is the one way a location is shown in a log, event, error, rejection or report:
 user-info (``https://user:token@host/``) and the query string (signed URLs carry their
 signature there: ``X-Goog-Signature``, ``sig``, ``token``...) never leave it. ``redact_urls``
@@ -16,6 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+_GCS_HOSTS = frozenset({"storage.googleapis.com", "storage.cloud.google.com"})
+_VIRTUAL_HOST_SUFFIX = ".storage.googleapis.com"
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
+"""Cloud Storage bucket names: 3-222 characters of lower-case letters, digits, ``.``, ``-``,
+``_``, starting and ending with a letter or digit."""
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 _QUERY = re.compile(r"(/[^\s'\"<>?]*)\?[^\s'\"<>]*=[^\s'\"<>]*")
 
@@ -38,6 +48,64 @@ class GcsPath:
     @property
     def uri(self) -> str:
         return f"gs://{self.bucket}/{self.name}"
+
+
+def gcs_object(location: str) -> GcsPath | None:
+    """The Cloud Storage object ``location`` names, or None when it names none.
+
+    ``gs://BUCKET/NAME`` as written (a gs:// name is taken literally), and these https (or
+    http) URLs with the object name percent-decoded (``site%20A/f.jpg`` -> ``site A/f.jpg``):
+
+    - ``https://storage.googleapis.com/BUCKET/NAME`` (path style)
+    - ``https://BUCKET.storage.googleapis.com/NAME`` (virtual-hosted style)
+    - ``https://storage.cloud.google.com/BUCKET/NAME`` (the console's authenticated link)
+
+    Host names are case-insensitive; port 443 (80 for http) may be written. Not objects (None):
+    other hosts, a URL with user-info, a query string (a signed URL or a chosen generation is
+    read as the URL it is) or a fragment, a bucket name Cloud Storage would not accept, an
+    empty object name, or a decoded name holding a carriage return or line feed (which Cloud
+    Storage forbids).
+    """
+    if location.startswith("gs://"):
+        given = GcsPath.parse(location)
+        return given if given.bucket and given.name else None
+    try:
+        parts = urlsplit(location)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or "@" in parts.netloc:
+        return None
+    if parts.query or parts.fragment or "?" in location or "#" in location:
+        return None
+    if port is not None and port != (443 if parts.scheme.lower() == "https" else 80):
+        return None
+    host = (parts.hostname or "").lower()
+    path = parts.path
+    if host in _GCS_HOSTS:
+        bucket, _, encoded = path.removeprefix("/").partition("/")
+    elif host.endswith(_VIRTUAL_HOST_SUFFIX):
+        bucket, encoded = host.removesuffix(_VIRTUAL_HOST_SUFFIX), path.removeprefix("/")
+    else:
+        return None
+    name = _decoded(encoded)
+    if not _BUCKET.fullmatch(bucket) or not name or "\r" in name or "\n" in name:
+        return None
+    return GcsPath(bucket, name)
+
+
+def gcs_uri(location: str) -> str | None:
+    """``gcs_object(location)`` as a ``gs://`` URI; None when it names no object."""
+    found = gcs_object(location)
+    return None if found is None else found.uri
+
+
+def _decoded(encoded: str) -> str:
+    """Percent-decoded as UTF-8; ``""`` when the escapes are not UTF-8."""
+    try:
+        return unquote(encoded, errors="strict")
+    except UnicodeDecodeError:
+        return ""
 
 
 def scheme(uri: str) -> str:

@@ -56,8 +56,8 @@ def prediction_rows(prediction: Prediction, *, uuid_for: UuidFor) -> Iterator[di
             "bbox": {
                 "top": box.y0,
                 "left": box.x0,
-                "height": box.y1 - box.y0,
-                "width": box.x1 - box.x0,
+                "height": box.height,
+                "width": box.width,
             },
             "confidence": min(1.0, max(0.0, det.score)),
         }
@@ -91,10 +91,10 @@ def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsR
     classes = known.classes if known is not None else None
     rows: list[str] = []
     names: list[str] = []
-    x0s: list[float] = []
-    y0s: list[float] = []
-    x1s: list[float] = []
-    y1s: list[float] = []
+    xs: list[float] = []
+    ys: list[float] = []
+    ws: list[float] = []
+    hs: list[float] = []
     scores: list[float] = []
     isfinite = math.isfinite
     for line_no, row in read_records(path):
@@ -126,18 +126,18 @@ def read_predictions(path: Path, known: KnownRows | None = None) -> PredictionsR
                 and (evaluated is None or row_id in evaluated)
                 and (classes is None or name in classes)
             ):
-                parsed = (row_id, name, left, top, left + width, top + height, score)
+                parsed = (row_id, name, left, top, width, height, score)
             else:
                 parsed = _read_record(builder, line_no, row)
         if parsed is not None:
             rows.append(parsed[0])
             names.append(parsed[1])
-            x0s.append(parsed[2])
-            y0s.append(parsed[3])
-            x1s.append(parsed[4])
-            y1s.append(parsed[5])
+            xs.append(parsed[2])
+            ys.append(parsed[3])
+            ws.append(parsed[4])
+            hs.append(parsed[5])
             scores.append(parsed[6])
-    builder.extend(rows, names, x0s, y0s, x1s, y1s, scores)
+    builder.extend_xywh(rows, names, xs, ys, ws, hs, scores)
     return builder.result()
 
 
@@ -208,4 +208,4 @@ def _read_row(
         builder.warn(Reason.MISSING_CONFIDENCE, line_no, data_row_id, "no confidence: read as 1.0")
     if not builder.known_class(line_no, data_row_id, name):
         return None
-    return data_row_id, name, left, top, left + width, top + height, score
+    return data_row_id, name, left, top, width, height, score

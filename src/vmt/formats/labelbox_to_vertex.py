@@ -2,7 +2,8 @@
 
 Constant memory: one row at a time from the parser to the output stream. Adds the last check
 of the conversion rules, ``not_in_gcs``: without an image URI prefix, Vertex can only read
-images whose ``row_data`` is already a ``gs://`` URI.
+images whose ``row_data`` already names a Cloud Storage object (``gs://`` or its https URLs,
+`vmt.formats.image_uri.gcs_uri`), written as ``gs://``.
 """
 
 from __future__ import annotations
@@ -120,14 +121,11 @@ class RowWriter:
         self._prefix = image_uri_prefix or None
 
     def write(self, row: ExportRow) -> None:
-        prefix = self._prefix
-        if prefix is None and row.row_data is not None and row.row_data.startswith("gs://"):
-            uri: str | None = row.row_data
-        else:
-            uri = image_uri(row.data_row_id, row.row_data, row.mime_type, prefix=prefix)
+        uri = image_uri(row.data_row_id, row.row_data, row.mime_type, prefix=self._prefix)
         if uri is None:
             detail = (
-                f"row_data is not a gs:// URI ({_scheme(row.row_data)}); pass --image-uri-prefix"
+                f"row_data is not a Cloud Storage object ({_scheme(row.row_data)}: neither gs:// "
+                "nor https://storage.googleapis.com/...); pass --image-uri-prefix"
             )
             self._stats.reject(Reason.NOT_IN_GCS, row.line, row.data_row_id, detail)
             return

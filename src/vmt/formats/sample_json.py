@@ -22,7 +22,7 @@ def sample_to_json(sample: Sample) -> bytes:
         "w": sample.width,
         "h": sample.height,
         "split": sample.split.value,
-        "boxes": [[b.label, b.x0, b.y0, b.x1, b.y1] for b in sample.boxes],
+        "boxes": [[b.label, b.x0, b.y0, b.x1, b.y1, *_given_size(b)] for b in sample.boxes],
     }
     if sample.mime_type is not None:
         record["mime"] = sample.mime_type
@@ -41,7 +41,7 @@ def sample_from_json(data: bytes | str | dict[str, Any]) -> Sample:
         width=record.get("w"),
         height=record.get("h"),
         split=Split(record["split"]),
-        boxes=tuple(Box(str(b[0]), b[1], b[2], b[3], b[4]) for b in record.get("boxes", ())),
+        boxes=tuple(_box(b) for b in record.get("boxes", ())),
         mime_type=record.get("mime"),
         global_key=record.get("gk"),
         line=record.get("line"),
@@ -53,7 +53,7 @@ def prediction_to_json(prediction: Prediction) -> bytes:
         {
             "id": prediction.data_row_id,
             "dets": [
-                [d.box.label, d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.score]
+                [d.box.label, d.box.x0, d.box.y0, d.box.x1, d.box.y1, d.score, *_given_size(d.box)]
                 for d in prediction.detections
             ],
         }
@@ -65,10 +65,24 @@ def prediction_from_json(data: bytes | str | dict[str, Any]) -> Prediction:
     return Prediction(
         data_row_id=record["id"],
         detections=tuple(
-            Detection(Box(str(d[0]), d[1], d[2], d[3], d[4]), float(d[5]))
-            for d in record.get("dets", ())
+            Detection(_box([*d[:5], *d[6:8]]), float(d[5])) for d in record.get("dets", ())
         ),
     )
+
+
+def _given_size(box: Box) -> list[float]:
+    """``[width, height]`` when the box's source gave them (`vmt.domain.Box.given_width`)."""
+    if box.given_width is None or box.given_height is None:
+        return []
+    return [box.given_width, box.given_height]
+
+
+def _box(fields: list[Any]) -> Box:
+    """``[label, x0, y0, x1, y1]`` and, when written (since the exact sizes), ``width,
+    height``: a box read back keeps the width and height its source gave."""
+    label, x0, y0, x1, y1, *size = fields
+    width, height = size if len(size) == 2 else (None, None)
+    return Box(str(label), x0, y0, x1, y1, width, height)
 
 
 def rejection_to_json(rejection: Rejection) -> bytes:

@@ -23,6 +23,7 @@ import orjson
 
 from vmt.domain import Sample, Split
 from vmt.formats.image_header import EXTENSIONS, normalize_mime
+from vmt.formats.image_uri import gcs_uri
 
 ML_USE_LABEL = "aiplatform.googleapis.com/ml_use"
 
@@ -63,7 +64,7 @@ def import_line(sample: Sample, image_uri: str) -> bytes:
     """One import line (with its trailing newline) for a sample with a size and a split."""
     if sample.width is None or sample.height is None:
         raise ValueError(f"sample {sample.data_row_id} has no image size")
-    boxes = [(b.label, b.x0, b.y0, b.x1, b.y1) for b in sample.boxes]
+    boxes = [(b.label, b.x0, b.y0, b.x1, b.y1, b.width, b.height) for b in sample.boxes]
     return encode_import_line(image_uri, sample.width, sample.height, sample.split, boxes)
 
 
@@ -72,9 +73,10 @@ def encode_import_line(
     width: float,
     height: float,
     split: Split,
-    boxes: Sequence[tuple[str, float, float, float, float]],
+    boxes: Sequence[tuple[str, float, float, float, float, float, float]],
 ) -> bytes:
-    """`import_line` on plain values: boxes are (label, x0, y0, x1, y1) in pixels."""
+    """`import_line` on plain values: boxes are (label, x0, y0, x1, y1, width, height) in
+    pixels (`vmt.formats.conversion_stats.PixelBox`); Vertex takes the corners."""
     resource_labels = _RESOURCE_LABELS.get(split) or {ML_USE_LABEL: ml_use(split)}  # raises
     return orjson.dumps(
         {
@@ -87,7 +89,7 @@ def encode_import_line(
                     "xMax": x1 / width,
                     "yMax": y1 / height,
                 }
-                for label, x0, y0, x1, y1 in boxes
+                for label, x0, y0, x1, y1, _, _ in boxes
             ],
             "dataItemResourceLabels": resource_labels,
         },
@@ -111,13 +113,12 @@ def image_extension(mime_type: str | None, row_data: str | None) -> str:
 def image_uri(
     data_row_id: str, row_data: str | None, mime_type: str | None, *, prefix: str | None
 ) -> str | None:
-    """Where Vertex reads the image: ``prefix + id + ext`` with a prefix, else a ``gs://``
-    row_data as is; None when there is no prefix and the image is not in GCS."""
+    """Where Vertex reads the image: ``prefix + id + ext`` with a prefix, else the ``gs://``
+    URI of a row_data that names a Cloud Storage object (`vmt.formats.image_uri.gcs_uri`:
+    ``gs://`` or its https forms); None when there is no prefix and the image is not in GCS."""
     if prefix:
         return prefix + data_row_id + image_extension(mime_type, row_data)
-    if row_data is not None and row_data.startswith("gs://"):
-        return row_data
-    return None
+    return None if row_data is None else gcs_uri(row_data)
 
 
 def limit_problems(

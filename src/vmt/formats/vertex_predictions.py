@@ -212,7 +212,7 @@ def _read_line(
     builder.add_empty_row(row_id)
     for det in prediction.detections:
         b = det.box
-        builder.add(line_no, row_id, b.label, (b.x0, b.y0, b.x1, b.y1), det.score)
+        builder.add_xywh(line_no, row_id, b.label, (b.x0, b.y0, b.width, b.height), det.score)
 
 
 def instance_error(line: dict[str, Any]) -> str | None:

@@ -70,7 +70,7 @@ def align(table: DetectionTable, data_row_ids: Sequence[str]) -> tuple[Detection
         labels=table.labels,
         row=new_row[keep],
         label=table.label[keep],
-        xyxy=table.xyxy[keep],
+        xywh=table.xywh[keep],
         score=table.score[keep],
     )
     return aligned, int((~keep).sum())
