@@ -254,6 +254,34 @@ def test_a_run_whose_every_row_is_bad_fails_and_runs_show_says_why(
     assert status["status"] == "FAILED" and len(status["error"]) <= 255
 
 
+def test_a_project_export_gets_auto_splits_without_unassigned(
+    dataset: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A project export carries no split: with no --unassigned the run assigns them (auto) and
+    says so, so its rows reach the trainer (here all refused for their missing images, which
+    fails the run before any training) instead of all being unassigned_split."""
+    lines = []
+    for i, row in enumerate(_rows(dataset)[:6]):
+        (model,) = row.pop("experiments").values()
+        (run,) = model["runs"].values()
+        row["projects"] = {"project-1": {"name": "p", "labels": run["labels"]}}
+        row["data_row"]["row_data"] = f"/nowhere/missing-{i}.png"
+        lines.append(orjson.dumps(row))
+    export = tmp_path / "project.ndjson"
+    export.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = _vmt(env, "run", "--export", str(export), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1
+    assert "every row was rejected: 6 rows, none usable (6 image_missing)" in result.stderr
+    store = _store(env)
+    try:
+        (run,) = store.list_runs()
+    finally:
+        store.close()
+    shown = _vmt(env, "runs", "show", run.id).stdout
+    assert "no row has a split (a project export): splits assigned by --unassigned auto" in shown
+
+
 def test_demo_generates_data_runs_the_loop_and_prints_the_metrics(
     env: dict[str, str], tmp_path: Path
 ) -> None:

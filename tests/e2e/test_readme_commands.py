@@ -55,7 +55,7 @@ COMMANDS: dict[str, str] = {
     "vmt convert export.ndjson -o import.jsonl [--image-uri-prefix gs://bucket/images/] "
     "[--model-run-id RUN_ID] [--unassigned skip|training|validation|test|auto] "
     "[--report report.json] [--strict]": RUN,
-    "vmt evaluate --ground-truth export.ndjson --predictions predictions.ndjson -o metrics.json "
+    "vmt evaluate --ground-truth export.ndjson --predictions predictions.ndjson [-o metrics.json] "
     "[--html report.html] [--row-metrics row_metrics.ndjson] [--iou 0.5] [--confidence auto|X] "
     "[--splits validation,test|all] [--images DIR] [--gt-format labelbox|coco] "
     "[--pred-format labelbox|vertex|coco] [--model-run RUN_ID]": RUN,

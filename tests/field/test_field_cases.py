@@ -5,6 +5,7 @@ write. COCO values are also checked live against pycocotools on the same files."
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,14 +32,29 @@ class Ran:
         return [json.loads(line) for line in (self.out / name).read_text().splitlines()]
 
 
-def vmt(out: Path, *args: str) -> Ran:
-    """``vmt ARGS`` in the case folder; ``{out}`` in an argument is the output folder."""
+def vmt(out: Path, *args: str, cwd: Path | None = None) -> Ran:
+    """``vmt ARGS`` (in ``cwd``); ``{out}`` in an argument is the output folder."""
     out.mkdir(parents=True, exist_ok=True)
     argv = [a.replace("{out}", str(out)) for a in args]
     result = subprocess.run(
-        [*VMT, *argv], capture_output=True, text=True, env=cli_env(COLUMNS="400"), timeout=120
+        [*VMT, *argv],
+        capture_output=True,
+        text=True,
+        env=cli_env(COLUMNS="400"),
+        timeout=120,
+        cwd=cwd,
     )
     return Ran(result, out)
+
+
+def as_written(case: str, tmp: Path, command: str) -> Ran:
+    """``command``, word for word as the README's row writes it, in a copy of the case folder
+    (the output folder too: relative outputs land there)."""
+    folder = tmp / case
+    shutil.copytree(CASES / case, folder)
+    program, *args = command.split()
+    assert program == "vmt"
+    return vmt(folder, *args, cwd=folder)
 
 
 def ok(ran: Ran) -> Ran:
@@ -68,16 +84,20 @@ def case_01_v1_json_array(tmp: Path) -> None:
 
 
 def case_02_mime_image_jpg(tmp: Path) -> None:
-    # A project export has no splits: as given, the command names the option that lifts that.
-    export = str(CASES / "02-mime-image-jpg/export.ndjson")
-    args = ["convert", export, "-o", "{out}/out.jsonl", "--image-uri-prefix", "gs://bucket/images/"]
-    refused = vmt(tmp, *args)
-    assert refused.result.returncode == 1 and "--unassigned" in refused.result.stderr
-    ran = ok(vmt(tmp, *args, "--unassigned", "training"))
+    # A project export has no splits: they are assigned by auto, and the summary says so.
+    ran = ok(
+        as_written(
+            "02-mime-image-jpg",
+            tmp,
+            "vmt convert export.ndjson -o out.jsonl --image-uri-prefix gs://bucket/images/",
+        )
+    )
     assert [line["imageGcsUri"] for line in ran.lines("out.jsonl")] == [
         "gs://bucket/images/drjpg00000000000000000001.jpg",
         "gs://bucket/images/drjpg00000000000000000002.jpg",
     ]
+    assert "no row has a split (a project export)" in ran.result.stdout
+    assert "--unassigned auto" in ran.result.stdout
 
 
 def case_03_box_under_8px(tmp: Path) -> None:
@@ -128,7 +148,10 @@ def case_11_empty_predictions(tmp: Path) -> None:
 
 def case_12_vertex_failed_instance(tmp: Path) -> None:
     for output in ("batch_output", "batch_output_errors_file"):
-        m = evaluate("12-vertex-failed-instance", tmp / output, "export.ndjson", output)
+        command = f"vmt evaluate --ground-truth export.ndjson --predictions {output}"
+        ran = ok(as_written("12-vertex-failed-instance", tmp / output, command))
+        assert "wrote metrics.json" in ran.result.stdout  # no -o: metrics.json, here
+        m = ran.json("metrics.json")
         assert m["map"] == pytest.approx(1.0, abs=1e-9)
         assert m["counts"]["images"] == 1
         failed = m["ignored_predictions"]["by_reason"]["prediction_failed"]

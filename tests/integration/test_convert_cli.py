@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from tests.builders.labelbox_rows import box_object, lines, model_run_row
+from tests.builders.labelbox_rows import box_object, lines, model_run_row, project_row
 from tests.conftest import VMT, cli_env
+from vmt.formats.export_options import auto_split
 
 
 def write_export(path: Path, *rows: Any) -> Path:
@@ -115,6 +116,63 @@ def test_strict_fails_on_vertex_limits(tmp_path: Path) -> None:
     assert "--strict: 2 label(s) with fewer than 10 training images: [/x] odd, car" in result.stderr
     assert not out.exists()
     assert vmt_convert(export, "-o", out).returncode == 0 and out.exists()
+
+
+AUTO_NOTE = (
+    "no row has a split (a project export): splits assigned by --unassigned auto "
+    "(80/10/10 by data row id)"
+)
+PROJECT = [project_row(f"dr-{i}", row_data=f"gs://b/{i}.jpg") for i in range(20)]
+SOME_UNASSIGNED = [*training_rows(3), model_run_row("dr-x", split=None, row_data="gs://b/x.jpg")]
+"""A model-run export with one row its run left unassigned."""
+
+
+@pytest.mark.parametrize(
+    ("rows", "flags", "splits", "rejected", "note"),
+    [
+        (PROJECT, [], {f"dr-{i}": auto_split(f"dr-{i}").value for i in range(20)}, {}, True),
+        (PROJECT, ["--unassigned", "test"], {f"dr-{i}": "test" for i in range(20)}, {}, False),
+        (PROJECT, ["--unassigned", "skip"], None, {"unassigned_split": 20}, False),
+        (SOME_UNASSIGNED, [], {f"dr-{i}": "training" for i in range(3)},
+         {"unassigned_split": 1}, False),
+        (SOME_UNASSIGNED, ["--unassigned", "validation"],
+         {"dr-0": "training", "dr-1": "training", "dr-2": "training", "dr-x": "validation"},
+         {}, False),
+    ],
+    ids=["project-auto", "project-named", "project-skip-named", "run-skip", "run-named"],
+)  # fmt: skip
+def test_the_default_split_policy_follows_the_export(
+    tmp_path: Path,
+    rows: list[Any],
+    flags: list[str],
+    splits: dict[str, str] | None,
+    rejected: dict[str, int],
+    note: bool,
+) -> None:
+    """No --unassigned: auto (said in one line) when no row has a split, skip (rows without
+    one rejected and reported) when some row has one; a named policy always wins."""
+    export = write_export(tmp_path / "e.ndjson", *rows)
+    out, report = tmp_path / "o.jsonl", tmp_path / "r.json"
+    result = subprocess.run(
+        [*VMT, "convert", str(export), "-o", str(out), "--report", str(report), *flags],
+        capture_output=True,
+        text=True,
+        env=cli_env(COLUMNS="400"),
+        timeout=60,
+    )
+    assert (AUTO_NOTE in result.stdout) is note
+    assert json.loads(report.read_text())["rejected"] == rejected
+    if splits is None:
+        assert result.returncode == 1
+        assert "most as unassigned_split (20) (pass --unassigned auto" in result.stderr
+        assert not out.exists()
+        return
+    assert result.returncode == 0, result.stderr
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    ml_use = "aiplatform.googleapis.com/ml_use"
+    got = {w["imageGcsUri"]: w["dataItemResourceLabels"][ml_use] for w in written}
+    assert got == {f"gs://b/{row[3:]}.jpg": split for row, split in splits.items()}
+    assert len(set(got.values())) > 1 or not note  # auto spreads the project's rows
 
 
 @pytest.mark.parametrize(

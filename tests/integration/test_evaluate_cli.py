@@ -14,12 +14,13 @@ from tests.conftest import VMT, cli_env
 from vmt.formats.coco import ground_truth_document, results_document
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*VMT, "evaluate", *map(str, args)],
         capture_output=True,
         text=True,
         env=cli_env(COLUMNS="400"),  # rich wraps at 80 columns otherwise
+        cwd=cwd,
     )
 
 
@@ -149,6 +150,28 @@ def test_user_errors_are_one_line(
     assert message in out.stderr
     assert "Traceback" not in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_without_o_metrics_json_is_written_in_the_current_folder(
+    labelbox_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    export, predictions = labelbox_files
+    out = run("--ground-truth", export, "--predictions", predictions, cwd=here)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "wrote metrics.json"
+    assert orjson.loads((here / "metrics.json").read_bytes())["counts"]["images"] == 3
+
+
+def test_the_output_never_overwrites_an_input(
+    labelbox_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    export, predictions = labelbox_files
+    before = predictions.read_bytes()
+    out = run("--ground-truth", export, "--predictions", predictions, "-o", predictions)
+    assert out.returncode == 2 and "would overwrite an input" in out.stderr
+    assert predictions.read_bytes() == before
 
 
 def test_bad_confidence_is_a_usage_error(labelbox_files: tuple[Path, Path], tmp_path: Path) -> None:

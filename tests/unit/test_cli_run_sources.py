@@ -41,12 +41,14 @@ def test_a_model_run_without_an_api_key_fails_before_any_run_is_created(tmp_path
     assert not (state / "runs.sqlite").exists()  # no run left behind to fail on resume
 
 
-@pytest.mark.parametrize("policy", ["skip", "training", "auto"])
+@pytest.mark.parametrize("policy", [None, "skip", "training", "auto"])
 def test_the_unassigned_policy_travels_in_the_run_config_to_either_source(
-    tmp_path: Path, policy: str
+    tmp_path: Path, policy: str | None
 ) -> None:
     """The policy is a source option (so a resumed run and a Vertex AI pipeline step rebuild
-    the same source from the stored config); absent means skip (older stored runs)."""
+    the same source from the stored config). None (the user named none): absent, which a
+    model run reads as skip and an export file as the policy its rows call for
+    (`vmt.formats.split_policy`), so a named skip is kept for a file."""
     from vmt.backends.factory import build_source
     from vmt.config import load_settings
     from vmt.pipeline.run_config import RunConfig, requested_run_config
@@ -54,14 +56,41 @@ def test_the_unassigned_policy_travels_in_the_run_config_to_either_source(
     export = tmp_path / "x.ndjson"
     export.write_text("{}\n")
     settings = load_settings(state_dir=tmp_path / "state")
-    configs = [
-        requested_run_config(export=export, out=tmp_path / "o", model_run=None, unassigned=policy),
-        requested_run_config(export=None, out=None, model_run="mr-1", unassigned=policy),
-    ]
-    for config in configs:
+    file_run = requested_run_config(
+        export=export, out=tmp_path / "o", model_run=None, unassigned=policy
+    )
+    model_run = requested_run_config(export=None, out=None, model_run="mr-1", unassigned=policy)
+    for config, stored_when, read_as in (
+        (file_run, policy is not None, policy),
+        (model_run, policy not in (None, "skip"), policy or "skip"),
+    ):
         stored = RunConfig.from_json(config.to_json())
-        assert ("unassigned" in stored.source.options) == (policy != "skip")
-        assert build_source(stored.source, settings).unassigned == policy
+        assert ("unassigned" in stored.source.options) == stored_when
+        assert build_source(stored.source, settings).unassigned == read_as
+
+
+@pytest.mark.parametrize(
+    ("flag", "env", "named"),
+    [
+        (None, None, None),
+        (None, "skip", "skip"),
+        (None, "auto", "auto"),
+        ("test", "skip", "test"),
+        ("skip", None, "skip"),
+    ],
+)
+def test_the_policy_the_user_named_is_the_flag_else_vmt_unassigned(
+    monkeypatch: pytest.MonkeyPatch, flag: str | None, env: str | None, named: str | None
+) -> None:
+    from vmt.cli.convert import UnassignedPolicy
+    from vmt.cli.run import _named_policy
+    from vmt.config import load_settings
+
+    monkeypatch.delenv("VMT_UNASSIGNED", raising=False)
+    if env is not None:
+        monkeypatch.setenv("VMT_UNASSIGNED", env)
+    given = UnassignedPolicy(flag) if flag is not None else None
+    assert _named_policy(given, load_settings()) == named
 
 
 def test_run_refuses_an_unknown_unassigned_policy() -> None:

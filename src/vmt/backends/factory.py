@@ -78,7 +78,7 @@ def build_source(spec: BackendSpec, settings: Settings) -> Source:
             file_source(
                 export,
                 Path(images_dir) if images_dir else None,
-                unassigned=spec.options.get(UNASSIGNED_OPTION, "skip"),
+                unassigned=spec.options.get(UNASSIGNED_OPTION),
             ),
         )
     if spec.kind == "labelbox":

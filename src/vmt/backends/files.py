@@ -30,10 +30,15 @@ COPY_CHUNK = 1 << 20
 
 class FileSource:
     """Rows from an export file on disk (plain or ``.gz``); relative ``row_data`` paths are
-    taken from ``images_dir`` (default: the export's folder)."""
+    taken from ``images_dir`` (default: the export's folder). ``unassigned`` None: the policy
+    the export calls for (``vmt.formats.split_policy``)."""
 
     def __init__(
-        self, export_path: Path, images_dir: Path | None = None, *, unassigned: str = "skip"
+        self,
+        export_path: Path,
+        images_dir: Path | None = None,
+        *,
+        unassigned: str | None = None,
     ) -> None:
         self.export_path = export_path
         self.images_dir = images_dir if images_dir is not None else export_path.parent

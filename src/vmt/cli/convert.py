@@ -45,12 +45,15 @@ def register(app: typer.Typer) -> None:
         model_run_id: str | None = typer.Option(
             None, "--model-run-id", help="The run (or project) to read when a row has several."
         ),
-        unassigned: UnassignedPolicy = typer.Option(
-            UnassignedPolicy.skip,
+        unassigned: UnassignedPolicy | None = typer.Option(
+            None,
             "--unassigned",
             case_sensitive=False,
             help="Rows without a split: skip them, put them in a split, or auto "
-            "(sha256 of the data row id: 80% training, 10% validation, 10% test).",
+            "(sha256 of the data row id: 80% training, 10% validation, 10% test). Default: "
+            "skip when some row has a split (a model-run export), auto when none has (a "
+            "project or dataset export; the summary says so).",
+            show_default=False,
         ),
         report: Path | None = typer.Option(
             None,
@@ -83,7 +86,7 @@ def register(app: typer.Typer) -> None:
             output,
             image_uri_prefix=image_uri_prefix,
             model_run_id=model_run_id,
-            unassigned=unassigned.value,
+            unassigned=unassigned.value if unassigned is not None else None,
             report=report,
             strict=strict,
         )
@@ -95,7 +98,7 @@ def _convert(
     *,
     image_uri_prefix: str | None,
     model_run_id: str | None,
-    unassigned: str,
+    unassigned: str | None,
     report: Path | None,
     strict: bool,
 ) -> None:
@@ -127,6 +130,8 @@ def _convert(
             stats=stats,
             progress=lambda done: progress.update(task, completed=done, rows=stats.rows_read),
         )
+    if outcome.note is not None:
+        console.print(outcome.note, highlight=False, markup=False, soft_wrap=True)
     _print_summary(console, stats, outcome.problems)
     if outcome.failure is not None:
         raise InputError(outcome.failure)

@@ -46,7 +46,14 @@ def register(app: typer.Typer) -> None:
             help="Labelbox prediction NDJSON, Vertex batch output (file or folder), or COCO "
             "results.",
         ),
-        output: Path = typer.Option(..., "--output", "-o", help="Where to write metrics.json."),
+        output: Path = typer.Option(
+            Path("metrics.json"),
+            "--output",
+            "-o",
+            help="Where to write the metrics JSON (default: metrics.json in the current folder).",
+            show_default=False,
+            dir_okay=False,
+        ),
         html: Path | None = typer.Option(None, "--html", help="Also write the HTML report."),
         row_metrics: Path | None = typer.Option(
             None, "--row-metrics", help="Also write Labelbox per-row metric rows (NDJSON)."
@@ -88,6 +95,8 @@ def register(app: typer.Typer) -> None:
         from vmt.evaluation.result import summarize_rejections
         from vmt.formats.evaluation_inputs import image_finder, read_evaluation_files
 
+        if output.resolve() in (ground_truth.resolve(), predictions.resolve()):
+            raise typer.BadParameter("would overwrite an input", param_hint="'-o' / '--output'")
         thresholds = thresholds_option(fail_under)
         chosen_confidence = _confidence(confidence)
         with err_console.status("reading ground truth and predictions"):

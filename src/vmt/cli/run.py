@@ -1,4 +1,7 @@
+from __future__ import annotations
+
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,6 +15,9 @@ from vmt.cli.ci_gate import (
 from vmt.cli.convert import UnassignedPolicy
 from vmt.cli.pipeline import ORCHESTRATOR_HELP, orchestrator_of, submit_pipeline_run
 from vmt.cli.trainer_option import trainer_option, trainer_options_checked
+
+if TYPE_CHECKING:
+    from vmt.config import Settings
 
 
 def register(app: typer.Typer) -> None:
@@ -45,7 +51,8 @@ def register(app: typer.Typer) -> None:
             case_sensitive=False,
             help="Rows without a split: skip them, put them in a split, or auto (sha256 of the "
             "data row id: 80/10/10). With --model-run the splits given are written back to the "
-            "model run and later runs reuse them. Default: VMT_UNASSIGNED (skip).",
+            "model run and later runs reuse them. Default: VMT_UNASSIGNED; unset: skip, except "
+            "for an --export where no row has a split (a project export): auto.",
         ),
         dry_run: bool = typer.Option(
             False,
@@ -82,7 +89,7 @@ def register(app: typer.Typer) -> None:
             train_seconds=train_seconds,
             seed=seed,
             dry_run=dry_run,
-            unassigned=unassigned.value if unassigned is not None else settings.unassigned,
+            unassigned=_named_policy(unassigned, settings),
         )
         config = trainer_options_checked(
             config, display_note=lambda text: err_console.print(text, highlight=False)
@@ -114,3 +121,11 @@ def register(app: typer.Typer) -> None:
         if not as_json or record.state is not RunState.COMPLETE:
             finish_run(runner.store, record)
         exit_on_verdict(verdict)
+
+
+def _named_policy(flag: UnassignedPolicy | None, settings: Settings) -> str | None:
+    """The policy the user named: ``--unassigned``, else ``VMT_UNASSIGNED`` when set; None
+    leaves the choice to the run (``vmt.pipeline.run_config.UNASSIGNED_OPTION``)."""
+    if flag is not None:
+        return flag.value
+    return settings.unassigned if "unassigned" in settings.model_fields_set else None

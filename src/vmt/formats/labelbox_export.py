@@ -41,6 +41,7 @@ __all__ = [
     "ExportRow",
     "IdSet",
     "RowReader",
+    "label_sections",
     "parse_export_rows",
     "parse_lines",
     "parse_records",
@@ -175,7 +176,7 @@ class RowReader:
             if type(runs) is dict and len(runs) == 1:
                 (section,) = runs.values()
         if type(section) is not dict:
-            sections = _label_sections(obj)
+            sections = label_sections(obj)
             if not sections and self.options.rows_without_labels:
                 sections = [("", {})]
             if not sections:
@@ -354,7 +355,7 @@ class RowReader:
         return self.stats.reject(reason, line, data_row_id, detail)
 
 
-def _label_sections(obj: dict[str, Any]) -> list[tuple[str, Any]]:
+def label_sections(obj: dict[str, Any]) -> list[tuple[str, Any]]:
     """The (run id, run) pairs of a model-run row, else the (project id, project) pairs."""
     sections: list[tuple[str, Any]] = []
     experiments = obj.get("experiments")

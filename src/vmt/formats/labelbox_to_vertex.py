@@ -21,18 +21,22 @@ from vmt.formats.conversion_stats import ConversionStats
 from vmt.formats.export_options import ExportOptions
 from vmt.formats.json_records import Record, read_records
 from vmt.formats.labelbox_export import ExportRow, parse_export_rows
+from vmt.formats.split_policy import choose_unassigned
 from vmt.formats.vertex import encode_import_line, image_uri, limit_problems
 from vmt.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
 class ConversionOutcome:
-    """What `convert_file` did: its counts, the Vertex limits the written rows break, and
-    ``failure``, why no file was written (None when the import file was written)."""
+    """What `convert_file` did: its counts, the Vertex limits the written rows break,
+    ``failure``, why no file was written (None when the import file was written), and ``note``,
+    the split policy chosen for the user (`vmt.formats.split_policy`; None when they named one
+    or the default ``skip`` held)."""
 
     stats: ConversionStats
     problems: list[str]
     failure: str | None
+    note: str | None = None
 
 
 class _NothingToCommit(Exception):
@@ -44,7 +48,7 @@ def convert_file(
     output: Path,
     *,
     model_run_id: str | None = None,
-    unassigned: str = "skip",
+    unassigned: str | None = "skip",
     image_uri_prefix: str | None = None,
     strict: bool = False,
     report: Path | None = None,
@@ -56,18 +60,21 @@ def convert_file(
     at least one row was written (and, with ``strict``, no Vertex limit is broken); otherwise
     it is left as it was and the outcome's ``failure`` names the real blocker. ``report``
     receives the counts, rejections, warnings and examples as JSON. ``progress`` is called with
-    the bytes read so far. Raises ``InputError`` when a file cannot be read or written."""
+    the bytes read so far. ``unassigned`` None: the policy `choose_unassigned` picks from the
+    export (a first pass that stops at the first row with a split). Raises ``InputError`` when
+    a file cannot be read or written."""
     stats = ConversionStats() if stats is None else stats
     problems: list[str] = []
     failure: str | None = None
     try:
+        choice = choose_unassigned(unassigned, read_records(export), model_run_id)
         try:
             with atomic_writer(output) as sink:
                 convert_export(
                     read_records(export, progress),
                     sink,
                     model_run_id=model_run_id,
-                    unassigned=unassigned,
+                    unassigned=choice.policy,
                     image_uri_prefix=image_uri_prefix,
                     stats=stats,
                 )
@@ -86,7 +93,7 @@ def convert_file(
             write_atomic(report, orjson.dumps(stats.to_json(), option=orjson.OPT_INDENT_2))
     except OSError as exc:
         raise InputError(f"{exc.filename or export}: {exc.strerror or exc}") from exc
-    return ConversionOutcome(stats, problems, failure)
+    return ConversionOutcome(stats, problems, failure, choice.note)
 
 
 def convert_export(

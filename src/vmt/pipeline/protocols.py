@@ -139,9 +139,12 @@ class RunContext(Protocol):
 class Source(Protocol):
     """Where a run's data rows come from (an export file, a Labelbox model run)."""
 
-    unassigned: str
-    """The split policy for rows without a split (``skip``, ``training``, ``validation``,
-    ``test``, ``auto``: ``vmt.formats.export_options.split_for_unassigned``)."""
+    @property
+    def unassigned(self) -> str | None:
+        """The split policy for rows without a split (``skip``, ``training``, ``validation``,
+        ``test``, ``auto``: ``vmt.formats.export_options.split_for_unassigned``); None: the
+        default the export calls for (``vmt.formats.split_policy.choose_unassigned``)."""
+        ...
 
     def export(self, ctx: RunContext, dest: Path) -> None:
         """Write the run's data rows to ``dest`` as Labelbox export NDJSON (any form that

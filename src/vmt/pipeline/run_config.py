@@ -17,7 +17,9 @@ from vmt.pipeline.protocols import DRY_RUN_OPTION
 
 UNASSIGNED_OPTION = "unassigned"
 """Source option: the split a row without one gets (``skip``, ``training``, ``validation``,
-``test`` or ``auto``; ``vmt.formats.export_options.split_for_unassigned``). Absent = ``skip``."""
+``test`` or ``auto``; ``vmt.formats.export_options.split_for_unassigned``). Absent: ``skip`` for
+a Labelbox model run; for an export file, the policy the export calls for
+(``vmt.formats.split_policy.choose_unassigned``: ``auto`` when no row has a split)."""
 
 
 class BackendSpec(BaseModel):
@@ -53,13 +55,14 @@ def files_run_config(
     images_dir: str | None = None,
     trainer: str = "local",
     trainer_options: dict[str, Any] | None = None,
-    unassigned: str = "skip",
+    unassigned: str | None = None,
 ) -> RunConfig:
-    """The configuration of a command-line run on an export file with a result folder."""
+    """The configuration of a command-line run on an export file with a result folder
+    (``unassigned`` None: the policy the export calls for, see ``UNASSIGNED_OPTION``)."""
     source_options: dict[str, Any] = {"export_path": export}
     if images_dir is not None:
         source_options["images_dir"] = images_dir
-    if unassigned != "skip":
+    if unassigned is not None:
         source_options[UNASSIGNED_OPTION] = unassigned
     return RunConfig(
         source=BackendSpec(kind="files", options=source_options),
@@ -101,10 +104,11 @@ def requested_run_config(
     train_seconds: float | None = None,
     seed: int | None = None,
     dry_run: bool = False,
-    unassigned: str = "skip",
+    unassigned: str | None = None,
 ) -> RunConfig:
     """The configuration ``vmt run`` asks for: an export file with a results folder, or a
-    Labelbox model run. Raises ``InputError`` for a combination that cannot run (both or
+    Labelbox model run; ``unassigned`` None when the user named no policy (see
+    ``UNASSIGNED_OPTION``). Raises ``InputError`` for a combination that cannot run (both or
     neither source, no ``out`` with ``export``, a missing export file)."""
     if (export is None) == (model_run is None):
         raise InputError("give exactly one of --export FILE (with --out) or --model-run ID")
@@ -117,7 +121,10 @@ def requested_run_config(
         options[DRY_RUN_OPTION] = True
     if model_run is not None:
         return labelbox_run_config(
-            model_run_id=model_run, trainer=trainer, trainer_options=options, unassigned=unassigned
+            model_run_id=model_run,
+            trainer=trainer,
+            trainer_options=options,
+            unassigned=unassigned or "skip",
         )
     assert export is not None
     if out is None:

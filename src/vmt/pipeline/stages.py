@@ -118,21 +118,30 @@ def prepare_stage(
     locate_image: Callable[[str], str],
     samples_out: Path,
     rejections_out: Path,
-    unassigned: str = "skip",
+    unassigned: str | None = "skip",
 ) -> PrepareResult:
     """Parse the export, let the trainer make each row usable, and keep what survives.
 
     Rejections (reason, line, data row id, detail) from parsing and from the trainer go to
-    ``rejections_out``; rows without a split follow ``unassigned`` (the source's policy).
-    Fails with an ``InputError`` that says why when no training row is left.
+    ``rejections_out``; rows without a split follow ``unassigned`` (the source's policy; None:
+    the one `vmt.formats.split_policy.choose_unassigned` picks from the export, an event says
+    when it assigns splits). Fails with an ``InputError`` that says why when no training row
+    is left.
     """
     from vmt.formats.export_options import ExportOptions
+    from vmt.formats.json_records import read_records
+    from vmt.formats.split_policy import choose_unassigned
 
+    choice = choose_unassigned(unassigned, read_records(export))
+    if choice.note is not None:
+        ctx.event(choice.note)
     outputs = prepare_rows(
         trainer,
         ctx,
         export=export,
-        options=ExportOptions(require_dimensions=False, require_boxes=False, unassigned=unassigned),
+        options=ExportOptions(
+            require_dimensions=False, require_boxes=False, unassigned=choice.policy
+        ),
         locate_image=locate_image,
         samples_out=samples_out,
         rejections_out=rejections_out,
