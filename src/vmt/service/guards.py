@@ -4,7 +4,9 @@
   ``Content-Length`` over it is refused before a byte is read), and a deadline for the whole
   body; over the limit: 413, too slow: 408, both with ``Connection: close``. Nothing is
   buffered beyond the limit, so an unauthenticated client cannot make the process hold more.
-- ``SecurityHeaders``: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
+- ``SecurityHeaders``: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: same-origin``
+  (no referrer to another site; not ``no-referrer``, under which a browser sends
+  ``Origin: null`` with our own form posts and the dashboard's same-origin check refuses them),
   ``X-Frame-Options: DENY`` and a ``frame-ancestors 'none'`` Content-Security-Policy on every
   answer that sets none of its own (pages with their own policy keep it; the dashboard's says
   ``frame-ancestors 'none'`` too, the run report's ``'self'``: ``SAMEORIGIN``).
@@ -150,7 +152,7 @@ _FRAMING_POLICY = "frame-ancestors 'none'"
 
 
 class SecurityHeaders:
-    """ASGI middleware adding ``nosniff``, ``no-referrer`` and no-framing headers to every
+    """ASGI middleware adding ``nosniff``, ``same-origin`` and no-framing headers to every
     answer (a page's own Content-Security-Policy is kept)."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -169,7 +171,7 @@ class SecurityHeaders:
                 same_origin = b"frame-ancestors 'self'" in policy
                 for name, value in (
                     (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
+                    (b"referrer-policy", b"same-origin"),
                     (b"x-frame-options", b"SAMEORIGIN" if same_origin else b"DENY"),
                     (b"content-security-policy", _FRAMING_POLICY.encode()),
                 ):
