@@ -7,6 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import orjson
 
@@ -44,6 +45,24 @@ def _rename(
     )
 
 
+def _draw_images(samples: list[Sample], folder: Path) -> list[Sample]:
+    """A PNG of each sample's size in ``folder`` (its ground truth filled in), located there."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    located = []
+    for i, sample in enumerate(samples):
+        size = (sample.width or 100, sample.height or 100)
+        image = Image.new("RGB", size, (200 - i % 5 * 20, 210, 220))
+        draw = ImageDraw.Draw(image)
+        for box in sample.boxes:
+            draw.rectangle((box.x0, box.y0, box.x1, box.y1), fill=(90, 110, 140))
+        path = folder / f"{sample.data_row_id}.png"
+        image.save(path)
+        located.append(dataclasses.replace(sample, image_uri=str(path)))
+    return located
+
+
 def finished_run(
     store: RunStore,
     *,
@@ -51,12 +70,24 @@ def finished_run(
     class_names: dict[str, str] | None = None,
     rejections: Sequence[Rejection] = (),
     run_id: str | None = None,
+    images: int = 30,
+    drawn: bool = True,
 ) -> str:
-    """A COMPLETE run whose metrics.json and report come from ``evaluate`` on a random dataset."""
+    """A COMPLETE run whose metrics.json and report come from ``evaluate`` on a random dataset
+    (``images`` rows; with ``drawn``, an image of each in the run's ``images`` folder), with its
+    samples.jsonl and predictions.jsonl."""
     run_id = store.create_run(_config(f"finished-{seed}"), run_id=run_id)
-    samples, predictions, _ = random_dataset(seed, images=30, classes=4)
+    samples, predictions, _ = random_dataset(seed, images=images, classes=4)
     samples, predictions = _rename(samples, predictions, class_names or {})
     run_dir = store.run_dir(run_id)
+    if drawn:
+        samples = _draw_images(samples, run_dir / "images")
+    with artifacts.sample_writer(run_dir / artifacts.SAMPLES_FILE) as sample_out:
+        for sample in samples:
+            sample_out.write(sample)
+    with artifacts.prediction_writer(run_dir / artifacts.PREDICTIONS_FILE) as prediction_out:
+        for prediction in predictions:
+            prediction_out.write(prediction)
     with artifacts.rejection_writer(run_dir / artifacts.REJECTIONS_FILE) as out:
         for rejection in rejections:
             out.write(rejection)

@@ -5,7 +5,11 @@ GET  /ui/runs/{id}             one run; polls /ui/runs/{id}/live while it moves
 GET  /ui/runs/{id}/report      the run's HTML report
 POST /ui/runs/{id}/cancel      (CSRF token)
 POST /ui/runs/{id}/resume      (CSRF token)
+GET  /ui/runs/{id}/rows         evaluated rows: filter (?kind, class, confidence), paged
+GET  /ui/runs/{id}/row?data_row=X   one row: image, every box, its metrics
+GET  /ui/runs/{id}/image?data_row=X&size=thumb|full   the row's image (resized, cached)
 GET  /ui/compare?run=A&run=B   two or more runs side by side
+GET  /ui/compare/row?run=A&run=B&data_row=X   one row in each run
 GET/POST /ui/login, POST /ui/logout
 """
 
@@ -26,7 +30,10 @@ from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.store import RunState, RunStore, UnknownRunError
 from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
+from vmt.service.dashboard.row_images import SIZES
+from vmt.service.dashboard.row_pages import row_image, row_view, rows_view
 from vmt.service.dashboard.run_pages import live_status, report_path, run_detail, runs_page
+from vmt.service.dashboard.run_rows import RunRows
 from vmt.service.dashboard.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -93,6 +100,7 @@ def dashboard_router(
     """The dashboard's routes over ``store``; ``actions`` does what its buttons ask."""
     env = template_environment()
     router = APIRouter(include_in_schema=False)
+    run_rows = RunRows(store)
 
     def render(request: Request, name: str, session: str | None, **values: Any) -> HTMLResponse:
         notice = _NOTICES.get(request.query_params.get("done", ""))
@@ -263,6 +271,71 @@ def dashboard_router(
         except VmtError as exc:
             return error_page(request, session, 400, exc.message)
         return render(request, "compare.html", session, cmp=comparison)
+
+    @router.get(PREFIX + "/runs/{run_id}/rows")
+    async def rows(
+        request: Request,
+        run_id: str,
+        kind: str = Query("errors"),
+        cls: str | None = Query(None, alias="class"),
+        confidence: float | None = Query(None),
+        page: int = Query(1, ge=1, le=10_000_000),
+    ) -> Response:
+        try:
+            session = session_or_login(request)
+        except _LoginRequired:
+            return login_redirect(request)
+        try:
+            view = await run_in_threadpool(
+                rows_view, store, run_rows, run_id,
+                kind=kind, cls=cls, confidence=confidence, page=page,
+            )  # fmt: skip
+        except UnknownRunError:
+            return error_page(request, session, 404, f"no run {run_id}")
+        except VmtError as exc:
+            return error_page(request, session, 400, exc.message)
+        return render(request, "rows.html", session, view=view)
+
+    @router.get(PREFIX + "/runs/{run_id}/row")
+    async def row(
+        request: Request,
+        run_id: str,
+        data_row: str = Query(...),
+        confidence: float | None = Query(None),
+    ) -> Response:
+        try:
+            session = session_or_login(request)
+        except _LoginRequired:
+            return login_redirect(request)
+        try:
+            view = await run_in_threadpool(row_view, store, run_rows, run_id, data_row, confidence)
+        except UnknownRunError:
+            return error_page(request, session, 404, f"no run {run_id}")
+        except VmtError as exc:
+            return error_page(request, session, 400, exc.message)
+        if view is None:
+            return error_page(request, session, 404, f"run {run_id} did not evaluate {data_row}")
+        return render(request, "row.html", session, view=view)
+
+    @router.get(PREFIX + "/runs/{run_id}/image")
+    async def image(
+        request: Request, run_id: str, data_row: str = Query(...), size: str = Query("thumb")
+    ) -> Response:
+        if access.session_of(request.cookies.get(SESSION_COOKIE)) is None:
+            return Response("login required", status_code=401, media_type="text/plain")
+        if size not in SIZES:
+            return Response("unknown size", status_code=400, media_type="text/plain")
+        try:
+            path = await run_in_threadpool(row_image, store, run_rows, run_id, data_row, size)
+        except UnknownRunError:
+            return Response("no such run", status_code=404, media_type="text/plain")
+        except VmtError as exc:
+            return Response(exc.message, status_code=400, media_type="text/plain")
+        if path is None:
+            return Response("no image here", status_code=404, media_type="text/plain")
+        return FileResponse(
+            path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        )
 
     return router
 

@@ -1,0 +1,77 @@
+"""The image of an evaluated row, for the rows pages: found where the run has it (the local
+trainer's image cache in the run folder, the export's folder or the run's images folder), read
+with Pillow (EXIF orientation applied, as the trainer reads it), resized once and cached as a
+JPEG in the run folder (``rows/images``).
+
+The request names a row, never a path: the location is the row's own (``samples.jsonl``), and
+it is served only when it resolves inside one of the run's image folders. Remote locations
+(Cloud Storage, https) are not fetched here: the page says the image is not available.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from vmt.formats.image_uri import local_path
+
+log = logging.getLogger("vmt")
+
+SIZES = {"thumb": 320, "full": 1280}
+"""Longest side in pixels of each cached size."""
+IMAGES_DIR = "images"
+
+
+def image_roots(run_dir: Path, source: Mapping[str, object]) -> list[Path]:
+    """The folders the run's images may be served from: the run folder (the local trainer's
+    cache), the export file's folder and the source's images folder."""
+    roots = [run_dir.resolve()]
+    export = source.get("export_path")
+    if isinstance(export, str) and export:
+        roots.append(Path(export).resolve().parent)
+    images = source.get("images_dir")
+    if isinstance(images, str) and images:
+        roots.append(Path(images).resolve())
+    return roots
+
+
+def allowed_image(uri: str, roots: list[Path]) -> Path | None:
+    """The local file of ``uri`` when it is an absolute path to a regular file inside one of
+    ``roots`` (after following links), else None."""
+    path = local_path(uri)
+    if path is None or not path.is_absolute():
+        return None
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if not real.is_file() or not any(real.is_relative_to(root) for root in roots):
+        return None
+    return real
+
+
+def cached_image(source: Path, cache_dir: Path, size: str) -> Path | None:
+    """A JPEG of ``source`` no larger than ``SIZES[size]`` on its longest side, made once in
+    ``cache_dir``; None when Pillow cannot read it (logged)."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    key = hashlib.sha256(f"{source}|{source.stat().st_mtime_ns}".encode()).hexdigest()[:32]
+    out = cache_dir / f"{key}-{size}.jpg"
+    if out.is_file():
+        return out
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with Image.open(source) as img:
+            picture = ImageOps.exif_transpose(img).convert("RGB")
+            picture.thumbnail((SIZES[size], SIZES[size]))
+            picture.save(tmp, format="JPEG", quality=82)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        log.warning("dashboard: cannot read image %s: %s", source, exc)
+        tmp.unlink(missing_ok=True)
+        return None
+    tmp.replace(out)
+    return out
