@@ -20,6 +20,7 @@ from vmt.pipeline import artifacts
 from vmt.service.dashboard.row_images import allowed_image
 from vmt.service.dashboard.row_pages import ROWS_PER_PAGE
 
+PAIR = re.compile(r'<section class="card pair" data-row="([^"]+)"')
 TILE = re.compile(r'<li class="tile" data-row="([^"]+)"')
 BOX = re.compile(
     r'data-kind="(gt|dt)" data-status="([a-z]+)" data-x="([^"]+)" data-y="([^"]+)" '
@@ -179,3 +180,35 @@ def test_images_are_served_only_from_the_run_s_folders(tmp_path: Path) -> None:
     )
     for uri in refused:
         assert allowed_image(uri, roots) is None, uri
+
+
+def test_compare_shows_the_rows_whose_errors_changed_in_both_runs(dashboard: Dashboard) -> None:
+    before = {
+        r["data_row_id"]: r["error_score"]
+        for r in _metrics(dashboard, dashboard.baseline)["per_row"]
+    }
+    after = {
+        r["data_row_id"]: r["error_score"]
+        for r in _metrics(dashboard, dashboard.finished)["per_row"]
+    }
+    changed = {i for i in before if i in after and before[i] != after[i]}
+    runs = {"run": [dashboard.baseline, dashboard.finished]}
+    with logged_in(dashboard) as client:
+        compare = client.get("/ui/compare", params=runs).text
+        assert "/ui/compare/rows?run=" in compare
+        page = client.get("/ui/compare/rows", params=runs).text
+        shown = PAIR.findall(page)
+        for number in (2, 3):
+            shown += PAIR.findall(
+                client.get("/ui/compare/rows", params={**runs, "page": number}).text
+            )
+        fixed = client.get("/ui/compare/rows", params={**runs, "change": "fixed"}).text
+        one = client.get("/ui/compare/rows", params={**runs, "data_row": shown[0]}).text
+        alone = client.get("/ui/compare/rows", params={"run": dashboard.finished})
+    assert set(shown) == changed
+    assert page.count('class="side-run"') == 2 * len(PAIR.findall(page))
+    fixed_rows = PAIR.findall(fixed)
+    assert set(fixed_rows) == {i for i in changed if after[i] < before[i]}
+    assert re.findall(r'data-run="([^"]+)"', one) == [dashboard.baseline, dashboard.finished]
+    assert ESCAPED in page and XSS not in page
+    assert alone.status_code == 400

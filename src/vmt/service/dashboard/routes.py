@@ -9,7 +9,7 @@ GET  /ui/runs/{id}/rows         evaluated rows: filter (?kind, class, confidence
 GET  /ui/runs/{id}/row?data_row=X   one row: image, every box, its metrics
 GET  /ui/runs/{id}/image?data_row=X&size=thumb|full   the row's image (resized, cached)
 GET  /ui/compare?run=A&run=B   two or more runs side by side
-GET  /ui/compare/row?run=A&run=B&data_row=X   one row in each run
+GET  /ui/compare/rows?run=A&run=B[&change=fixed|broke][&data_row=X]   rows in both, side by side
 GET/POST /ui/login, POST /ui/logout
 """
 
@@ -30,6 +30,7 @@ from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.store import RunState, RunStore, UnknownRunError
 from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
+from vmt.service.dashboard.row_compare import compare_rows
 from vmt.service.dashboard.row_images import SIZES
 from vmt.service.dashboard.row_pages import row_image, row_view, rows_view
 from vmt.service.dashboard.run_pages import live_status, report_path, run_detail, runs_page
@@ -271,6 +272,28 @@ def dashboard_router(
         except VmtError as exc:
             return error_page(request, session, 400, exc.message)
         return render(request, "compare.html", session, cmp=comparison)
+
+    @router.get(PREFIX + "/compare/rows")
+    async def compare_rows_page(
+        request: Request,
+        run: list[str] = Query(default=[]),
+        change: str = Query("all"),
+        data_row: str | None = Query(None),
+        page: int = Query(1, ge=1, le=10_000_000),
+    ) -> Response:
+        try:
+            session = session_or_login(request)
+        except _LoginRequired:
+            return login_redirect(request)
+        try:
+            view = await run_in_threadpool(
+                compare_rows, store, run_rows, run, change=change, data_row=data_row, page=page
+            )
+        except UnknownRunError as exc:
+            return error_page(request, session, 404, exc.message)
+        except VmtError as exc:
+            return error_page(request, session, 400, exc.message)
+        return render(request, "compare_rows.html", session, cmp=view)
 
     @router.get(PREFIX + "/runs/{run_id}/rows")
     async def rows(

@@ -185,18 +185,25 @@ def labelbox_row_url(data_row_id: str) -> str:
     return f"{LABELBOX_APP}/catalog?dataRowId={quote(data_row_id, safe='')}"
 
 
+def tile_of(store: RunStore, table: RowTable, run_id: str, data_row_id: str) -> Tile:
+    """The tile of a row ``table`` holds. Raises ``KeyError`` for a row it does not hold."""
+    row = table.row(data_row_id)
+    if row is None:
+        raise KeyError(data_row_id)
+    return _tile(table, row, table.boxes([row.idx])[row.idx], _roots(store, run_id))
+
+
 def row_view(
     store: RunStore, rows: RunRows, run_id: str, data_row_id: str, confidence: float | None
 ) -> RowView | None:
     """One row with every box; None when the run did not evaluate it. Raises as
     ``rows_view``."""
     table = rows.table(run_id, confidence)
-    row = table.row(data_row_id)
-    if row is None:
+    if table.row(data_row_id) is None:
         return None
     source = store.get_run(run_id).config.source
     url = labelbox_row_url(data_row_id) if source.kind == "labelbox" else None
-    tile = _tile(table, row, table.boxes([row.idx])[row.idx], _roots(store, run_id))
+    tile = tile_of(store, table, run_id, data_row_id)
     return RowView(run_id, tile, table.confidence, table.iou, url)
 
 

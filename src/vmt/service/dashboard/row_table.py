@@ -240,6 +240,11 @@ class RowTable:
         ).fetchall()
         return [_table_row(r) for r in found]
 
+    def error_counts(self) -> dict[str, int]:
+        """``{data row id: errors}`` of every row."""
+        found = self._conn.execute("SELECT data_row_id, errors FROM rows").fetchall()
+        return {r[0]: int(r[1]) for r in found}
+
     def row(self, data_row_id: str) -> TableRow | None:
         found = self._conn.execute(
             "SELECT * FROM rows WHERE data_row_id = ? ORDER BY idx LIMIT 1", (data_row_id,)
