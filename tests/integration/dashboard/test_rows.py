@@ -212,3 +212,18 @@ def test_compare_shows_the_rows_whose_errors_changed_in_both_runs(dashboard: Das
     assert re.findall(r'data-run="([^"]+)"', one) == [dashboard.baseline, dashboard.finished]
     assert ESCAPED in page and XSS not in page
     assert alone.status_code == 400
+
+
+def test_likely_label_errors_are_ranked_by_the_confident_disagreement(
+    dashboard: Dashboard,
+) -> None:
+    with logged_in(dashboard) as client:
+        page = client.get(f"/ui/runs/{dashboard.finished}/rows?kind=suspect").text
+        listed = client.get(f"/ui/runs/{dashboard.finished}/label-errors.csv")
+    lines = listed.text.strip().split("\n")
+    assert lines[0] == "rank,data_row_id,global_key,score,reason"
+    scores = [float(line.split(",")[3]) for line in lines[1:]]
+    assert scores and scores == sorted(scores, reverse=True) and min(scores) >= 0.7
+    assert [line.split(",")[1] for line in lines[1:]] == TILE.findall(page)
+    confident = re.findall(r"prediction: [^<]*? (\d\.\d\d) · false positive: (?:false|wrong)", page)
+    assert max(map(float, confident)) == max(scores)

@@ -8,6 +8,7 @@ POST /ui/runs/{id}/resume      (CSRF token)
 GET  /ui/runs/{id}/rows         evaluated rows: filter (?kind, class, confidence), paged
 GET  /ui/runs/{id}/row?data_row=X   one row: image, every box, its metrics
 GET  /ui/runs/{id}/image?data_row=X&size=thumb|full   the row's image (resized, cached)
+GET  /ui/runs/{id}/label-errors.csv   likely label errors as a ranking.csv
 GET  /ui/compare?run=A&run=B   two or more runs side by side
 GET  /ui/compare/rows?run=A&run=B[&change=fixed|broke][&data_row=X]   rows in both, side by side
 GET/POST /ui/login, POST /ui/logout
@@ -32,7 +33,7 @@ from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
 from vmt.service.dashboard.row_compare import compare_rows
 from vmt.service.dashboard.row_images import SIZES
-from vmt.service.dashboard.row_pages import row_image, row_view, rows_view
+from vmt.service.dashboard.row_pages import row_image, row_view, rows_view, suspects_csv
 from vmt.service.dashboard.run_pages import live_status, report_path, run_detail, runs_page
 from vmt.service.dashboard.run_rows import RunRows
 from vmt.service.dashboard.session import (
@@ -339,6 +340,25 @@ def dashboard_router(
         if view is None:
             return error_page(request, session, 404, f"run {run_id} did not evaluate {data_row}")
         return render(request, "row.html", session, view=view)
+
+    @router.get(PREFIX + "/runs/{run_id}/label-errors.csv")
+    async def label_errors(request: Request, run_id: str) -> Response:
+        try:
+            session = session_or_login(request)
+        except _LoginRequired:
+            return login_redirect(request)
+        try:
+            text = await run_in_threadpool(suspects_csv, run_rows, run_id)
+        except UnknownRunError:
+            return error_page(request, session, 404, f"no run {run_id}")
+        except VmtError as exc:
+            return error_page(request, session, 400, exc.message)
+        name = f"label-errors-{quote(run_id, safe='')}.csv"
+        return Response(
+            text,
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     @router.get(PREFIX + "/runs/{run_id}/image")
     async def image(

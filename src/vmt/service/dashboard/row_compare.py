@@ -40,6 +40,10 @@ class RowComparison:
     total: int
 
 
+def _wanted(change: str, delta: int) -> bool:
+    return change == "all" or (delta < 0) == (change == "fixed")
+
+
 def compare_rows(
     store: RunStore,
     rows: RunRows,
@@ -66,9 +70,8 @@ def compare_rows(
     if data_row is not None:
         chosen = [data_row] if data_row in before and data_row in after else []
     else:
-        wanted = {"all": lambda d: True, "fixed": lambda d: d < 0, "broke": lambda d: d > 0}
         chosen = sorted(
-            (i for i, d in delta.items() if wanted[change](d)), key=lambda i: (-abs(delta[i]), i)
+            (i for i, d in delta.items() if _wanted(change, d)), key=lambda i: (-abs(delta[i]), i)
         )
     total = len(chosen)
     pages = max(1, -(-total // size))

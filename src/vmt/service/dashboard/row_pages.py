@@ -207,6 +207,30 @@ def row_view(
     return RowView(run_id, tile, table.confidence, table.iou, url)
 
 
+SUSPECTS_CSV_ROWS = 10_000
+SUSPECT_REASON = "confident prediction disagrees with the ground truth"
+
+
+def suspects_csv(rows: RunRows, run_id: str) -> str:
+    """The likely label errors, most confident first (at most ``SUSPECTS_CSV_ROWS``), as
+    ``vmt select``'s ranking.csv: rank, data_row_id, global_key, score, reason."""
+    import csv
+    import io
+
+    from vmt.pool.select import RANKING_COLUMNS
+
+    table = rows.table(run_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(RANKING_COLUMNS)
+    found = table.page("suspect", None, limit=SUSPECTS_CSV_ROWS, offset=0)
+    for rank, row in enumerate(found, start=1):
+        writer.writerow(
+            [rank, row.data_row_id, row.global_key or "", f"{row.suspect:.4f}", SUSPECT_REASON]
+        )
+    return out.getvalue()
+
+
 def row_image(
     store: RunStore, rows: RunRows, run_id: str, data_row_id: str, size: str
 ) -> Path | None:
