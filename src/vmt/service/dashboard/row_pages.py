@@ -117,7 +117,7 @@ def _tile(table: RowTable, row: TableRow, boxes: list[BoxRow], roots: list[Path]
     ]  # fmt: skip
     side = max(width, height)
     image = allowed_image(row.image_uri, roots) is not None
-    return Tile(row, drawn, width, height, stroke=side / 200, font=side / 24, image=image)
+    return Tile(row, drawn, width, height, stroke=side / 250, font=side / 32, image=image)
 
 
 def _roots(store: RunStore, run_id: str) -> list[Path]:
