@@ -1,3 +1,4 @@
+# ruff: noqa: F811 (the fixtures of test_browser.py, imported, are test arguments here)
 """The rows pages in headless Chromium (marker ``browser``, as ``test_browser.py``): the grid
 filters and pages, a tile opens its row, a box is drawn where its coordinates say, compare
 shows both runs, a class name with markup is text. Screenshots as ``test_browser.py``."""
