@@ -1,7 +1,8 @@
 """The image of an evaluated row, for the rows pages: found where the run has it (the local
 trainer's image cache in the run folder, the export's folder or the run's images folder), read
-with Pillow (EXIF orientation applied, as the trainer reads it), resized once and cached as a
-JPEG in the run folder (``rows/images``).
+with Pillow as stored (no EXIF rotation: the sizes the metrics and the trainers use are the
+stored pixels', ``formats.image_header``), resized once and cached as a JPEG in the run folder
+(``rows/images``).
 
 The request names a row, never a path: the location is the row's own (``samples.jsonl``), and
 it is served only when it resolves inside one of the run's image folders. Remote locations
@@ -56,7 +57,7 @@ def allowed_image(uri: str, roots: list[Path]) -> Path | None:
 def cached_image(source: Path, cache_dir: Path, size: str) -> Path | None:
     """A JPEG of ``source`` no larger than ``SIZES[size]`` on its longest side, made once in
     ``cache_dir``; None when Pillow cannot read it (logged)."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     key = hashlib.sha256(f"{source}|{source.stat().st_mtime_ns}".encode()).hexdigest()[:32]
     out = cache_dir / f"{key}-{size}.jpg"
@@ -66,7 +67,7 @@ def cached_image(source: Path, cache_dir: Path, size: str) -> Path | None:
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
         with Image.open(source) as img:
-            picture = ImageOps.exif_transpose(img).convert("RGB")
+            picture = img.convert("RGB")
             picture.thumbnail((SIZES[size], SIZES[size]))
             picture.save(tmp, format="JPEG", quality=82)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
