@@ -227,3 +227,13 @@ def test_likely_label_errors_are_ranked_by_the_confident_disagreement(
     assert [line.split(",")[1] for line in lines[1:]] == TILE.findall(page)
     confident = re.findall(r"prediction: [^<]*? (\d\.\d\d) · false positive: (?:false|wrong)", page)
     assert max(map(float, confident)) == max(scores)
+
+
+def test_a_run_without_an_evaluation_says_so(dashboard: Dashboard) -> None:
+    with logged_in(dashboard) as client:
+        failed = client.get(f"/ui/runs/{dashboard.failed}/rows")
+        unknown = client.get("/ui/runs/no-such-run/rows")
+        image = client.get(f"/ui/runs/{dashboard.failed}/image?data_row=row0001")
+    assert failed.status_code == 400 and "no evaluation yet" in failed.text
+    assert unknown.status_code == 404
+    assert image.status_code == 400
