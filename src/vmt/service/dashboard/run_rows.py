@@ -1,6 +1,7 @@
 """A run's evaluated rows, as the rows pages read them: the evaluation redone from the run's
 files (exactly the evaluate stage's inputs) at one confidence, kept as a ``RowTable`` file in
-the run folder (``rows/table-c<confidence>.sqlite``) and opened once per process.
+the run folder (``rows/table-c<confidence>-<metrics.json mtime>.sqlite``: a run evaluated again
+gets a new one) and opened once per process.
 
 The first request at a confidence builds its table (seconds for 200,000 rows); every later one
 is a few indexed SQLite queries.
@@ -85,24 +86,35 @@ class RunRows:
 
     def __init__(self, store: RunStore) -> None:
         self._store = store
-        self._open: dict[tuple[str, float], RowTable] = {}
+        self._open: dict[tuple[str, float, int], RowTable] = {}
+        self._building: dict[tuple[str, float, int], threading.Lock] = {}
         self._lock = threading.Lock()
 
     def table(self, run_id: str, confidence: float | None = None) -> RowTable:
         """The table at ``confidence`` (snapped to the sweep grid; None: the run's own).
+        A table being built blocks only the requests for that table.
         Raises ``UnknownRunError``, ``NoRowsError``, ``InputError``."""
         self._store.get_run(run_id)
         run_dir = self._store.run_dir(run_id)
         chosen = run_confidence(run_dir) if confidence is None else snap_confidence(confidence)
-        key = (run_id, chosen)
+        version = (run_dir / artifacts.METRICS_FILE).stat().st_mtime_ns
+        key = (run_id, chosen, version)
         with self._lock:
             table = self._open.get(key)
             if table is not None:
                 return table
-            path = run_dir / ROWS_DIR / f"table-c{chosen:.4f}.sqlite"
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            with self._lock:
+                table = self._open.get(key)
+            if table is not None:
+                return table
+            path = run_dir / ROWS_DIR / f"table-c{chosen:.4f}-{version}.sqlite"
             if not path.is_file():
                 self._build(run_id, chosen, path)
-            table = self._open[key] = RowTable(path)
+            table = RowTable(path)
+            with self._lock:
+                self._open[key] = table
             return table
 
     def _build(self, run_id: str, confidence: float, path: Path) -> None:
