@@ -33,7 +33,13 @@ from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
 from vmt.service.dashboard.row_compare import compare_rows
 from vmt.service.dashboard.row_images import SIZES
-from vmt.service.dashboard.row_pages import row_image, row_view, rows_view, suspects_csv
+from vmt.service.dashboard.row_pages import (
+    likely_label_errors,
+    ranking_csv,
+    row_image,
+    row_view,
+    rows_view,
+)
 from vmt.service.dashboard.run_pages import live_status, report_path, run_detail, runs_page
 from vmt.service.dashboard.run_rows import RunRows
 from vmt.service.dashboard.session import (
@@ -348,14 +354,14 @@ def dashboard_router(
         except _LoginRequired:
             return login_redirect(request)
         try:
-            text = await run_in_threadpool(suspects_csv, run_rows, run_id)
+            found = await run_in_threadpool(likely_label_errors, run_rows, run_id)
         except UnknownRunError:
             return error_page(request, session, 404, f"no run {run_id}")
         except VmtError as exc:
             return error_page(request, session, 400, exc.message)
         name = f"label-errors-{quote(run_id, safe='')}.csv"
         return Response(
-            text,
+            ranking_csv(found),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )

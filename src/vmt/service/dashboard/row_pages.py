@@ -211,19 +211,23 @@ SUSPECTS_CSV_ROWS = 10_000
 SUSPECT_REASON = "confident prediction disagrees with the ground truth"
 
 
-def suspects_csv(rows: RunRows, run_id: str) -> str:
-    """The likely label errors, most confident first (at most ``SUSPECTS_CSV_ROWS``), as
-    ``vmt select``'s ranking.csv: rank, data_row_id, global_key, score, reason."""
+def likely_label_errors(rows: RunRows, run_id: str, *, limit: int | None = None) -> list[TableRow]:
+    """The rows with a confident prediction on no labelled box or on a box of another class,
+    most confident first (at most ``limit``, or ``SUSPECTS_CSV_ROWS``). Raises as
+    ``rows_view``."""
+    return rows.table(run_id).page("suspect", None, limit=limit or SUSPECTS_CSV_ROWS, offset=0)
+
+
+def ranking_csv(found: list[TableRow]) -> str:
+    """``found`` as ``vmt select``'s ranking.csv: rank, data_row_id, global_key, score, reason."""
     import csv
     import io
 
     from vmt.pool.select import RANKING_COLUMNS
 
-    table = rows.table(run_id)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(RANKING_COLUMNS)
-    found = table.page("suspect", None, limit=SUSPECTS_CSV_ROWS, offset=0)
     for rank, row in enumerate(found, start=1):
         writer.writerow(
             [rank, row.data_row_id, row.global_key or "", f"{row.suspect:.4f}", SUSPECT_REASON]
