@@ -87,10 +87,13 @@ def finished_run(
     return run_id
 
 
-def shapes_run(store: RunStore, *, run_id: str, images: int = 40, seed: int = 3) -> str:
+def shapes_run(
+    store: RunStore, *, run_id: str, images: int = 40, seed: int = 3, model_seed: int = 0
+) -> str:
     """A COMPLETE run on the synthetic shapes dataset (real images in the run folder) whose
     "model" finds most shapes with loose boxes, misses some, swaps some classes with
-    confidence and sees shapes in the clutter: what the rows pages' screenshots show."""
+    confidence and sees shapes in the clutter: what the rows pages' screenshots show. Runs of
+    the same ``seed`` share their images and data rows; ``model_seed`` varies the "model"."""
     from vmt.formats.labelbox_export import ExportOptions, read_samples
     from vmt.synthetic import CLASSES, generate_dataset
 
@@ -101,7 +104,7 @@ def shapes_run(store: RunStore, *, run_id: str, images: int = 40, seed: int = 3)
         for s in read_samples(export, ExportOptions.ground_truth())
         if isinstance(s, Sample)
     ]
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, model_seed])
     predictions = []
     for sample in samples:
         found = []

@@ -99,7 +99,6 @@ def test_compare_shows_the_row_in_both_runs(page: Page, dashboard: Dashboard, sh
     expect(pair.locator(".side-run")).to_have_count(2)
     expect(pair.locator(".side-run").nth(0)).to_contain_text(dashboard.baseline)
     expect(pair.locator(".side-run").nth(1)).to_contain_text(dashboard.finished)
-    screenshot_both(page, shots, "compare-rows", full_page=False)
     no_script_ran(page)
 
 
@@ -122,3 +121,8 @@ def test_screenshots_of_a_run_that_misses_and_invents_shapes(
     expect(page.locator("#boxes")).to_be_visible()
     _images_loaded(page)
     screenshot_both(page, shots, "row", full_page=False)
+    newer = shapes_run(dashboard.store, run_id="run-g-shapes-newer", model_seed=1)
+    page.goto(f"{dashboard.url}/ui/compare/rows?run={run}&run={newer}")
+    expect(page.locator("section.pair").first.locator(".side-run")).to_have_count(2)
+    _images_loaded(page)
+    screenshot_both(page, shots, "compare-rows", full_page=False)
