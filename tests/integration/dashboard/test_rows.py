@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-import pytest
 from PIL import Image
 
 from tests.builders.run_store import XSS, finished_run
@@ -148,13 +147,14 @@ def _fit(width: int | None, height: int | None, side: int) -> tuple[int, int]:
     return image.size
 
 
-@pytest.mark.parametrize(
-    "data_row", ["../../../../etc/passwd", "/etc/passwd", "row0001/../../x", "%2e%2e%2fx"]
-)
-def test_an_image_request_names_a_row_never_a_path(dashboard: Dashboard, data_row: str) -> None:
+def test_an_image_request_names_a_row_never_a_path(dashboard: Dashboard) -> None:
+    paths = ("../../../../etc/passwd", "/etc/passwd", "row0001/../../x", "%2e%2e%2fx")
     with logged_in(dashboard) as client:
-        response = client.get(f"/ui/runs/{dashboard.finished}/image", params={"data_row": data_row})
-    assert response.status_code == 404
+        for data_row in paths:
+            response = client.get(
+                f"/ui/runs/{dashboard.finished}/image", params={"data_row": data_row}
+            )
+            assert response.status_code == 404, data_row
 
 
 def test_images_are_served_only_from_the_run_s_folders(tmp_path: Path) -> None:
