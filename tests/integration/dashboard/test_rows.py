@@ -237,3 +237,18 @@ def test_a_run_without_an_evaluation_says_so(dashboard: Dashboard) -> None:
     assert failed.status_code == 400 and "no evaluation yet" in failed.text
     assert unknown.status_code == 404
     assert image.status_code == 400
+
+
+def test_the_run_s_own_confidence_is_kept_and_others_snap_to_the_sweep(
+    dashboard: Dashboard,
+) -> None:
+    own = _metrics(dashboard, dashboard.finished)["confidence_threshold"]
+    with logged_in(dashboard) as client:
+        same = client.get(f"/ui/runs/{dashboard.finished}/rows?confidence={own:.2f}").text
+        snapped = client.get(f"/ui/runs/{dashboard.finished}/rows?confidence=0.33").text
+    assert f'value="{own:.2f}"' in same
+    assert 'value="0.35"' in snapped
+    tables = sorted(
+        p.name for p in (dashboard.store.run_dir(dashboard.finished) / "rows").glob("*.sqlite")
+    )
+    assert len(tables) == 2

@@ -91,12 +91,15 @@ class RunRows:
         self._lock = threading.Lock()
 
     def table(self, run_id: str, confidence: float | None = None) -> RowTable:
-        """The table at ``confidence`` (snapped to the sweep grid; None: the run's own).
+        """The table at ``confidence`` (None, or the run's own to 2 decimals: the run's own;
+        else snapped to the sweep grid).
         A table being built blocks only the requests for that table.
         Raises ``UnknownRunError``, ``NoRowsError``, ``InputError``."""
         self._store.get_run(run_id)
         run_dir = self._store.run_dir(run_id)
-        chosen = run_confidence(run_dir) if confidence is None else snap_confidence(confidence)
+        own = run_confidence(run_dir)
+        given = own if confidence is None or abs(confidence - own) < 0.005 else confidence
+        chosen = own if given == own else snap_confidence(given)
         version = (run_dir / artifacts.METRICS_FILE).stat().st_mtime_ns
         key = (run_id, chosen, version)
         with self._lock:
