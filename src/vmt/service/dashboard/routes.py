@@ -32,7 +32,7 @@ from vmt.pipeline.store import RunState, RunStore, UnknownRunError
 from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
 from vmt.service.dashboard.row_compare import compare_rows
-from vmt.service.dashboard.row_images import SIZES
+from vmt.service.dashboard.row_images import SIZES, RemoteImages
 from vmt.service.dashboard.row_pages import (
     likely_label_errors,
     ranking_csv,
@@ -103,12 +103,18 @@ def _safe_next(target: str | None) -> str:
 
 
 def dashboard_router(
-    *, store: RunStore, actions: RunActions, access: DashboardAccess, title: str = "vmt"
+    *,
+    store: RunStore,
+    actions: RunActions,
+    access: DashboardAccess,
+    title: str = "vmt",
+    remote_images: RemoteImages | None = None,
 ) -> APIRouter:
-    """The dashboard's routes over ``store``; ``actions`` does what its buttons ask."""
+    """The dashboard's routes over ``store``; ``actions`` does what its buttons ask;
+    ``remote_images`` reads the runs' own Cloud Storage images (None: local images only)."""
     env = template_environment()
     router = APIRouter(include_in_schema=False)
-    run_rows = RunRows(store)
+    run_rows = RunRows(store, remote_images)
 
     def render(request: Request, name: str, session: str | None, **values: Any) -> HTMLResponse:
         notice = _NOTICES.get(request.query_params.get("done", ""))
@@ -396,8 +402,11 @@ def install_dashboard(
     actions: RunActions,
     token: str | None,
     session_hours: float = 8.0,
+    remote_images: RemoteImages | None = None,
 ) -> None:
     """Add the dashboard's routes and its static files (CSS, the live-progress script)."""
     access = DashboardAccess.for_token(token, session_hours=session_hours)
-    app.include_router(dashboard_router(store=store, actions=actions, access=access))
+    app.include_router(
+        dashboard_router(store=store, actions=actions, access=access, remote_images=remote_images)
+    )
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")

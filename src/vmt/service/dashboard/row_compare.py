@@ -78,7 +78,11 @@ def compare_rows(
     page = max(1, min(page, pages))
     shown = chosen[(page - 1) * size : page * size]
     pairs = [
-        Pair(i, tile_of(store, before_table, baseline, i), tile_of(store, after_table, other, i))
+        Pair(
+            i,
+            tile_of(store, rows, before_table, baseline, i),
+            tile_of(store, rows, after_table, other, i),
+        )
         for i in shown
     ]
     return RowComparison(baseline, other, change, pairs, fixed, broke, page, pages, total)

@@ -5,17 +5,21 @@ stored pixels', ``formats.image_header``), resized once and cached as a JPEG in 
 (``rows/images``).
 
 The request names a row, never a path: the location is the row's own (``samples.jsonl``), and
-it is served only when it resolves inside one of the run's image folders. Remote locations
-(Cloud Storage, https) are not fetched here: the page says the image is not available.
+it is served only when it resolves inside one of the run's image folders, or, for a Cloud
+Storage object, when a ``RemoteImages`` (``backends.gcs_images``) serves it (the run's own
+staged images). Other remote locations (https, other buckets) are not fetched: the page says
+the image is not available.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from vmt.formats.image_uri import local_path
 
@@ -54,24 +58,40 @@ def allowed_image(uri: str, roots: list[Path]) -> Path | None:
     return real
 
 
-def cached_image(source: Path, cache_dir: Path, size: str) -> Path | None:
-    """A JPEG of ``source`` no larger than ``SIZES[size]`` on its longest side, made once in
-    ``cache_dir``; None when Pillow cannot read it (logged)."""
+class RemoteImages(Protocol):
+    """Reads the run's own remote images (``backends.gcs_images.RunImageReader``)."""
+
+    def serves(self, run_id: str, uri: str) -> bool: ...
+
+    def read(self, run_id: str, uri: str) -> bytes | None: ...
+
+
+def cache_path(cache_dir: Path, key: str, size: str) -> Path:
+    """Where the ``size`` copy of the image known by ``key`` is cached."""
+    return cache_dir / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}-{size}.jpg"
+
+
+def local_key(path: Path) -> str:
+    return f"{path}|{path.stat().st_mtime_ns}"
+
+
+def cached_image(source: Path | bytes, out: Path, size: str) -> Path | None:
+    """A JPEG of ``source`` (a file or its bytes) no larger than ``SIZES[size]`` on its
+    longest side, made once at ``out``; None when Pillow cannot read it (logged)."""
     from PIL import Image, UnidentifiedImageError
 
-    key = hashlib.sha256(f"{source}|{source.stat().st_mtime_ns}".encode()).hexdigest()[:32]
-    out = cache_dir / f"{key}-{size}.jpg"
     if out.is_file():
         return out
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    opened = source if isinstance(source, Path) else io.BytesIO(source)
     try:
-        with Image.open(source) as img:
+        with Image.open(opened) as img:
             picture = img.convert("RGB")
             picture.thumbnail((SIZES[size], SIZES[size]))
             picture.save(tmp, format="JPEG", quality=82)
     except (OSError, UnidentifiedImageError, ValueError) as exc:
-        log.warning("dashboard: cannot read image %s: %s", source, exc)
+        log.warning("dashboard: cannot read image %s: %s", out.name, exc)
         tmp.unlink(missing_ok=True)
         return None
     tmp.replace(out)

@@ -7,7 +7,7 @@ is an SVG whose viewBox is the image's size, so the thumbnail and the boxes scal
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -20,8 +20,10 @@ from vmt.service.dashboard.links import LABELBOX_APP
 from vmt.service.dashboard.row_images import (
     IMAGES_DIR,
     allowed_image,
+    cache_path,
     cached_image,
     image_roots,
+    local_key,
 )
 from vmt.service.dashboard.row_table import FILTERS, BoxRow, RowTable, TableRow
 from vmt.service.dashboard.run_rows import ROWS_DIR, RunRows
@@ -101,7 +103,9 @@ class RowsView:
     filters: Mapping[str, str]
 
 
-def _tile(table: RowTable, row: TableRow, boxes: list[BoxRow], roots: list[Path]) -> Tile:
+def _tile(
+    table: RowTable, row: TableRow, boxes: list[BoxRow], shown: Callable[[str], bool]
+) -> Tile:
     width, height = float(row.width or 0), float(row.height or 0)
     if not width or not height:
         width = max((b.x + b.w for b in boxes), default=100.0) + 1
@@ -116,12 +120,25 @@ def _tile(table: RowTable, row: TableRow, boxes: list[BoxRow], roots: list[Path]
         for b in boxes
     ]  # fmt: skip
     side = max(width, height)
-    image = allowed_image(row.image_uri, roots) is not None
+    image = shown(row.image_uri)
     return Tile(row, drawn, width, height, stroke=side / 250, font=side / 32, image=image)
 
 
 def _roots(store: RunStore, run_id: str) -> list[Path]:
     return image_roots(store.run_dir(run_id), store.get_run(run_id).config.source.options)
+
+
+def _shown(store: RunStore, rows: RunRows, run_id: str) -> Callable[[str], bool]:
+    """Whether the dashboard can show the image at a row's location."""
+    roots = _roots(store, run_id)
+    remote = rows.remote
+
+    def shown(uri: str) -> bool:
+        if remote is not None and remote.serves(run_id, uri):
+            return True
+        return allowed_image(uri, roots) is not None
+
+    return shown
 
 
 def class_index(table: RowTable, name: str | None) -> int | None:
@@ -155,10 +172,10 @@ def rows_view(
     page = max(1, min(page, pages))
     found = table.page(kind, k, limit=size, offset=(page - 1) * size)
     boxes = table.boxes([r.idx for r in found])
-    roots = _roots(store, run_id)
+    shown = _shown(store, rows, run_id)
     return RowsView(
         run_id=run_id,
-        tiles=[_tile(table, r, boxes[r.idx], roots) for r in found],
+        tiles=[_tile(table, r, boxes[r.idx], shown) for r in found],
         kind=kind,
         cls=cls or None,
         classes=table.classes,
@@ -185,12 +202,13 @@ def labelbox_row_url(data_row_id: str) -> str:
     return f"{LABELBOX_APP}/catalog?dataRowId={quote(data_row_id, safe='')}"
 
 
-def tile_of(store: RunStore, table: RowTable, run_id: str, data_row_id: str) -> Tile:
+def tile_of(store: RunStore, rows: RunRows, table: RowTable, run_id: str, data_row_id: str) -> Tile:
     """The tile of a row ``table`` holds. Raises ``KeyError`` for a row it does not hold."""
     row = table.row(data_row_id)
     if row is None:
         raise KeyError(data_row_id)
-    return _tile(table, row, table.boxes([row.idx])[row.idx], _roots(store, run_id))
+    shown = _shown(store, rows, run_id)
+    return _tile(table, row, table.boxes([row.idx])[row.idx], shown)
 
 
 def row_view(
@@ -203,7 +221,7 @@ def row_view(
         return None
     source = store.get_run(run_id).config.source
     url = labelbox_row_url(data_row_id) if source.kind == "labelbox" else None
-    tile = tile_of(store, table, run_id, data_row_id)
+    tile = tile_of(store, rows, table, run_id, data_row_id)
     return RowView(run_id, tile, table.confidence, table.iou, url)
 
 
@@ -239,12 +257,19 @@ def row_image(
     store: RunStore, rows: RunRows, run_id: str, data_row_id: str, size: str
 ) -> Path | None:
     """The cached JPEG of the row's image at ``size`` (``row_images.SIZES``); None when the run
-    has no local image for it. Raises as ``rows_view``."""
+    has no image the dashboard may show for it. Raises as ``rows_view``."""
     table = rows.table(run_id)
     row = table.row(data_row_id)
     if row is None:
         return None
+    cache = store.run_dir(run_id) / ROWS_DIR / IMAGES_DIR
+    if rows.remote is not None and rows.remote.serves(run_id, row.image_uri):
+        out = cache_path(cache, row.image_uri, size)
+        if out.is_file():
+            return out
+        data = rows.remote.read(run_id, row.image_uri)
+        return None if data is None else cached_image(data, out, size)
     found = allowed_image(row.image_uri, _roots(store, run_id))
     if found is None:
         return None
-    return cached_image(found, store.run_dir(run_id) / ROWS_DIR / IMAGES_DIR, size)
+    return cached_image(found, cache_path(cache, local_key(found), size), size)

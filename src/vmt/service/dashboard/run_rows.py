@@ -22,6 +22,7 @@ from vmt.pipeline.protocols import Stage
 from vmt.pipeline.results import PredictResult
 from vmt.pipeline.stages import EVALUATED_SPLITS
 from vmt.pipeline.store import RunStore
+from vmt.service.dashboard.row_images import RemoteImages
 from vmt.service.dashboard.row_table import RowTable, write_row_table
 
 ROWS_DIR = "rows"
@@ -84,8 +85,10 @@ def _evaluated_inputs(store: RunStore, run_id: str) -> tuple[list[Sample], list[
 class RunRows:
     """Opens (building when missing) the row table of each (run, confidence)."""
 
-    def __init__(self, store: RunStore) -> None:
+    def __init__(self, store: RunStore, remote: RemoteImages | None = None) -> None:
         self._store = store
+        self.remote = remote
+        """Reads the runs' own Cloud Storage images (None: only local images are shown)."""
         self._open: dict[tuple[str, float, int], RowTable] = {}
         self._building: dict[tuple[str, float, int], threading.Lock] = {}
         self._lock = threading.Lock()
