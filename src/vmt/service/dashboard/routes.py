@@ -16,6 +16,7 @@ GET/POST /ui/login, POST /ui/logout
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -286,6 +287,22 @@ def dashboard_router(
             return error_page(request, session, 400, exc.message)
         return render(request, "compare.html", session, cmp=comparison)
 
+    async def signed_in_call(
+        request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> tuple[str, Any] | Response:
+        """(session, ``fn(*args, **kwargs)`` run in a thread), or the page to answer instead:
+        the login form, 404 for an unknown run, 400 for any other ``VmtError``."""
+        try:
+            session = session_or_login(request)
+        except _LoginRequired:
+            return login_redirect(request)
+        try:
+            return session, await run_in_threadpool(fn, *args, **kwargs)
+        except UnknownRunError as exc:
+            return error_page(request, session, 404, exc.message)
+        except VmtError as exc:
+            return error_page(request, session, 400, exc.message)
+
     @router.get(PREFIX + "/compare/rows")
     async def compare_rows_page(
         request: Request,
@@ -294,19 +311,13 @@ def dashboard_router(
         data_row: str | None = Query(None),
         page: int = Query(1, ge=1, le=10_000_000),
     ) -> Response:
-        try:
-            session = session_or_login(request)
-        except _LoginRequired:
-            return login_redirect(request)
-        try:
-            view = await run_in_threadpool(
-                compare_rows, store, run_rows, run, change=change, data_row=data_row, page=page
-            )
-        except UnknownRunError as exc:
-            return error_page(request, session, 404, exc.message)
-        except VmtError as exc:
-            return error_page(request, session, 400, exc.message)
-        return render(request, "compare_rows.html", session, cmp=view)
+        done = await signed_in_call(
+            request, compare_rows, store, run_rows, run, change=change, data_row=data_row,
+            page=page,
+        )  # fmt: skip
+        if isinstance(done, Response):
+            return done
+        return render(request, "compare_rows.html", done[0], cmp=done[1])
 
     @router.get(PREFIX + "/runs/{run_id}/rows")
     async def rows(
@@ -317,20 +328,13 @@ def dashboard_router(
         confidence: float | None = Query(None),
         page: int = Query(1, ge=1, le=10_000_000),
     ) -> Response:
-        try:
-            session = session_or_login(request)
-        except _LoginRequired:
-            return login_redirect(request)
-        try:
-            view = await run_in_threadpool(
-                rows_view, store, run_rows, run_id,
-                kind=kind, cls=cls, confidence=confidence, page=page,
-            )  # fmt: skip
-        except UnknownRunError:
-            return error_page(request, session, 404, f"no run {run_id}")
-        except VmtError as exc:
-            return error_page(request, session, 400, exc.message)
-        return render(request, "rows.html", session, view=view)
+        done = await signed_in_call(
+            request, rows_view, store, run_rows, run_id,
+            kind=kind, cls=cls, confidence=confidence, page=page,
+        )  # fmt: skip
+        if isinstance(done, Response):
+            return done
+        return render(request, "rows.html", done[0], view=done[1])
 
     @router.get(PREFIX + "/runs/{run_id}/row")
     async def row(
@@ -339,35 +343,24 @@ def dashboard_router(
         data_row: str = Query(...),
         confidence: float | None = Query(None),
     ) -> Response:
-        try:
-            session = session_or_login(request)
-        except _LoginRequired:
-            return login_redirect(request)
-        try:
-            view = await run_in_threadpool(row_view, store, run_rows, run_id, data_row, confidence)
-        except UnknownRunError:
-            return error_page(request, session, 404, f"no run {run_id}")
-        except VmtError as exc:
-            return error_page(request, session, 400, exc.message)
+        done = await signed_in_call(
+            request, row_view, store, run_rows, run_id, data_row, confidence
+        )
+        if isinstance(done, Response):
+            return done
+        session, view = done
         if view is None:
             return error_page(request, session, 404, f"run {run_id} did not evaluate {data_row}")
         return render(request, "row.html", session, view=view)
 
     @router.get(PREFIX + "/runs/{run_id}/label-errors.csv")
     async def label_errors(request: Request, run_id: str) -> Response:
-        try:
-            session = session_or_login(request)
-        except _LoginRequired:
-            return login_redirect(request)
-        try:
-            found = await run_in_threadpool(likely_label_errors, run_rows, run_id)
-        except UnknownRunError:
-            return error_page(request, session, 404, f"no run {run_id}")
-        except VmtError as exc:
-            return error_page(request, session, 400, exc.message)
+        done = await signed_in_call(request, likely_label_errors, run_rows, run_id)
+        if isinstance(done, Response):
+            return done
         name = f"label-errors-{quote(run_id, safe='')}.csv"
         return Response(
-            ranking_csv(found),
+            ranking_csv(done[1]),
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
