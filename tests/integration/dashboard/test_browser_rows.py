@@ -26,9 +26,9 @@ pytestmark = pytest.mark.browser
 
 def log_in(page: Page, dashboard: Dashboard, path: str) -> None:
     """Sign in through the context's request API (it shares the cookie jar), then open
-    ``path``. Chromium posts the sign-in form with ``Origin: null`` under the dashboard's
-    ``Referrer-Policy: no-referrer`` (Fetch: a POST's origin is serialised as null under that
-    policy), which the form's same-origin check refuses."""
+    ``path``. (Under ``Referrer-Policy: no-referrer``, as on this branch's base, Chromium posts
+    the sign-in form with ``Origin: null``; main has since moved to ``same-origin``, after which
+    ``test_browser.log_in`` works here too.)"""
     response = page.request.post(
         dashboard.url + "/ui/login", form={"token": TOKEN, "next": path}, max_redirects=0
     )
