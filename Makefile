@@ -57,7 +57,7 @@ test-browser: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest -q -m browser
 
 screenshots: $(STAMP) $(CHROMIUM)
-	DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -m browser tests/integration/dashboard/test_browser.py
+	DASHBOARD_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -m browser tests/integration/dashboard/test_browser.py tests/integration/dashboard/test_browser_rows.py
 
 # The container (Dockerfile) built and checked here, as root: installs docker.io and debootstrap
 # from Debian, runs its own dockerd, builds offline from a wheelhouse (deploy/image_test.sh).

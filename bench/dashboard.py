@@ -1,4 +1,5 @@
-"""The dashboard's runs page with 10,000 runs in the store, against ``/healthz`` in the same run.
+"""The dashboard's runs page with 10,000 runs in the store, and the rows pages of a run with
+200,000 evaluated rows, against ``/healthz`` in the same run.
 
 A run store is filled with ``--runs`` runs (complete with metrics, failed with an error,
 running with progress; each with its six stage rows), then the real ``vmt ui`` app is served by
@@ -7,8 +8,13 @@ at a time: ``/healthz`` (baseline: the cheapest route), the first runs page, a d
 (``?page=150``), a state filter (``?state=failed``) and one run's page. Each answer's latency is
 measured end to end (HTTP on loopback, template rendering, the store queries).
 
-    .venv/bin/python bench/dashboard.py                  # 10,000 runs, 200 requests per page
-    .venv/bin/python bench/dashboard.py --runs 1000 --requests 50
+One of the complete runs gets ``--rows`` evaluated rows (samples.jsonl, predictions.jsonl and a
+metrics.json in its folder, no images): its rows pages are measured too (first page of rows with
+errors, a deep page, one error kind, one class, one row). The first request builds the run's row
+table (timed apart, as "row table build"); the figures are of the requests after it.
+
+    .venv/bin/python bench/dashboard.py                  # 10,000 runs, 200,000 rows
+    .venv/bin/python bench/dashboard.py --runs 1000 --rows 20000 --requests 50
 """
 
 from __future__ import annotations
@@ -64,9 +70,11 @@ def fill_store(state_dir: Path, runs: int) -> str:
             )
         )
         for n, stage in enumerate(Stage):
-            outputs = (
-                {"rows": 520, "samples": 500, "rejected": 20} if stage is Stage.PREPARE else {}
-            )
+            outputs: dict[str, object] = {}
+            if stage is Stage.PREPARE:
+                outputs = {"rows": 520, "samples": 500, "rejected": 20}
+            elif stage is Stage.TRAIN:
+                outputs = {"model": "/out/model.pt"}
             stage_rows.append(
                 (run_id, stage.value, "done", now + i * 60 + n, now + i * 60 + n + 1,
                  1, orjson.dumps(outputs).decode(), 40 if state == "running" else None, 100)
@@ -84,6 +92,48 @@ def fill_store(state_dir: Path, runs: int) -> str:
         )
     conn.close()
     return "bench-000005"
+
+
+def fill_rows(run_dir: Path, rows: int) -> None:
+    """``rows`` evaluated rows of 0-5 boxes (4 classes) in ``run_dir``, predictions jittered,
+    dropped, swapped or invented, as the evaluate stage's inputs."""
+    sys.path.insert(0, str(SRC))
+    import numpy as np
+
+    from vmt.domain import Box, Detection, Prediction, Sample, Split
+    from vmt.pipeline import artifacts
+
+    rng = np.random.default_rng(0)
+    classes = ("car", "person", "sign", "bike")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        artifacts.sample_writer(run_dir / artifacts.SAMPLES_FILE) as samples,
+        artifacts.prediction_writer(run_dir / artifacts.PREDICTIONS_FILE) as predictions,
+    ):
+        for i in range(rows):
+            n = int(rng.integers(0, 6))
+            xy = rng.uniform(0, 560, (n, 2))
+            wh = rng.uniform(10, 80, (n, 2))
+            labels = rng.integers(0, 4, n)
+            boxes = tuple(
+                Box(classes[labels[j]], float(xy[j, 0]), float(xy[j, 1]),
+                    float(xy[j, 0] + wh[j, 0]), float(xy[j, 1] + wh[j, 1]))
+                for j in range(n)
+            )  # fmt: skip
+            found = []
+            for box in boxes:
+                roll = float(rng.random())
+                if roll < 0.2:
+                    continue
+                label = classes[int(rng.integers(0, 4))] if roll > 0.9 else box.label
+                dx, dy = (float(v) for v in rng.normal(0, 4, 2))
+                moved = Box(label, box.x0 + dx, box.y0 + dy, box.x1 + dx, box.y1 + dy)
+                found.append(Detection(moved, float(rng.uniform(0.3, 1.0))))
+            if rng.random() < 0.3:
+                found.append(Detection(Box("car", 10.0, 10.0, 60.0, 50.0), float(rng.random())))
+            samples.write(Sample(f"row-{i:07d}", f"/data/{i}.jpg", 640, 640, Split.TEST, boxes))
+            predictions.write(Prediction(f"row-{i:07d}", tuple(found)))
+    (run_dir / artifacts.METRICS_FILE).write_bytes(orjson.dumps({"confidence_threshold": 0.5}))
 
 
 def free_port() -> int:
@@ -116,6 +166,7 @@ def measure(client: httpx.Client, path: str, requests: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +174,9 @@ def main() -> None:
         started = time.perf_counter()
         run_id = fill_store(state_dir, args.runs)
         print(f"store: {args.runs} runs written in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        fill_rows(state_dir / "runs" / run_id, args.rows)
+        print(f"run {run_id}: {args.rows} rows written in {time.perf_counter() - started:.1f} s")
         port = free_port()
         env = dict(os.environ, PYTHONPATH=str(SRC), VMT_STATE_DIR=str(state_dir),
                    VMT_API_TOKEN=TOKEN)  # fmt: skip
@@ -141,12 +195,24 @@ def main() -> None:
                         time.sleep(0.1)
                 login = client.post("/ui/login", data={"token": TOKEN, "next": "/ui/"})
                 assert login.status_code == 303, login.text
+                rows = f"/ui/runs/{run_id}/rows"
+                started = time.perf_counter()
+                built = client.get(rows, timeout=1800)
+                assert built.status_code == 200, built.text
+                print(
+                    f"row table build (first rows request): {time.perf_counter() - started:.1f} s"
+                )
                 pages = {
                     "/healthz (baseline)": "/healthz",
                     "runs, first page": "/ui/",
                     "runs, page 150": "/ui/?page=150",
                     "runs, state=failed": "/ui/?state=failed&page=3",
                     "one run": f"/ui/runs/{run_id}",
+                    "rows, first page": rows,
+                    "rows, page 1000": f"{rows}?kind=all&page=1000",
+                    "rows, missed": f"{rows}?kind=missed&page=20",
+                    "rows, class sign": f"{rows}?kind=errors&class=sign&page=5",
+                    "one row": f"/ui/runs/{run_id}/row?data_row=row-{args.rows // 2:07d}",
                 }
                 results = {
                     name: measure(client, path, args.requests) for name, path in pages.items()
@@ -166,6 +232,10 @@ def main() -> None:
     verdict = "under" if worst < TARGET_MS else "OVER"
     print(f"runs pages: worst p95 {worst:.1f} ms, {verdict} the {TARGET_MS:.0f} ms target "
           f"with {args.runs} runs in the store")  # fmt: skip
+    slowest = max(statistics.median(t) for n, t in results.items() if n.startswith("rows"))
+    verdict = "under" if slowest < TARGET_MS else "OVER"
+    print(f"rows pages: worst median {slowest:.1f} ms, {verdict} the {TARGET_MS:.0f} ms target "
+          f"with {args.rows} evaluated rows")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
+import numpy as np
 import orjson
 
 from tests.builders.detection_sets import random_dataset
-from vmt.domain import Box, Detection, Prediction, Rejection, Sample
+from vmt.domain import Box, Detection, Prediction, Rejection, Sample, Split
 from vmt.evaluation import evaluate, write_report_html
 from vmt.pipeline import artifacts
 from vmt.pipeline.lease import LeaseHolder
@@ -44,6 +46,24 @@ def _rename(
     )
 
 
+def _draw_images(samples: list[Sample], folder: Path) -> list[Sample]:
+    """A PNG of each sample's size in ``folder`` (its ground truth filled in), located there."""
+    from PIL import Image, ImageDraw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    located = []
+    for i, sample in enumerate(samples):
+        size = (sample.width or 100, sample.height or 100)
+        image = Image.new("RGB", size, (200 - i % 5 * 20, 210, 220))
+        draw = ImageDraw.Draw(image)
+        for box in sample.boxes:
+            draw.rectangle((box.x0, box.y0, box.x1, box.y1), fill=(90, 110, 140))
+        path = folder / f"{sample.data_row_id}.png"
+        image.save(path)
+        located.append(dataclasses.replace(sample, image_uri=str(path)))
+    return located
+
+
 def finished_run(
     store: RunStore,
     *,
@@ -51,12 +71,99 @@ def finished_run(
     class_names: dict[str, str] | None = None,
     rejections: Sequence[Rejection] = (),
     run_id: str | None = None,
+    images: int = 30,
+    drawn: bool = True,
 ) -> str:
-    """A COMPLETE run whose metrics.json and report come from ``evaluate`` on a random dataset."""
+    """A COMPLETE run whose metrics.json and report come from ``evaluate`` on a random dataset
+    (``images`` rows; with ``drawn``, an image of each in the run's ``images`` folder), with its
+    samples.jsonl and predictions.jsonl."""
     run_id = store.create_run(_config(f"finished-{seed}"), run_id=run_id)
-    samples, predictions, _ = random_dataset(seed, images=30, classes=4)
+    samples, predictions, _ = random_dataset(seed, images=images, classes=4)
     samples, predictions = _rename(samples, predictions, class_names or {})
     run_dir = store.run_dir(run_id)
+    if drawn:
+        samples = _draw_images(samples, run_dir / "images")
+    _finish(store, run_id, samples, predictions, rejections)
+    return run_id
+
+
+def shapes_run(
+    store: RunStore, *, run_id: str, images: int = 40, seed: int = 3, model_seed: int = 0
+) -> str:
+    """A COMPLETE run on the synthetic shapes dataset (real images in the run folder) whose
+    "model" finds most shapes with loose boxes, misses some, swaps some classes with
+    confidence and sees shapes in the clutter: what the rows pages' screenshots show. Runs of
+    the same ``seed`` share their images and data rows; ``model_seed`` varies the "model"."""
+    from vmt.formats.labelbox_export import ExportOptions, read_samples
+    from vmt.synthetic import CLASSES, generate_dataset
+
+    run_id = store.create_run(_config("shapes"), run_id=run_id)
+    export = generate_dataset(store.run_dir(run_id) / "images", images=images, seed=seed)
+    samples = [
+        dataclasses.replace(s, split=Split.VALIDATION)
+        for s in read_samples(export, ExportOptions.ground_truth())
+        if isinstance(s, Sample)
+    ]
+    rng = np.random.default_rng([seed, model_seed])
+    predictions = []
+    for sample in samples:
+        found = []
+        for box in sample.boxes:
+            roll = rng.random()
+            if roll < 0.15:
+                continue
+            label = box.label
+            if roll > 0.9:
+                label = str(rng.choice([c for c in CLASSES if c != box.label]))
+            scale = np.array([box.width, box.height, box.width, box.height])
+            jitter = rng.normal(0, 0.05 if roll < 0.75 else 0.2, 4) * scale
+            x0, y0 = box.x0 + jitter[0], box.y0 + jitter[1]
+            x1, y1 = box.x1 + jitter[2], box.y1 + jitter[3]
+            found.append(
+                Detection(
+                    Box(
+                        label, float(x0), float(y0), float(max(x1, x0 + 2)), float(max(y1, y0 + 2))
+                    ),
+                    float(rng.uniform(0.55, 0.99)),
+                )
+            )
+        for _ in range(int(rng.poisson(0.6))):
+            x, y = (
+                rng.uniform(0, (sample.width or 200) - 40),
+                rng.uniform(0, (sample.height or 200) - 40),
+            )
+            side = rng.uniform(20, 60)
+            found.append(
+                Detection(
+                    Box(
+                        str(rng.choice(CLASSES)),
+                        float(x),
+                        float(y),
+                        float(x + side),
+                        float(y + side),
+                    ),
+                    float(rng.uniform(0.3, 0.95)),
+                )
+            )
+        predictions.append(Prediction(sample.data_row_id, tuple(found)))
+    _finish(store, run_id, samples, predictions, ())
+    return run_id
+
+
+def _finish(
+    store: RunStore,
+    run_id: str,
+    samples: list[Sample],
+    predictions: list[Prediction],
+    rejections: Sequence[Rejection],
+) -> None:
+    run_dir = store.run_dir(run_id)
+    with artifacts.sample_writer(run_dir / artifacts.SAMPLES_FILE) as sample_out:
+        for sample in samples:
+            sample_out.write(sample)
+    with artifacts.prediction_writer(run_dir / artifacts.PREDICTIONS_FILE) as prediction_out:
+        for prediction in predictions:
+            prediction_out.write(prediction)
     with artifacts.rejection_writer(run_dir / artifacts.REJECTIONS_FILE) as out:
         for rejection in rejections:
             out.write(rejection)
@@ -84,7 +191,6 @@ def finished_run(
         store.finish_stage(run_id, stage, outputs.get(stage, {}))
     store.set_metrics(run_id, EvaluateResult(all=MetricsSummary.of_metrics(metrics)).to_json())
     store.set_run_state(run_id, RunState.COMPLETE)
-    return run_id
 
 
 def failed_run(store: RunStore, *, error: str, run_id: str | None = None) -> str:

@@ -38,6 +38,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "evaluate",
     "prelabel",
     "select",
+    "relabel",
     "publish",
     "pipeline",
 )

@@ -51,6 +51,13 @@ class ErrorBreakdown:
     counts: dict[str, int]
     per_class: IntArray
     """``[K, len(ERROR_KINDS)]``"""
+    det_cause: IntArray | None = None
+    """Per detection: index into ``ERROR_KINDS`` of its cause, -1 when it is no kept false
+    positive."""
+    gt_missed: np.ndarray | None = None
+    """Per ground-truth box: counted as ``missed``."""
+    det_iou: FloatArray | None = None
+    """Per detection: its best IoU with a ground-truth box of its class (0 if none)."""
 
 
 def error_breakdown(
@@ -87,4 +94,9 @@ def error_breakdown(
         per_class[:, j] = np.bincount(dt.label[mask], minlength=n_classes)
     per_class[:, 5] = np.bincount(gt.label[missed], minlength=n_classes)
     counts = {kind: int(per_class[:, j].sum()) for j, kind in enumerate(ERROR_KINDS)}
-    return ErrorBreakdown(counts=counts, per_class=per_class)
+    det_cause = np.full(len(dt), -1, dtype=np.int64)
+    for j, mask in enumerate((loc, cls, dup, bkg, both)):
+        det_cause[mask] = j
+    return ErrorBreakdown(
+        counts=counts, per_class=per_class, det_cause=det_cause, gt_missed=missed, det_iou=same_iou
+    )

@@ -33,6 +33,11 @@ ImagePath = Callable[[str], Path | None]
 _MAX_CURVES = 10
 _MAX_MATRIX = 25
 _THUMB = 520
+GALLERY_BUDGET = 3_000_000
+"""Bytes of base64 the worst rows' images take at most together, so that the report (one
+file) stays under 5 MB with its charts; each image gets an equal share and is made smaller
+until it fits."""
+_SMALLER = (_THUMB, 380, 280, 200, 140)
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px auto;max-width:1320px;
@@ -286,20 +291,21 @@ def _worst_rows(ev: Evaluation, image_path: ImagePath | None, n: int) -> str:
         f"positive</span><span class='muted'>predictions with confidence ≥ {ev.confidence:g}"
         "</span></div>"
     )
-    cards = [_row_card(ev, i, image_path) for i in worst]
+    share = GALLERY_BUDGET // len(worst)
+    cards = [_row_card(ev, i, image_path, share) for i in worst]
     return (
         f"<h2>Worst rows (most false positives + false negatives)</h2>{legend}"
         f"<div class='rows'>{''.join(cards)}</div>"
     )
 
 
-def _row_card(ev: Evaluation, i: int, image_path: ImagePath | None) -> str:
+def _row_card(ev: Evaluation, i: int, image_path: ImagePath | None, share: int) -> str:
     sample = ev.data.rows[i]
     gt, dt = ev.data.gt, ev.data.dt
     g0, g1 = np.searchsorted(gt.image, [i, i + 1])
     d0, d1 = np.searchsorted(dt.image, [i, i + 1])
     kept = [d for d in range(d0, d1) if dt.score[d] >= ev.confidence]
-    image = _load_image(image_path, sample.data_row_id) if image_path else None
+    image = _load_image(image_path, sample.data_row_id, share) if image_path else None
     width, height = sample.width, sample.height
     if image is not None:
         width, height = image[1], image[2]
@@ -367,8 +373,11 @@ def _rect(
     )
 
 
-def _load_image(image_path: ImagePath, data_row_id: str) -> tuple[str, int, int] | None:
-    """(base64 JPEG thumbnail, original width, original height), or None."""
+def _load_image(
+    image_path: ImagePath, data_row_id: str, max_bytes: int
+) -> tuple[str, int, int] | None:
+    """(base64 JPEG thumbnail of at most ``max_bytes``, original width, original height), or
+    None (also when even the smallest thumbnail is larger)."""
     from PIL import Image, UnidentifiedImageError
 
     path = image_path(data_row_id)
@@ -377,11 +386,18 @@ def _load_image(image_path: ImagePath, data_row_id: str) -> tuple[str, int, int]
     try:
         with Image.open(path) as img:
             width, height = img.size
-            thumb = img.convert("RGB")
-            thumb.thumbnail((_THUMB, _THUMB))
-            buf = io.BytesIO()
-            thumb.save(buf, format="JPEG", quality=82)
+            picture = img.convert("RGB")
+            for side in _SMALLER:
+                thumb = picture.copy()
+                thumb.thumbnail((side, side))
+                buf = io.BytesIO()
+                thumb.save(buf, format="JPEG", quality=80)
+                encoded = base64.b64encode(buf.getvalue()).decode("ascii")
+                if len(encoded) <= max_bytes:
+                    return encoded, width, height
     except (OSError, UnidentifiedImageError, ValueError) as exc:
         log.warning("report: cannot read image %s for %s: %s", path, data_row_id, exc)
         return None
-    return base64.b64encode(buf.getvalue()).decode("ascii"), width, height
+    log.warning("report: image %s for %s too large for the report even at %d px", path,
+                data_row_id, _SMALLER[-1])  # fmt: skip
+    return None

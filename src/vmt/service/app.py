@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from vmt import __version__
+from vmt.backends.gcs_images import run_image_reader
 from vmt.backends.registry import model_type_offers
 from vmt.config import Settings
 from vmt.errors import ConfigError
@@ -91,6 +92,7 @@ def add_dashboard(
         actions=RunnerActions(runner, schedule),
         token=token,
         session_hours=settings.session_hours,
+        remote_images=run_image_reader(settings),
     )
 
 

@@ -138,3 +138,18 @@ def test_nothing_at_all_still_gives_a_report_and_json(tmp_path: Path) -> None:
     assert [r["metricName"] for r in row_metric_rows(ev)][:4] == [
         "error_score", "matched_boxes", "false_boxes", "missed_boxes",
     ]  # fmt: skip
+
+
+def test_the_gallery_keeps_the_report_under_5_mb_with_noisy_images(
+    evaluation: Evaluation, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1600, 3), dtype=np.uint8)
+    image = tmp_path / "noise.png"
+    Image.fromarray(noise).save(image, compress_level=1)
+    out = tmp_path / "report.html"
+    write_report_html(evaluation, out, image_path=lambda row: image)
+    html = out.read_text(encoding="utf-8")
+    assert html.count("data:image/jpeg;base64,") == len(evaluation.worst_rows(12)) == 12
+    assert out.stat().st_size < 5_000_000

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from vmt import __version__
+from vmt.backends.gcs_images import run_image_reader
 from vmt.config import Settings
 from vmt.errors import ConfigError
 from vmt.pipeline.runner import Runner
@@ -64,6 +65,7 @@ def create_ui_app(
         actions=RunnerActions(runner, worker.submit),
         token=token or None,
         session_hours=settings.session_hours,
+        remote_images=run_image_reader(settings),
     )
     install_guards(
         app,

@@ -5,12 +5,18 @@ GET  /ui/runs/{id}             one run; polls /ui/runs/{id}/live while it moves
 GET  /ui/runs/{id}/report      the run's HTML report
 POST /ui/runs/{id}/cancel      (CSRF token)
 POST /ui/runs/{id}/resume      (CSRF token)
+GET  /ui/runs/{id}/rows         evaluated rows: filter (?kind, class, confidence), paged
+GET  /ui/runs/{id}/row?data_row=X   one row: image, every box, its metrics
+GET  /ui/runs/{id}/image?data_row=X&size=thumb|full   the row's image (resized, cached)
+GET  /ui/runs/{id}/label-errors.csv   likely label errors as a ranking.csv
 GET  /ui/compare?run=A&run=B   two or more runs side by side
+GET  /ui/compare/rows?run=A&run=B[&change=fixed|broke][&data_row=X]   rows in both, side by side
 GET/POST /ui/login, POST /ui/logout
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -26,7 +32,17 @@ from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.store import RunState, RunStore, UnknownRunError
 from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
+from vmt.service.dashboard.row_compare import compare_rows
+from vmt.service.dashboard.row_images import SIZES, RemoteImages
+from vmt.service.dashboard.row_pages import (
+    likely_label_errors,
+    ranking_csv,
+    row_image,
+    row_view,
+    rows_view,
+)
 from vmt.service.dashboard.run_pages import live_status, report_path, run_detail, runs_page
+from vmt.service.dashboard.run_rows import RunRows
 from vmt.service.dashboard.session import (
     CSRF_FIELD,
     SESSION_COOKIE,
@@ -88,11 +104,18 @@ def _safe_next(target: str | None) -> str:
 
 
 def dashboard_router(
-    *, store: RunStore, actions: RunActions, access: DashboardAccess, title: str = "vmt"
+    *,
+    store: RunStore,
+    actions: RunActions,
+    access: DashboardAccess,
+    title: str = "vmt",
+    remote_images: RemoteImages | None = None,
 ) -> APIRouter:
-    """The dashboard's routes over ``store``; ``actions`` does what its buttons ask."""
+    """The dashboard's routes over ``store``; ``actions`` does what its buttons ask;
+    ``remote_images`` reads the runs' own Cloud Storage images (None: local images only)."""
     env = template_environment()
     router = APIRouter(include_in_schema=False)
+    run_rows = RunRows(store, remote_images)
 
     def render(request: Request, name: str, session: str | None, **values: Any) -> HTMLResponse:
         notice = _NOTICES.get(request.query_params.get("done", ""))
@@ -264,6 +287,104 @@ def dashboard_router(
             return error_page(request, session, 400, exc.message)
         return render(request, "compare.html", session, cmp=comparison)
 
+    async def signed_in_call(
+        request: Request, fn: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> tuple[str, Any] | Response:
+        """(session, ``fn(*args, **kwargs)`` run in a thread), or the page to answer instead:
+        the login form, 404 for an unknown run, 400 for any other ``VmtError``."""
+        try:
+            session = session_or_login(request)
+        except _LoginRequired:
+            return login_redirect(request)
+        try:
+            return session, await run_in_threadpool(fn, *args, **kwargs)
+        except UnknownRunError as exc:
+            return error_page(request, session, 404, exc.message)
+        except VmtError as exc:
+            return error_page(request, session, 400, exc.message)
+
+    @router.get(PREFIX + "/compare/rows")
+    async def compare_rows_page(
+        request: Request,
+        run: list[str] = Query(default=[]),
+        change: str = Query("all"),
+        data_row: str | None = Query(None),
+        page: int = Query(1, ge=1, le=10_000_000),
+    ) -> Response:
+        done = await signed_in_call(
+            request, compare_rows, store, run_rows, run, change=change, data_row=data_row,
+            page=page,
+        )  # fmt: skip
+        if isinstance(done, Response):
+            return done
+        return render(request, "compare_rows.html", done[0], cmp=done[1])
+
+    @router.get(PREFIX + "/runs/{run_id}/rows")
+    async def rows(
+        request: Request,
+        run_id: str,
+        kind: str = Query("errors"),
+        cls: str | None = Query(None, alias="class"),
+        confidence: float | None = Query(None),
+        page: int = Query(1, ge=1, le=10_000_000),
+    ) -> Response:
+        done = await signed_in_call(
+            request, rows_view, store, run_rows, run_id,
+            kind=kind, cls=cls, confidence=confidence, page=page,
+        )  # fmt: skip
+        if isinstance(done, Response):
+            return done
+        return render(request, "rows.html", done[0], view=done[1])
+
+    @router.get(PREFIX + "/runs/{run_id}/row")
+    async def row(
+        request: Request,
+        run_id: str,
+        data_row: str = Query(...),
+        confidence: float | None = Query(None),
+    ) -> Response:
+        done = await signed_in_call(
+            request, row_view, store, run_rows, run_id, data_row, confidence
+        )
+        if isinstance(done, Response):
+            return done
+        session, view = done
+        if view is None:
+            return error_page(request, session, 404, f"run {run_id} did not evaluate {data_row}")
+        return render(request, "row.html", session, view=view)
+
+    @router.get(PREFIX + "/runs/{run_id}/label-errors.csv")
+    async def label_errors(request: Request, run_id: str) -> Response:
+        done = await signed_in_call(request, likely_label_errors, run_rows, run_id)
+        if isinstance(done, Response):
+            return done
+        name = f"label-errors-{quote(run_id, safe='')}.csv"
+        return Response(
+            ranking_csv(done[1]),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    @router.get(PREFIX + "/runs/{run_id}/image")
+    async def image(
+        request: Request, run_id: str, data_row: str = Query(...), size: str = Query("thumb")
+    ) -> Response:
+        if access.session_of(request.cookies.get(SESSION_COOKIE)) is None:
+            return Response("login required", status_code=401, media_type="text/plain")
+        if size not in SIZES:
+            return Response("unknown size", status_code=400, media_type="text/plain")
+        try:
+            path = await run_in_threadpool(row_image, store, run_rows, run_id, data_row, size)
+        except UnknownRunError:
+            return Response("no such run", status_code=404, media_type="text/plain")
+        except VmtError as exc:
+            return Response(exc.message, status_code=400, media_type="text/plain")
+        if path is None:
+            return Response("no image here", status_code=404, media_type="text/plain")
+        return FileResponse(
+            path, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+        )
+
     return router
 
 
@@ -274,8 +395,11 @@ def install_dashboard(
     actions: RunActions,
     token: str | None,
     session_hours: float = 8.0,
+    remote_images: RemoteImages | None = None,
 ) -> None:
     """Add the dashboard's routes and its static files (CSS, the live-progress script)."""
     access = DashboardAccess.for_token(token, session_hours=session_hours)
-    app.include_router(dashboard_router(store=store, actions=actions, access=access))
+    app.include_router(
+        dashboard_router(store=store, actions=actions, access=access, remote_images=remote_images)
+    )
     app.mount(PREFIX + "/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
