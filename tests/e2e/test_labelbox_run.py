@@ -202,6 +202,7 @@ def test_a_model_run_completes_end_to_end_and_labelbox_holds_the_results(
     )
 
 
+@pytest.mark.slow  # heavy; CI runs it (make test-slow); covered lighter by the default suite
 def test_a_trained_model_s_predictions_reach_labelbox_with_confidence_and_pixel_boxes(
     tmp_path: Path, fake_labelbox: FakeLabelbox, served: Served
 ) -> None:
@@ -252,6 +253,7 @@ def _check_key_stays_secret(done: Finished) -> None:
         assert API_KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow  # heavy; CI runs it (make test-slow); covered lighter by the default suite
 def test_rows_without_a_split_get_one_written_back_and_a_later_run_reuses_them(
     tmp_path: Path, fake_labelbox: FakeLabelbox, served: Served
 ) -> None:

@@ -45,6 +45,7 @@ def gcp(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalGcp]:
         yield world
 
 
+@pytest.mark.slow  # heavy; CI runs it (make test-slow); covered lighter by the default suite
 def test_sigkill_while_training_then_resume_creates_nothing_twice(
     gcp: LocalGcp, tmp_path: Path
 ) -> None:

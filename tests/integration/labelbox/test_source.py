@@ -123,6 +123,7 @@ def _peak_export_bytes(fake: FakeLabelbox, tmp: Path, rows: int) -> int:
     return peak
 
 
+@pytest.mark.slow  # heavy; CI runs it (make test-slow); covered lighter by the default suite
 def test_a_20000_row_export_streams_with_flat_memory(
     fake_labelbox: FakeLabelbox, tmp_path: Path
 ) -> None:

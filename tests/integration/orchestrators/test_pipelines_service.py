@@ -44,6 +44,7 @@ def _delivery(model_run: str = MODEL_RUN) -> tuple[bytes, dict[str, str]]:
     return body, {"X-Hub-Signature": sign(SECRET.encode(), body)}
 
 
+@pytest.mark.slow  # heavy; CI runs it (make test-slow); covered lighter by the default suite
 def test_200_concurrent_deliveries_submit_one_pipeline_job(gcp: LocalGcp, tmp_path: Path) -> None:
     settings = load_settings()
     body, headers = _delivery()

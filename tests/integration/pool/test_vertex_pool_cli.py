@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import orjson
+import pytest
 
 from tests.conftest import VMT, cli_env, sigkill_when
 from tests.integration.pool.conftest import JOBS, VertexWorld, pool_samples
@@ -48,6 +49,7 @@ def _kill_while_predicting(vertex_run: VertexWorld, env: dict[str, str], *args: 
     return polled()[0].split("/v1/", 1)[-1]
 
 
+@pytest.mark.slow  # heavy; CI runs it (make test-slow); covered lighter by the default suite
 def test_select_killed_mid_job_resumes_on_it_then_prelabel_and_predict_reuse(
     vertex_run: VertexWorld, tmp_path: Path
 ) -> None:

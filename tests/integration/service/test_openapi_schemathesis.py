@@ -53,10 +53,11 @@ def test_no_generated_request_gets_a_server_error(service: Service) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=25,
+            max_examples=15,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             database=None,
+            derandomize=True,  # the same examples every run: a pass or a failure repeats
         )
         def exercise(case: Any) -> None:
             response = _send_signed(case, service.url)
