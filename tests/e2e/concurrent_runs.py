@@ -3,7 +3,8 @@
 The real app (webhook, run store, worker, runner, factory, Vertex and local trainers) serves
 on loopback; the outside world is the fake Labelbox (real SDK over HTTP), the fake Vertex AI
 (real SDK over HTTP, each training pipeline held ``hold_seconds`` of wall clock) and the GCS
-emulator; images are served by a loopback file server. Used by ``test_concurrent_runs.py``
+emulator; images are served by a loopback file server (opened to the service's outbound policy
+with ``VMT_OUTBOUND_ALLOW``, as a team opens its private image hosts). Used by ``test_concurrent_runs.py``
 (small) and ``bench/serve_concurrency.py`` (the figures in docs/benchmarks.md).
 """
 
@@ -111,6 +112,10 @@ def run_concurrently(
         with _image_server(data) as base, local_gcp(training_seconds=hold_seconds) as gcp:
             env = {
                 **gcp.settings_env(),
+                # the service fetches images only from public https hosts unless told: the
+                # loopback image server is opened to it, as a team opens its private hosts
+                "VMT_OUTBOUND_ALLOW": "127.0.0.1",
+                "VMT_OUTBOUND_ALLOW_HTTP": "true",
                 "VMT_VERTEX_POLL_SECONDS": str(poll_seconds),
                 "VMT_VERTEX_POLL_MAX_SECONDS": str(poll_seconds),
             }
@@ -138,7 +143,7 @@ def _deliver_and_follow(
 
     kinds = [LOCAL] * local_runs + [VERTEX] * vertex_runs
     for index, kind in enumerate(kinds):
-        rows = labelbox_rows(export, image_base=image_base if kind == VERTEX else None)
+        rows = labelbox_rows(export, image_base=image_base)
         for row in rows:
             run = row["experiments"][MODEL]["runs"]
             run[f"mr-{index}"] = run.pop(next(iter(run)))
