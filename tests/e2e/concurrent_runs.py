@@ -4,8 +4,8 @@ The real app (webhook, run store, worker, runner, factory, Vertex and local trai
 on loopback; the outside world is the fake Labelbox (real SDK over HTTP), the fake Vertex AI
 (real SDK over HTTP, each training pipeline held ``hold_seconds`` of wall clock) and the GCS
 emulator; images are served by a loopback file server (opened to the service's outbound policy
-with ``VMT_OUTBOUND_ALLOW``, as a team opens its private image hosts). Used by ``test_concurrent_runs.py``
-(small) and ``bench/serve_concurrency.py`` (the figures in docs/benchmarks.md).
+with ``VMT_OUTBOUND_ALLOW``, as a team opens its private image hosts). Used by
+``test_concurrent_runs.py`` (small) and ``bench/serve_concurrency.py`` (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def _deliver_and_follow(
     from vmt.service.app import create_app
 
     kinds = [LOCAL] * local_runs + [VERTEX] * vertex_runs
-    for index, kind in enumerate(kinds):
+    for index in range(len(kinds)):
         rows = labelbox_rows(export, image_base=image_base)
         for row in rows:
             run = row["experiments"][MODEL]["runs"]
