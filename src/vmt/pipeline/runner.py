@@ -35,7 +35,7 @@ from vmt.pipeline.results import EvaluateResult, StageResult
 from vmt.pipeline.run_config import RunConfig
 from vmt.pipeline.stage_driver import StageDriver
 from vmt.pipeline.store import RunRecord, RunState, RunStore, StageState
-from vmt.pipeline.waiting import CHECK_SECONDS
+from vmt.pipeline.waiting import sleep_in_slices
 from vmt.retry import Backoff, retry_call
 
 T = TypeVar("T")
@@ -60,7 +60,6 @@ class Advanced:
 
     run: RunRecord
     again_in: float | None
-    waiting_on: str = ""
 
 
 class StoreLedger:
@@ -157,14 +156,18 @@ class Runner:
                 )
                 pending = self._advance_locked(ctx)
                 while pending is not None and wait is not None:
-                    _wait_out(pending.seconds, heartbeat, wait)
+                    sleep_in_slices(
+                        pending.seconds,
+                        stop=lambda: heartbeat.cancelled.is_set() or heartbeat.lost.is_set(),
+                        sleep=wait,
+                    )
                     pending = self._advance_locked(ctx)
         finally:
             self.store.release_lease(run_id, holder)
         record = self.store.get_run(run_id)
         if pending is None or record.state in _ENDED:
             return Advanced(record, None)
-        return Advanced(record, pending.seconds, pending.what)
+        return Advanced(record, pending.seconds)
 
     resume = advance
 
@@ -383,15 +386,6 @@ class Runner:
 
 
 _ENDED = frozenset({RunState.COMPLETE, RunState.FAILED, RunState.CANCELLED, RunState.PLANNED})
-
-
-def _wait_out(seconds: float, heartbeat: Heartbeat, sleep: Callable[[float], None]) -> None:
-    """Sleep ``seconds`` in slices, stopping early on a cancel request or a lost lease (the
-    next advance sees either)."""
-    left = seconds
-    while left > 0 and not (heartbeat.cancelled.is_set() or heartbeat.lost.is_set()):
-        sleep(min(left, CHECK_SECONDS))
-        left -= CHECK_SECONDS
 
 
 def stages_in_order() -> tuple[Stage, ...]:

@@ -39,11 +39,24 @@ def wait_for(
 def sleep_checking(
     seconds: float, ctx: RunContext, *, sleep: Callable[[float], None] = time.sleep
 ) -> None:
-    """Sleep ``seconds``, checking for cancellation at least every ``CHECK_SECONDS``."""
-    left = max(0.0, seconds)
-    while left > 0:
+    """Sleep ``seconds``, checking for cancellation (``ctx.check_cancelled`` raises) at least
+    every ``CHECK_SECONDS`` and once more at the end."""
+
+    def cancelled() -> bool:
         ctx.check_cancelled()
+        return False
+
+    sleep_in_slices(seconds, stop=cancelled, sleep=sleep)
+    ctx.check_cancelled()
+
+
+def sleep_in_slices(
+    seconds: float, *, stop: Callable[[], bool], sleep: Callable[[float], None] = time.sleep
+) -> None:
+    """Sleep ``seconds`` in slices of at most ``CHECK_SECONDS``, ending early once ``stop()``
+    is true (asked before each slice)."""
+    left = max(0.0, seconds)
+    while left > 0 and not stop():
         step = min(left, CHECK_SECONDS)
         sleep(step)
         left -= step
-    ctx.check_cancelled()

@@ -7,6 +7,7 @@ attempt that failed, was cancelled or expired is not re-attached: the retry subm
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -105,7 +106,7 @@ class VertexBatchPrediction:
         directory = str(current.output_info.gcs_output_directory)
         if not directory:
             raise BackendError(f"Vertex batch prediction {job} reports no output directory")
-        return Predicted(_chain(unsent, self._read_outputs(ctx, directory, by_uri, sizes)))
+        return Predicted(itertools.chain(unsent, self._read_outputs(ctx, directory, by_uri, sizes)))
 
     def _find(self, ctx: RunContext) -> str | None:
         """The run's job: the recorded one (looked at by the caller, so its failure is
@@ -244,13 +245,6 @@ class VertexBatchPrediction:
             backoff=vertex_backoff(self.settings),
         ):
             ctx.event("vertex batch prediction cancel requested", job=job)
-
-
-def _chain(
-    first: Sequence[Rejection], rest: Iterator[Prediction | Rejection]
-) -> Iterator[Prediction | Rejection]:
-    yield from first
-    yield from rest
 
 
 def _write_instances(path: Path, samples: Sequence[Sample]) -> None:

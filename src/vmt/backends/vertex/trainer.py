@@ -21,7 +21,7 @@ from vmt.backends.gcs import ImageStager, build_storage_client, run_prefix, uplo
 from vmt.backends.vertex.batch import VertexBatchPrediction
 from vmt.backends.vertex.clients import VertexClients, build_vertex_clients
 from vmt.backends.vertex.limits import DatasetLimits
-from vmt.backends.vertex.training import H_PIPELINE, VertexTraining
+from vmt.backends.vertex.training import H_IMPORT_OPERATION, H_PIPELINE, VertexTraining
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample, Split
 from vmt.durable_files import atomic_writer
@@ -95,8 +95,8 @@ class VertexTrainer:
 
     def train(self, ctx: RunContext, samples: Iterable[Sample]) -> Trained | Pending:
         training = self._training()
-        if ctx.get_handle(H_PIPELINE) is None:  # not launched yet, as far as this run knows
-            DatasetLimits().update_all(samples).check()
+        if ctx.get_handle(H_IMPORT_OPERATION) is None and ctx.get_handle(H_PIPELINE) is None:
+            DatasetLimits().update_all(samples).check()  # once, before anything is created
         pipeline = training.find_pipeline(ctx)
         if pipeline is None:
             import_uri = self._upload_import_file(ctx, samples)
