@@ -131,8 +131,8 @@ def _record(key: str, parts: dict[str, bytes]) -> ShardRecord:
     try:
         data = json.loads(raw)
         boxes = tuple(
-            Box(str(label), *(float(v) for v in corners))
-            for label, corners in zip(data["labels"], data["boxes"], strict=True)
+            Box(str(label), float(x0), float(y0), float(x1), float(y1))
+            for label, (x0, y0, x1, y1) in zip(data["labels"], data["boxes"], strict=True)
         )
         return ShardRecord(
             key=key,
