@@ -67,7 +67,9 @@ def test_no_generated_request_gets_a_server_error(service: Service) -> None:
             seen.setdefault(case.operation.label, set()).add(response.status_code)
 
         exercise()
-    # Signed requests got past the gate: success answers were seen, not only 401s.
+    # Signed requests got past the gate to the parsers and the store, not only 401s: a
+    # generated webhook body may be valid (200/202) or refused by the parser (400/422), which
+    # of the two depends on the examples drawn, so only the gate is asserted for it.
     assert 200 in seen["GET /models"]
-    assert seen["POST /model_run"] & {200, 202}
+    assert seen["POST /model_run"] - {401, 403}
     assert 200 in seen["GET /runs"]
