@@ -22,6 +22,7 @@ from tests.faults.test_fake_fidelity import conformance
 from vmt.backends.vertex.clients import build_vertex_clients
 from vmt.backends.vertex_custom.models import (
     H_BATCH_JOB,
+    H_FAILED_JOB,
     H_MODEL,
     CustomBatchPrediction,
     model_id,
@@ -29,6 +30,7 @@ from vmt.backends.vertex_custom.models import (
 )
 from vmt.config import Settings, load_settings
 from vmt.domain import Prediction, Rejection, Sample, Split
+from vmt.errors import BackendError
 from vmt.pipeline.protocols import Pending
 from vmt.reasons import Reason
 
@@ -189,3 +191,20 @@ def test_the_serving_image_must_be_configured(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="VMT_PIPELINE_IMAGE"):
         upload_model(ctx, settings, NoModels(), "gs://b/m")  # type: ignore[arg-type]
+
+
+def test_a_container_that_cannot_load_its_model_fails_the_job_saying_why(
+    gcp: tuple[LocalGcp, FaultProxy], tmp_path: Path
+) -> None:
+    world, _proxy = gcp
+    settings = load_settings()
+    clients = build_vertex_clients(settings)
+    ctx = SimpleRunContext("run-empty", tmp_path / "work")
+    empty = f"gs://{BUCKET}/vmt/runs/run-empty/custom_job/model"  # the job wrote no model
+    trained = until_done(lambda: upload_model(ctx, settings, clients, empty))
+    batch = CustomBatchPrediction(settings, clients, world.storage)
+
+    with pytest.raises(BackendError, match=r"could not be loaded.*model\.pt") as raised:
+        until_done(lambda: batch.predict(ctx, trained.model, _staged(world)[:1]))
+    assert "the container exited 1" in str(raised.value)
+    assert ctx.get_handle(H_FAILED_JOB) == ctx.get_handle(H_BATCH_JOB)
