@@ -12,7 +12,8 @@
   behaviour, unchanged): the job runs the model's container as Vertex would. Its command (``vmt
   serve-model``) is started as a local process (this interpreter, ``PYTHONPATH`` kept) on a free
   port of 127.0.0.1 with ``AIP_HTTP_PORT``, ``AIP_HEALTH_ROUTE``, ``AIP_PREDICT_ROUTE``,
-  ``AIP_STORAGE_URI`` (the model's ``artifactUri``) and ``STORAGE_EMULATOR_HOST``; once its
+  ``AIP_STORAGE_URI`` (the model's ``artifactUri``), its ``containerSpec.env`` and
+  ``STORAGE_EMULATOR_HOST``; once its
   health route answers 200, the instances (the job's JSONL input, read from the emulator) are
   POSTed in batches of ``manualBatchTuningParameters.batchSize`` with ``modelParameters`` as
   ``parameters``, and ``predictions_00001.jsonl`` / ``errors_00001.jsonl`` are written in
@@ -286,6 +287,7 @@ class FakeCustomModels:
         self.served.append(aip)
         env = {
             **os.environ,
+            **{item["name"]: item.get("value", "") for item in spec.get("env") or []},
             **aip,
             "STORAGE_EMULATOR_HOST": str(self._vertex.storage_client.api_endpoint),
             "VMT_GCP_ANONYMOUS_CREDENTIALS": "true",

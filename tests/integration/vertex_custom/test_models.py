@@ -4,8 +4,11 @@ really starts ``vmt serve-model`` (our serving code) as a local process and post
 
 from __future__ import annotations
 
+import functools
+import http.server
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +64,28 @@ def _model_uri(world: LocalGcp, tmp_path: Path, run_id: str) -> str:
     return upload_model_folder(world.storage, folder, uri)
 
 
+@pytest.fixture
+def web_images(tmp_path: Path) -> Iterator[str]:
+    """An http origin on 127.0.0.1 serving ``tmp_path/web``; yields its base URL."""
+    folder = tmp_path / "web"
+    folder.mkdir()
+    Image.new("RGB", (50, 70), (10, 200, 30)).save(folder / "origin.png")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def _staged(world: LocalGcp) -> list[Sample]:
     """Rows whose images are in the emulator: 4 images (two rows share one), a text file."""
     bucket = world.storage.bucket(BUCKET)
@@ -71,18 +96,23 @@ def _staged(world: LocalGcp) -> list[Sample]:
         Image.new("RGB", (width, height), (index * 50, 90, 160)).save(data, "PNG")
         bucket.blob(f"staged/{index}.png").upload_from_string(data.getvalue())
         uri = f"gs://{BUCKET}/staged/{index}.png"
-        samples.append(Sample(f"row{index}", uri, width, height, Split.VALIDATION, (), index + 1))
-    samples.append(Sample("twin", samples[0].image_uri, 96, 48, Split.TEST, (), 9))
+        samples.append(Sample(f"row{index}", uri, width, height, Split.VALIDATION, line=index + 1))
+    samples.append(Sample("twin", samples[0].image_uri, 96, 48, Split.TEST, line=9))
     bucket.blob("staged/broken.png").upload_from_string(b"not an image")
-    samples.append(Sample("broken", f"gs://{BUCKET}/staged/broken.png", 10, 10, Split.TEST, (), 10))
+    samples.append(
+        Sample("broken", f"gs://{BUCKET}/staged/broken.png", 10, 10, Split.TEST, line=10)
+    )
     return samples
 
 
 def test_upload_then_batch_prediction_runs_our_serving_code_end_to_end(
-    gcp: tuple[LocalGcp, FaultProxy], tmp_path: Path
+    gcp: tuple[LocalGcp, FaultProxy], web_images: str, tmp_path: Path
 ) -> None:
     world, proxy = gcp
-    settings = load_settings()
+    # the run's outbound policy lets its images come from this origin: the container gets it
+    settings = load_settings().model_copy(
+        update={"outbound_allow": ["127.0.0.1"], "outbound_allow_http": True}
+    )
     clients = build_vertex_clients(settings)
     ctx = SimpleRunContext("run-custom", tmp_path / "work")
     artifact_uri = _model_uri(world, tmp_path, ctx.run_id)
@@ -101,15 +131,24 @@ def test_upload_then_batch_prediction_runs_our_serving_code_end_to_end(
         "ports": [{"containerPort": 8080}],
         "predictRoute": "/predict",
         "healthRoute": "/health",
+        "env": [
+            {"name": "VMT_OUTBOUND_ALLOW", "value": "127.0.0.1"},
+            {"name": "VMT_OUTBOUND_ALLOW_HTTP", "value": "true"},
+        ],
     }
 
-    samples = _staged(world)
+    samples = [
+        *_staged(world),
+        Sample("web", f"{web_images}/origin.png", 50, 70, Split.TEST, line=11),
+        Sample("private", "http://10.1.2.3/secret.png", 50, 70, Split.TEST, line=12),
+        Sample("local", str(tmp_path / "web" / "origin.png"), 50, 70, Split.TEST, line=13),
+    ]
     batch = CustomBatchPrediction(settings, clients, world.storage)
     rows = list(until_done(lambda: batch.predict(ctx, trained.model, samples)).rows)
 
     by_row = {row.data_row_id: row for row in rows}
     assert sorted(by_row) == sorted(s.data_row_id for s in samples) and len(rows) == len(samples)
-    for sample in samples[:5]:
+    for sample in [*samples[:5], samples[6]]:
         predicted = by_row[sample.data_row_id]
         assert isinstance(predicted, Prediction)
         assert 0 < len(predicted.detections) <= 5
@@ -120,6 +159,10 @@ def test_upload_then_batch_prediction_runs_our_serving_code_end_to_end(
     broken = by_row["broken"]
     assert isinstance(broken, Rejection) and broken.reason == Reason.PREDICTION_FAILED
     assert "image_not_supported" in broken.detail
+    refused = by_row["private"]
+    assert isinstance(refused, Rejection) and "image_location_refused" in refused.detail
+    local = by_row["local"]
+    assert isinstance(local, Rejection) and "local image" in local.detail and local.line == 13
 
     (served,) = world.vertex.custom_models.served
     assert served["AIP_STORAGE_URI"] == artifact_uri
@@ -131,7 +174,7 @@ def test_upload_then_batch_prediction_runs_our_serving_code_end_to_end(
     assert job["manualBatchTuningParameters"] == {"batchSize": 2}
     lines = world.read_text(job["inputConfig"]["gcsSource"]["uris"][0].split("/", 3)[3])
     assert [json.loads(line) for line in lines.splitlines()] == [
-        {"image_uri": s.image_uri} for s in samples[:6]
+        {"image_uri": s.image_uri} for s in samples[:8]
     ]
 
     methods = {
@@ -193,6 +236,7 @@ def test_the_serving_image_must_be_configured(tmp_path: Path) -> None:
         upload_model(ctx, settings, NoModels(), "gs://b/m")  # type: ignore[arg-type]
 
 
+@pytest.mark.slow  # a second container start; the load failure itself: test_serving.py
 def test_a_container_that_cannot_load_its_model_fails_the_job_saying_why(
     gcp: tuple[LocalGcp, FaultProxy], tmp_path: Path
 ) -> None:

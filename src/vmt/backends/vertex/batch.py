@@ -67,14 +67,23 @@ class BatchFormat:
     """The handle of its last job whose failure was reported."""
     folder: str
     """Under the run's prefix: ``instances.jsonl`` and the job's ``output/``."""
+    unsendable: Callable[[Sample], str | None]
+    """Why a sample cannot be sent to the job (None: it can)."""
     instance: Callable[[Sample], dict[str, Any]]
-    """A staged sample -> its line of the job's input JSONL."""
+    """A sample -> its line of the job's input JSONL."""
     parse_line: Callable[[bytes, Mapping[str, tuple[int, int]]], Prediction]
-    """One output line, image sizes by location -> the Prediction of the location it names.
+    """One output line, image sizes by location (as the samples give them, 0 when unknown)
+    -> the Prediction of the location it names.
     Raises ``VertexInstanceFailed`` for an instance that was not predicted, ValueError for a
     line that cannot be read."""
     job_options: Callable[[Settings], dict[str, Any]]
     """Further ``BatchPredictionJob`` fields (model parameters, machines)."""
+
+
+def _automl_unsendable(sample: Sample) -> str | None:
+    if not sample.image_uri.startswith("gs://") or not sample.width or not sample.height:
+        return "no staged image or image size: not sent to batch prediction"
+    return None
 
 
 def _automl_instance(sample: Sample) -> dict[str, Any]:
@@ -97,6 +106,7 @@ AUTOML_BATCH = BatchFormat(
     handle=H_BATCH_JOB,
     failed_handle=H_FAILED_JOB,
     folder="batch",
+    unsendable=_automl_unsendable,
     instance=_automl_instance,
     parse_line=parse_prediction_line,
     job_options=_automl_options,
@@ -114,25 +124,21 @@ class VertexBatchPrediction:
         self, ctx: RunContext, model: str, samples: Sequence[Sample]
     ) -> Predicted | Pending:
         """Submit (once) and look at the batch job of ``samples``: ``Pending`` while it runs,
-        then every sample's prediction or the reason it has none. Rows without a staged image
-        or a size are never sent (a Rejection each)."""
+        then every sample's prediction or the reason it has none. Rows the model cannot be
+        asked about (``BatchFormat.unsendable``) are never sent (a Rejection each)."""
         by_uri: dict[str, list[str]] = defaultdict(list)
         sizes: dict[str, tuple[int, int]] = {}
         usable: list[Sample] = []
         unsent: list[Rejection] = []
         for sample in samples:
-            if not sample.image_uri.startswith("gs://") or not sample.width or not sample.height:
+            why = self.format.unsendable(sample)
+            if why is not None:
                 unsent.append(
-                    Rejection(
-                        Reason.PREDICTION_FAILED,
-                        sample.line,
-                        sample.data_row_id,
-                        "no staged image or image size: not sent to batch prediction",
-                    )
+                    Rejection(Reason.PREDICTION_FAILED, sample.line, sample.data_row_id, why)
                 )
                 continue
             by_uri[sample.image_uri].append(sample.data_row_id)
-            sizes[sample.image_uri] = (sample.width, sample.height)
+            sizes[sample.image_uri] = (sample.width or 0, sample.height or 0)
             usable.append(sample)
         if not usable:
             ctx.event("vertex batch prediction skipped: no staged images", rows=len(unsent))

@@ -34,6 +34,7 @@ from vmt.config import Settings
 from vmt.domain import Sample
 from vmt.errors import BackendError, ConfigError, NotFoundError
 from vmt.formats.detector_predictions import PredictParameters, instance_of, parse_detector_line
+from vmt.formats.image_uri import scheme
 from vmt.pipeline.protocols import Pending, RunContext, Trained
 
 log = logging.getLogger("vmt")
@@ -72,9 +73,18 @@ def serving_image(settings: Settings) -> str:
     return settings.pipeline_image
 
 
-def model_request(ctx: RunContext, artifact_uri: str, image_uri: str) -> Any:
-    """The ``Model`` uploaded for the run: the model folder, our container serving it."""
+def model_request(ctx: RunContext, settings: Settings, artifact_uri: str, image_uri: str) -> Any:
+    """The ``Model`` uploaded for the run: the model folder, our container serving it under
+    the run's outbound policy (``VMT_OUTBOUND_ALLOW*`` in its environment when set)."""
     from google.cloud import aiplatform_v1
+
+    env = []
+    if settings.outbound_allow:
+        env.append(
+            aiplatform_v1.EnvVar(name="VMT_OUTBOUND_ALLOW", value=",".join(settings.outbound_allow))
+        )
+    if settings.outbound_allow_http:
+        env.append(aiplatform_v1.EnvVar(name="VMT_OUTBOUND_ALLOW_HTTP", value="true"))
 
     return aiplatform_v1.Model(
         display_name=f"vmt-{ctx.run_id}"[:128],
@@ -86,6 +96,7 @@ def model_request(ctx: RunContext, artifact_uri: str, image_uri: str) -> Any:
             ports=[aiplatform_v1.Port(container_port=SERVING_PORT)],
             predict_route=PREDICT_ROUTE,
             health_route=HEALTH_ROUTE,
+            env=env,
         ),
         labels=run_labels(ctx.run_id),
     )
@@ -181,7 +192,7 @@ def _start_upload(
 
     request = aiplatform_v1.UploadModelRequest(
         parent=clients.parent,
-        model=model_request(ctx, artifact_uri, image_uri or serving_image(settings)),
+        model=model_request(ctx, settings, artifact_uri, image_uri or serving_image(settings)),
         model_id=model_id(ctx.run_id),
     )
     try:
@@ -199,6 +210,13 @@ def _start_upload(
     ctx.set_handle(H_UPLOAD, name)
     ctx.event("vertex model upload started", operation=name, artifact_uri=artifact_uri)
     return name
+
+
+def _custom_unsendable(sample: Sample) -> str | None:
+    """Our container reads its images itself: Cloud Storage or the web, not local files."""
+    if scheme(sample.image_uri) in ("gs", "https", "http"):
+        return None
+    return "a local image: batch prediction reads gs:// and https images only, not sent"
 
 
 def _custom_instance(sample: Sample) -> dict[str, Any]:
@@ -235,10 +253,11 @@ def _custom_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-CUSTOM_BATCH = BatchFormat(  # handles, folder, instance line, output parser, job options
+CUSTOM_BATCH = BatchFormat(  # handles, folder, which rows, their lines, output parser, options
     H_BATCH_JOB,
     H_FAILED_JOB,
     "custom_batch",
+    _custom_unsendable,
     _custom_instance,
     parse_detector_line,
     _custom_options,
