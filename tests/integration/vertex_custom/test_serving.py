@@ -124,6 +124,17 @@ def test_health_waits_for_the_model_then_instances_are_predicted_one_failing_alo
         assert "image_missing" in predictions[3]["error"]
         assert "image_location_refused" in predictions[5]["error"]
 
+        many = client.post(
+            "/v1/predict", json={"instances": instances * 7, "parameters": parameters}
+        ).json()["predictions"]
+        assert len(many) == len(instances) * 7
+        for got, first in zip(many, predictions * 7, strict=True):  # in order, across passes
+            if "error" in first:
+                assert got == first
+            else:
+                assert (got["width"], got["height"]) == (first["width"], first["height"])
+                assert got["scores"] == pytest.approx(first["scores"], abs=1e-4)
+
         strict = client.post(
             "/v1/predict",
             json={"instances": instances[:1], "parameters": {"confidence_threshold": 1.0}},

@@ -125,16 +125,15 @@ class ServedModel:
         self._lock = threading.Lock()
 
     def predict(self, instances: Sequence[Any], parameters: PredictParameters) -> list[Any]:
-        """One answer per instance, in order (``prediction_json`` or ``failure_json``)."""
+        """One answer per instance, in order (``prediction_json`` or ``failure_json``). At most
+        ``_BATCH`` decoded images are held at a time, whatever the request's size."""
+        answers: list[Any] = []
         with ThreadPoolExecutor(max_workers=_READ_THREADS) as pool:
-            read = list(pool.map(self._read, instances))
-        answers: list[Any] = list(read)
-        ready = [(i, r) for i, r in enumerate(read) if isinstance(r, _Image)]
-        for start in range(0, len(ready), _BATCH):
-            batch = ready[start : start + _BATCH]
-            found = self._detect([image for _, image in batch], parameters)
-            for (index, _), answer in zip(batch, found, strict=True):
-                answers[index] = answer
+            for start in range(0, len(instances), _BATCH):
+                read = list(pool.map(self._read, instances[start : start + _BATCH]))
+                images = [r for r in read if isinstance(r, _Image)]
+                found = iter(self._detect(images, parameters) if images else [])
+                answers += [next(found) if isinstance(r, _Image) else r for r in read]
         return answers
 
     def _read(self, instance: Any) -> _Image | dict[str, str]:
