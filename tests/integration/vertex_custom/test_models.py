@@ -9,6 +9,7 @@ import http.server
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from vmt.backends.vertex_custom.models import (
 )
 from vmt.config import Settings, load_settings
 from vmt.domain import Prediction, Rejection, Sample, Split
-from vmt.errors import BackendError
+from vmt.errors import BackendError, RunCancelled
 from vmt.pipeline.protocols import Pending
 from vmt.reasons import Reason
 
@@ -252,3 +253,27 @@ def test_a_container_that_cannot_load_its_model_fails_the_job_saying_why(
         until_done(lambda: batch.predict(ctx, trained.model, _staged(world)[:1]))
     assert "the container exited 1" in str(raised.value)
     assert ctx.get_handle(H_FAILED_JOB) == ctx.get_handle(H_BATCH_JOB)
+
+
+@pytest.mark.slow  # starts a container
+def test_cancelling_the_run_cancels_its_batch_job_and_stops_the_container(
+    gcp: tuple[LocalGcp, FaultProxy], tmp_path: Path
+) -> None:
+    world, _proxy = gcp
+    settings = load_settings()
+    clients = build_vertex_clients(settings)
+    ctx = SimpleRunContext("run-cancel", tmp_path / "work")
+    artifact_uri = _model_uri(world, tmp_path, ctx.run_id)
+    trained = until_done(lambda: upload_model(ctx, settings, clients, artifact_uri))
+    batch = CustomBatchPrediction(settings, clients, world.storage)
+    assert isinstance(batch.predict(ctx, trained.model, _staged(world)), Pending)
+    assert isinstance(batch.predict(ctx, trained.model, _staged(world)), Pending)  # started
+
+    batch.cancel(ctx)
+    with pytest.raises(RunCancelled):
+        until_done(lambda: batch.predict(ctx, trained.model, _staged(world)))
+    (run,) = world.vertex.custom_models._runs.values()
+    deadline = time.monotonic() + 60
+    while run.process is None or run.process.poll() is None:
+        assert time.monotonic() < deadline, "the container still runs"
+        time.sleep(0.1)
