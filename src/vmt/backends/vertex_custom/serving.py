@@ -46,7 +46,7 @@ from vmt.formats.detector_predictions import (
     instance_uri,
     prediction_json,
 )
-from vmt.formats.image_uri import GcsPath, local_path, redact
+from vmt.formats.image_uri import GcsPath, local_path, redact, redact_text
 from vmt.logs import configure_logging
 from vmt.reasons import Reason
 from vmt.retry import Backoff
@@ -148,7 +148,7 @@ class ServedModel:
             log.warning("instance not predicted: %s", exc.detail)
             return failure_json(f"{exc.reason}: {exc.detail}")
         except GoogleAPICallError as exc:
-            detail = f"{Reason.IMAGE_FETCH_FAILED}: {redact(uri)}: {exc.message}"
+            detail = f"{Reason.IMAGE_FETCH_FAILED}: {redact(uri)}: {redact_text(exc.message, uri)}"
             log.warning("instance not predicted: %s", detail)
             return failure_json(detail)
 
