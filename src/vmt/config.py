@@ -100,6 +100,19 @@ class Settings(BaseSettings):
     """Longest wait for one answer of the Vertex API (the SDK's own default is none: a hung
     connection would hang the run); a timed-out call is retried like a 503."""
 
+    # --- Vertex AI custom training: model upload, serving, batch prediction (issue 21, C) ----
+    vertex_custom_serve_host: str = "0.0.0.0"
+    """Address ``vmt serve-model`` binds (Vertex's contract: 0.0.0.0; tests: 127.0.0.1)."""
+    vertex_custom_predict_machine_type: str = "n1-standard-4"
+    """Machine of the batch prediction replicas on a custom-trained model."""
+    vertex_custom_predict_accelerator_type: str | None = None
+    """e.g. NVIDIA_TESLA_T4 (with ``vertex_custom_predict_accelerator_count`` >= 1); unset: CPU."""
+    vertex_custom_predict_accelerator_count: int = Field(default=0, ge=0, le=8)
+    vertex_custom_predict_replicas: int = Field(default=1, ge=1, le=1000)
+    """Most replicas a batch prediction job on a custom-trained model may scale to."""
+    vertex_custom_predict_batch_size: int = Field(default=16, ge=1, le=1000)
+    """Instances Vertex sends the serving container in one predict request."""
+
     # --- Vertex AI Pipelines (--orchestrator vertex-pipelines) -------------------------------
     orchestrator: Literal["local", "vertex-pipelines"] = "local"
     """Who advances runs: this process (local) or Vertex AI Pipelines (``vmt run``, ``vmt runs``,

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.fakes.vertex_custom_models import FakeCustomModels
 from tests.fakes.vertex_pipeline_jobs import FakePipelineJobs, Refused
 
 _TYPE = "type.googleapis.com/google.cloud.aiplatform.v1."
@@ -85,6 +86,8 @@ class FakeVertex:
     """dataset name -> import file URIs."""
     pipeline_jobs: FakePipelineJobs = field(default_factory=FakePipelineJobs)
     """Vertex AI Pipelines jobs (tests/fakes/vertex_pipeline_jobs.py)."""
+    custom_models: FakeCustomModels = field(default_factory=FakeCustomModels)
+    """Model upload and batch jobs on our container (tests/fakes/vertex_custom_models.py)."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -132,6 +135,7 @@ class FakeVertex:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def close(self) -> None:
+        self.custom_models.close()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -172,6 +176,7 @@ class FakeVertex:
     def _route(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
         parent = r"(projects/[^/]+/locations/[^/]+)"
         routes: list[tuple[str, str, Any]] = [
+            *self.custom_models.routes(parent, self),
             ("POST", rf"{parent}/datasets", self._create_dataset),
             (
                 "GET",

@@ -33,6 +33,7 @@ _COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "models",
     "serve",
+    "serve_model",
     "ui",
     "convert",
     "evaluate",

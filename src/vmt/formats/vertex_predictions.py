@@ -98,12 +98,7 @@ def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> 
     original image; the returned Prediction's ``data_row_id`` is the image URI (the caller maps
     it back). Raises ``VertexInstanceFailed`` for an instance Vertex could not predict (inline
     or ``errors_*.jsonl`` line), ValueError for a malformed line or an image not in ``sizes``."""
-    try:
-        row = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        raise VertexLineError(f"not JSON: {exc}") from exc
-    if not isinstance(row, dict):
-        raise VertexLineError("not a JSON object")
+    row = json_object(line)
     uri = _content_uri(row)
     if uri is None:
         raise VertexLineError("no instance.content")
@@ -114,6 +109,17 @@ def parse_prediction_line(line: bytes, sizes: Mapping[str, tuple[int, int]]) -> 
         raise VertexLineError(f"prediction for an unknown image {uri}")
     width, height = sizes[uri]
     return parse_prediction(row, data_row_id=uri, width=width, height=height)
+
+
+def json_object(line: bytes) -> dict[str, Any]:
+    """One output line as the JSON object it must be; raises ``VertexLineError``."""
+    try:
+        row = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise VertexLineError(f"not JSON: {exc}") from exc
+    if not isinstance(row, dict):
+        raise VertexLineError("not a JSON object")
+    return row
 
 
 def _content_uri(row: dict[str, Any]) -> str | None:

@@ -3,14 +3,18 @@
 The job is submitted once (handle first, then the run-id label, then create), looked at once per
 call (``Pending`` while it runs), and its output files parsed back into Predictions in pixels of
 the original images, with a Rejection for every row it could not predict. A job of an earlier
-attempt that failed, was cancelled or expired is not re-attached: the retry submits a new one."""
+attempt that failed, was cancelled or expired is not re-attached: the retry submits a new one.
+
+What differs between models is a `BatchFormat`: the instance line, the output line parser, the
+job's options and handles. ``AUTOML_BATCH`` is AutoML's; ``vmt.backends.vertex_custom.models``
+has our serving container's."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,35 +57,88 @@ _ENDED_BADLY = {_FAILED, 6, _CANCELLED, _EXPIRED}
 _MIME_BY_EXTENSION = {ext: mime for mime, ext in EXTENSIONS.items()}
 
 
+@dataclass(frozen=True)
+class BatchFormat:
+    """How a batch job on one kind of model is asked and read."""
+
+    handle: str
+    """The run's handle of its job."""
+    failed_handle: str
+    """The handle of its last job whose failure was reported."""
+    folder: str
+    """Under the run's prefix: ``instances.jsonl`` and the job's ``output/``."""
+    unsendable: Callable[[Sample], str | None]
+    """Why a sample cannot be sent to the job (None: it can)."""
+    instance: Callable[[Sample], dict[str, Any]]
+    """A sample -> its line of the job's input JSONL."""
+    parse_line: Callable[[bytes, Mapping[str, tuple[int, int]]], Prediction]
+    """One output line, image sizes by location (as the samples give them, 0 when unknown)
+    -> the Prediction of the location it names.
+    Raises ``VertexInstanceFailed`` for an instance that was not predicted, ValueError for a
+    line that cannot be read."""
+    job_options: Callable[[Settings], dict[str, Any]]
+    """Further ``BatchPredictionJob`` fields (model parameters, machines)."""
+
+
+def _automl_unsendable(sample: Sample) -> str | None:
+    if not sample.image_uri.startswith("gs://") or not sample.width or not sample.height:
+        return "no staged image or image size: not sent to batch prediction"
+    return None
+
+
+def _automl_instance(sample: Sample) -> dict[str, Any]:
+    mime = sample.mime_type or _MIME_BY_EXTENSION.get(
+        "." + sample.image_uri.rsplit(".", 1)[-1].lower(), "image/jpeg"
+    )
+    return {"content": sample.image_uri, "mimeType": mime}
+
+
+def _automl_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "model_parameters": {
+            "confidenceThreshold": settings.vertex_confidence_threshold,
+            "maxPredictions": settings.vertex_max_predictions,
+        }
+    }
+
+
+AUTOML_BATCH = BatchFormat(
+    handle=H_BATCH_JOB,
+    failed_handle=H_FAILED_JOB,
+    folder="batch",
+    unsendable=_automl_unsendable,
+    instance=_automl_instance,
+    parse_line=parse_prediction_line,
+    job_options=_automl_options,
+)
+
+
 @dataclass
 class VertexBatchPrediction:
     settings: Settings
     clients: VertexClients
     storage: Any
+    format: BatchFormat = AUTOML_BATCH
 
     def predict(
         self, ctx: RunContext, model: str, samples: Sequence[Sample]
     ) -> Predicted | Pending:
         """Submit (once) and look at the batch job of ``samples``: ``Pending`` while it runs,
-        then every sample's prediction or the reason it has none. Rows without a staged image
-        or a size are never sent (a Rejection each)."""
+        then every sample's prediction or the reason it has none. Rows the model cannot be
+        asked about (``BatchFormat.unsendable``) are never sent (a Rejection each)."""
         by_uri: dict[str, list[str]] = defaultdict(list)
         sizes: dict[str, tuple[int, int]] = {}
         usable: list[Sample] = []
         unsent: list[Rejection] = []
         for sample in samples:
-            if not sample.image_uri.startswith("gs://") or not sample.width or not sample.height:
+            why = self.format.unsendable(sample)
+            if why is not None:
                 unsent.append(
-                    Rejection(
-                        Reason.PREDICTION_FAILED,
-                        sample.line,
-                        sample.data_row_id,
-                        "no staged image or image size: not sent to batch prediction",
-                    )
+                    Rejection(Reason.PREDICTION_FAILED, sample.line, sample.data_row_id, why)
                 )
                 continue
             by_uri[sample.image_uri].append(sample.data_row_id)
-            sizes[sample.image_uri] = (sample.width, sample.height)
+            sizes[sample.image_uri] = (sample.width or 0, sample.height or 0)
             usable.append(sample)
         if not usable:
             ctx.event("vertex batch prediction skipped: no staged images", rows=len(unsent))
@@ -100,7 +157,7 @@ class VertexBatchPrediction:
         if state == _CANCELLED:
             raise RunCancelled(f"Vertex batch prediction {job} was cancelled")
         if state not in (_SUCCEEDED, _PARTIALLY_SUCCEEDED):
-            ctx.set_handle(H_FAILED_JOB, job)
+            ctx.set_handle(self.format.failed_handle, job)
             message = current.error.message or current.state.name
             raise BackendError(f"Vertex batch prediction failed: {message}")
         directory = str(current.output_info.gcs_output_directory)
@@ -111,14 +168,14 @@ class VertexBatchPrediction:
     def _find(self, ctx: RunContext) -> str | None:
         """The run's job: the recorded one (looked at by the caller, so its failure is
         reported once), else one found by the run's label that did not end badly."""
-        recorded = ctx.get_handle(H_BATCH_JOB)
-        if recorded is not None and recorded != ctx.get_handle(H_FAILED_JOB):
+        recorded = ctx.get_handle(self.format.handle)
+        if recorded is not None and recorded != ctx.get_handle(self.format.failed_handle):
             return recorded
         return find_by_run_label(
             ctx,
             lambda request: self.clients.job.list_batch_prediction_jobs(request=request),
             parent=self.clients.parent,
-            handle=H_BATCH_JOB,
+            handle=self.format.handle,
             what="batch prediction job",
             backoff=vertex_backoff(self.settings),
             ended_badly=lambda job: int(job.state) in _ENDED_BADLY,
@@ -132,9 +189,9 @@ class VertexBatchPrediction:
         from google.cloud import aiplatform_v1
 
         bucket = str(self.settings.gcs_bucket)
-        base = f"gs://{bucket}/{run_prefix(self.settings, ctx.run_id)}/batch"
+        base = f"gs://{bucket}/{run_prefix(self.settings, ctx.run_id)}/{self.format.folder}"
         instances = ctx.workdir / "vertex_instances.jsonl"
-        _write_instances(instances, samples)
+        _write_instances(instances, samples, self.format.instance)
         upload_file(
             self.storage,
             instances,
@@ -153,11 +210,8 @@ class VertexBatchPrediction:
                 predictions_format="jsonl",
                 gcs_destination=aiplatform_v1.GcsDestination(output_uri_prefix=f"{base}/output"),
             ),
-            model_parameters={
-                "confidenceThreshold": self.settings.vertex_confidence_threshold,
-                "maxPredictions": self.settings.vertex_max_predictions,
-            },
             labels=run_labels(ctx.run_id),
+            **self.format.job_options(self.settings),
         )
         created = create_or_find(
             lambda: self.clients.job.create_batch_prediction_job(
@@ -170,7 +224,7 @@ class VertexBatchPrediction:
         if isinstance(created, str):
             return created  # found by its label: recorded by _find
         job = str(created.name)
-        ctx.set_handle(H_BATCH_JOB, job)
+        ctx.set_handle(self.format.handle, job)
         ctx.event("vertex batch prediction submitted", job=job, images=len(samples))
         return job
 
@@ -197,7 +251,7 @@ class VertexBatchPrediction:
                 continue
             for line in _blob_lines(blob):
                 try:
-                    parsed = parse_prediction_line(line, sizes)
+                    parsed = self.format.parse_line(line, sizes)
                 except VertexInstanceFailed as exc:
                     for row_id in by_uri.get(exc.uri, ()):
                         failed.setdefault(row_id, f"{base}: {exc}")
@@ -236,7 +290,7 @@ class VertexBatchPrediction:
         )
 
     def cancel(self, ctx: RunContext) -> None:
-        job = ctx.get_handle(H_BATCH_JOB)
+        job = ctx.get_handle(self.format.handle)
         if job is None:
             return
         if vertex_cancel(
@@ -247,13 +301,12 @@ class VertexBatchPrediction:
             ctx.event("vertex batch prediction cancel requested", job=job)
 
 
-def _write_instances(path: Path, samples: Sequence[Sample]) -> None:
+def _write_instances(
+    path: Path, samples: Sequence[Sample], instance: Callable[[Sample], dict[str, Any]]
+) -> None:
     with atomic_writer(path) as out:
         for sample in samples:
-            mime = sample.mime_type or _MIME_BY_EXTENSION.get(
-                "." + sample.image_uri.rsplit(".", 1)[-1].lower(), "image/jpeg"
-            )
-            out.write(orjson.dumps({"content": sample.image_uri, "mimeType": mime}) + b"\n")
+            out.write(orjson.dumps(instance(sample)) + b"\n")
 
 
 def _blob_lines(blob: Any) -> Iterator[bytes]:

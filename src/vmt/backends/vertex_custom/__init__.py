@@ -1,0 +1,1 @@
+"""Vertex AI custom training: our container trains (CustomJob), serves and batch-predicts."""
