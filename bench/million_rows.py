@@ -53,8 +53,17 @@ def _env() -> dict[str, str]:
 
 
 def _child(stage: str, work: Path, rows: int, endpoint: str) -> dict[str, Any]:
-    command = [sys.executable, str(STAGES), stage, "--work", str(work), "--rows", str(rows),
-               "--endpoint", endpoint]  # fmt: skip
+    command = [
+        sys.executable,
+        str(STAGES),
+        stage,
+        "--work",
+        str(work),
+        "--rows",
+        str(rows),
+        "--endpoint",
+        endpoint,
+    ]
     done = subprocess.run(command, env=_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"stage {stage} failed:\n{done.stderr[-4000:]}")
@@ -64,8 +73,11 @@ def _child(stage: str, work: Path, rows: int, endpoint: str) -> dict[str, Any]:
 
 def _line(name: str, r: dict[str, Any]) -> str:
     kept = r["in"] == r["written"] + r["rejected"]
-    return (f"{name:<22}{r['in']:>10}{r['written']:>10}{r['rejected']:>9}  {'ok' if kept else 'LOST':<5}"
-            f"{r['wall_s']:>9.1f}{r['cpu_s']:>8.1f}{r['peak_rss_mb']:>9.0f}{r['base_rss_mb']:>8.0f}")  # fmt: skip
+    return (
+        f"{name:<22}{r['in']:>10}{r['written']:>10}{r['rejected']:>9}  "
+        f"{'ok' if kept else 'LOST':<5}"
+        f"{r['wall_s']:>9.1f}{r['cpu_s']:>8.1f}{r['peak_rss_mb']:>9.0f}{r['base_rss_mb']:>8.0f}"
+    )
 
 
 def _staging(images: int) -> str:
@@ -82,8 +94,11 @@ def run(rows: int, work: Path, staging_images: int) -> list[tuple[str, dict[str,
     """Every stage (and its anchor) on a ``rows``-row model run in ``work``; prints the table."""
     server = subprocess.Popen(
         [sys.executable, str(STAGES), "serve", "--work", str(work), "--rows", str(rows)],
-        env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdin is not None and server.stdout is not None
     results: list[tuple[str, dict[str, Any]]] = []
     try:
@@ -91,11 +106,11 @@ def run(rows: int, work: Path, staging_images: int) -> list[tuple[str, dict[str,
         for stage, anchor in ORDER:
             results.append((stage, _child(stage, work, rows, started["endpoint"])))
             if stage == "evaluate":
-                again = _child(stage, work, rows, started["endpoint"])
-                results.append(("evaluate (2nd, warm)", again))
                 _child("coco-files", work, rows, started["endpoint"])
             if anchor is not None:
-                results.append((f"  anchor: {anchor}", _child(anchor, work, rows, started["endpoint"])))
+                results.append(
+                    (f"  anchor: {anchor}", _child(anchor, work, rows, started["endpoint"]))
+                )
         server.stdin.write("stats\n")
         server.stdin.flush()
         fake = json.loads(server.stdout.readline())
@@ -103,27 +118,40 @@ def run(rows: int, work: Path, staging_images: int) -> list[tuple[str, dict[str,
         server.stdin.close()
         server.wait(timeout=60)
     load = os.getloadavg()
-    print(f"\n{rows:,} rows; fake Labelbox wrote the export in {started['generate_s']:.0f} s; "
-          f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")  # fmt: skip
-    print(f"{'stage':<22}{'in':>10}{'written':>10}{'rejected':>9}  {'kept':<5}"
-          f"{'wall s':>9}{'CPU s':>8}{'peak MB':>9}{'base MB':>8}")  # fmt: skip
+    print(
+        f"\n{rows:,} rows; fake Labelbox wrote the export in {started['generate_s']:.0f} s; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"{'stage':<22}{'in':>10}{'written':>10}{'rejected':>9}  {'kept':<5}"
+        f"{'wall s':>9}{'CPU s':>8}{'peak MB':>9}{'base MB':>8}"
+    )
     for name, r in results:
         print(_line(name, r))
     by_name = dict(results)
     dash, pub = by_name["dashboard"], by_name["publish"]
-    print(f"dashboard: run page {dash['run_page_ms']} ms ({dash['events']} events in the store), "
-          f"{dash['in']:,} rejected rows in {dash['pages']:,} pages: page 1 "
-          f"{dash['rejected_page_1_ms']} ms, last page {dash['rejected_last_page_ms']} ms, last page of "
-          f"one reason {dash['rejected_last_page_of_a_reason_ms']} ms")  # fmt: skip
-    evaluate = by_name["evaluate (2nd, warm)"]
-    print(f"per-row metrics: {evaluate['row_metric_lines']:,} metric rows for {evaluate['written']:,} rows")
+    print(
+        f"dashboard: run page {dash['run_page_ms']} ms ({dash['events']} events in the store), "
+        f"{dash['in']:,} rejected rows in {dash['pages']:,} pages: page 1 "
+        f"{dash['rejected_page_1_ms']} ms, last page {dash['rejected_last_page_ms']} ms, "
+        f"last page of one reason {dash['rejected_last_page_of_a_reason_ms']} ms"
+    )
+    evaluate = by_name["evaluate"]
+    print(
+        f"per-row metrics: {evaluate['row_metric_lines']:,} metric rows for "
+        f"{evaluate['written']:,} rows"
+    )
     duplicates = fake["imports"] - fake["names"]
-    print(f"publish: {pub['imports']} imports; Labelbox holds {fake['imports']} imports "
-          f"({duplicates} duplicate names), {fake['accepted']:,} rows accepted, {fake['failed']} "
-          f"failed; fake Labelbox peak RSS {fake['peak_rss_mb']:.0f} MB")  # fmt: skip
+    print(
+        f"publish: {pub['imports']} imports; Labelbox holds {fake['imports']} imports "
+        f"({duplicates} duplicate names), {fake['accepted']:,} rows accepted, {fake['failed']} "
+        f"failed; fake Labelbox peak RSS {fake['peak_rss_mb']:.0f} MB"
+    )
     ratio = by_name["  anchor: faster-coco-eval"]["wall_s"] / evaluate["wall_s"]
-    print(f"evaluate vs faster-coco-eval: {ratio:.2f}x; export vs orjson parse-only: "
-          f"{by_name['export']['wall_s'] / by_name['  anchor: parse']['wall_s']:.1f}x the parse time")  # fmt: skip
+    print(
+        f"evaluate vs faster-coco-eval: {ratio:.2f}x; export vs orjson parse-only: "
+        f"{by_name['export']['wall_s'] / by_name['  anchor: parse']['wall_s']:.1f}x the parse time"
+    )
     print(_staging(staging_images))
     lost = [name for name, r in results if r["in"] != r["written"] + r["rejected"]]
     if lost or duplicates or fake["accepted"] != pub["written"]:

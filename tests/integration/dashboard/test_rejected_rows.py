@@ -26,8 +26,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, str]]:
     settings = load_settings(api_token=TOKEN, state_dir=tmp_path / "state")
     runner = Runner(settings, backends_factory=build_backends)
     rejections = [
-        Rejection("not_an_image" if i % 5 else "missing_dimensions", i + 1, f"row-{i:03d}",
-                  f"detail {i} {XSS if i == 249 else ''}")  # fmt: skip
+        Rejection(
+            "not_an_image" if i % 5 else "missing_dimensions",
+            i + 1,
+            f"row-{i:03d}",
+            f"detail {i} {XSS if i == 249 else ''}",
+        )
         for i in range(REJECTED)
     ]
     run_id = finished_run(runner.store, seed=1, rejections=rejections, images=8, drawn=False)

@@ -58,7 +58,9 @@ def rejected_rows_page(
         with path.open("rb") as lines:
             chosen = _of_reason(lines, reason) if reason else (ln for ln in lines if ln.strip())
             start = (page - 1) * size
-            rows = [rejection_from_json(line) for line in itertools.islice(chosen, start, start + size)]
+            rows = [
+                rejection_from_json(line) for line in itertools.islice(chosen, start, start + size)
+            ]
     return RejectedPage(rows, reason, page, pages, total, reasons)
 
 

@@ -32,9 +32,9 @@ from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.store import RunState, RunStore, UnknownRunError
 from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
+from vmt.service.dashboard.rejected_rows import run_rejected_rows
 from vmt.service.dashboard.row_compare import compare_rows
 from vmt.service.dashboard.row_images import SIZES, RemoteImages
-from vmt.service.dashboard.rejected_rows import run_rejected_rows
 from vmt.service.dashboard.row_pages import (
     likely_label_errors,
     ranking_csv,
