@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     secret_manager_endpoint: str | None = None
     """Secret Manager REST endpoint override (tests)."""
     """GraphQL endpoint override (tests, private deployments), e.g. http://127.0.0.1:8080/graphql."""
-    prediction_chunk_size: int = Field(default=2000, ge=1, le=100_000)
+    prediction_chunk_size: int = Field(default=50_000, ge=1, le=100_000)
+    """Rows per prediction / metric import (Labelbox takes at most 150,000 per upload task): 200k
+    rows of a 1M-row run make 2M upload rows, 40 imports, each waited on, not 1,000."""
     labelbox_poll_seconds: float = Field(default=5.0, ge=0)
     """Pause between look-ups of a running Labelbox export task or prediction import."""
     labelbox_wait_timeout_s: float = Field(default=7200.0, gt=0)

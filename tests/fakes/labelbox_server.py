@@ -67,6 +67,8 @@ class ModelRunState:
     data_splits: dict[str, str]
     """data row id -> dataSplit (TRAINING, VALIDATION, TEST, UNASSIGNED) for annotationGroups."""
     statuses: list[dict[str, Any]] = field(default_factory=list)
+    known_rows: set[str] | None = None
+    """The data row ids of the export, read once (a 1M-row run is not re-read per import)."""
 
 
 @dataclass
@@ -93,6 +95,8 @@ class ImportState:
     statuses: list[dict[str, Any]]
     polls_left: int
     failed: bool = False
+    accepted: int = 0
+    """Rows accepted (``rows`` is empty when the fake does not keep payloads)."""
 
     @property
     def state(self) -> str:
@@ -112,8 +116,12 @@ class FakeLabelbox:
         export_chunk_bytes: int = 1 << 20,
         export_polls: int = 1,
         import_polls: int = 1,
+        keep_payloads: bool = True,
     ) -> None:
         self.workdir = workdir
+        self.keep_payloads = keep_payloads
+        """False (benchmarks): uploaded files, accepted rows and success statuses are counted,
+        not kept, so the fake's memory stays flat over millions of uploaded rows."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.api_key = api_key
         self.export_chunk_bytes = export_chunk_bytes
@@ -128,6 +136,7 @@ class FakeLabelbox:
         self.ontologies: dict[str, dict[str, Any]] = {}
         self.export_tasks: dict[str, ExportTaskState] = {}
         self.imports: dict[str, ImportState] = {}
+        self._import_names: set[tuple[str, str]] = set()
         self.faults: list[Fault] = []
         self.on_request: Callable[[RecordedRequest], None] | None = None
         """Called (outside the lock) after each request is recorded; tests use it to kill a
@@ -479,8 +488,7 @@ class FakeLabelbox:
             mr = self.model_runs.get(model_run_id)
             if mr is None:
                 raise _GraphQLError("model run not found", "RESOURCE_NOT_FOUND")
-            taken = {(i.model_run_id, i.name) for i in self.imports.values()}
-            if (model_run_id, name) in taken:
+            if (model_run_id, name) in self._import_names:
                 raise _GraphQLError(f"import named {name} already exists", "RESOURCE_CONFLICT")
             rows = [json.loads(line) for line in payload.splitlines() if line.strip()]
             if not rows:
@@ -493,21 +501,27 @@ class FakeLabelbox:
                 import_id=f"import-{uuidlib.uuid4().hex[:12]}",
                 model_run_id=model_run_id,
                 name=name,
-                rows=accepted,
-                statuses=statuses,
+                rows=accepted if self.keep_payloads else [],
+                statuses=statuses
+                if self.keep_payloads
+                else [s for s in statuses if s["status"] != "SUCCESS"],
                 polls_left=self.import_polls,
+                accepted=len(accepted),
             )
             self.imports[imp.import_id] = imp
+            self._import_names.add((model_run_id, name))
             return {"createModelErrorAnalysisPredictionImport": self._import_node(imp)}
 
     def _known_rows(self, mr: ModelRunState) -> set[str]:
         if mr.data_splits:
             return set(mr.data_splits)
-        known: set[str] = set()
-        with mr.export_path.open("rb") as f:
-            for line in f:
-                known.add(json.loads(line)["data_row"]["id"])
-        return known
+        if mr.known_rows is None:
+            known: set[str] = set()
+            with mr.export_path.open("rb") as f:
+                for line in f:
+                    known.add(json.loads(line)["data_row"]["id"])
+            mr.known_rows = known
+        return mr.known_rows
 
     def _find_import(self, _q: str, v: dict[str, Any]) -> dict[str, Any]:
         for imp in self.imports.values():
@@ -671,7 +685,7 @@ class _Handler(BaseHTTPRequestHandler):
                 operation,
                 variables,
                 query=query,
-                files=files,
+                files=files if self.fake.keep_payloads else {},
                 authorized=authorized,
                 fault=fault,
             )

@@ -102,3 +102,14 @@ def test_the_secrets_are_the_secret_str_settings_stated_once() -> None:
     }
     settings = Settings(labelbox_api_key="lb-key", api_token="tok-123")
     assert sorted(configured_secrets(settings)) == ["lb-key", "tok-123"]
+
+
+def test_prediction_imports_stay_within_labelbox_upload_limit() -> None:
+    """Labelbox takes at most 150,000 rows per upload task; the default makes few imports."""
+    from pydantic import ValidationError
+
+    from vmt.config import Settings
+
+    assert 10_000 <= Settings().prediction_chunk_size <= 150_000
+    with pytest.raises(ValidationError):
+        Settings(prediction_chunk_size=150_001)

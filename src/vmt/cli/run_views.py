@@ -128,11 +128,12 @@ def show_run(
             )
         yield table
 
-    history = store.events(run_id)
-    table = Table(title=f"Events (latest {min(events, len(history))} of {len(history)})")
+    history = store.events(run_id, last=events)
+    total = store.count_events(run_id)
+    table = Table(title=f"Events (latest {len(history)} of {total})")
     for column in ("time", "stage", "event", "data"):
         table.add_column(column, overflow="fold")
-    for event in history[-events:]:
+    for event in history:
         data = " ".join(f"{k}={v}" for k, v in event.data.items())
         table.add_row(
             _when(event.ts), event.stage.value if event.stage else "", event.message, data

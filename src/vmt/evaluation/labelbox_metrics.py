@@ -11,12 +11,13 @@ most boxes are kept. True negatives are always 0 for detection. UUIDs are uuid5 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from vmt.evaluation.result import Evaluation
+from vmt.name_uuid import name_uuids
 
 RESERVED_SCALAR_NAMES = frozenset(
     {
@@ -44,7 +45,7 @@ def row_metric_rows(evaluation: Evaluation, *, namespace: str = "") -> Iterator[
     thresholds = np.asarray(CONFUSION_THRESHOLDS)
     keys = [f"{t:.1f}" for t in CONFUSION_THRESHOLDS]
     metric_name = f"{round(ev.iou * 100)}pct_iou"
-    base = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-metrics:{namespace}")
+    uuid_of = name_uuids(uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-metrics:{namespace}"))
 
     # counts per (row, class) pair present in the ground truth or the predictions
     gt_pair = gt.image * n_classes + gt.label
@@ -66,7 +67,7 @@ def row_metric_rows(evaluation: Evaluation, *, namespace: str = "") -> Iterator[
         np.searchsorted(pairs, dt_pair), minlength=pairs.size
     )
     for i, sample in enumerate(ev.data.rows):
-        make = _RowMetrics(base, sample.data_row_id)
+        make = _RowMetrics(uuid_of, sample.data_row_id)
         tp, fp, fn = int(ev.row_tp[i]), int(ev.row_fp[i]), int(ev.row_fn[i])
         yield make("error_score", None, float(fp + fn), "ARITHMETIC_MEAN")
         yield make("matched_boxes", None, float(tp), "SUM")
@@ -119,15 +120,15 @@ def _value(keys: list[str], tp: list[int], fp: list[int], n_gt: int) -> dict[str
 
 
 class _RowMetrics:
-    def __init__(self, base: uuid.UUID, row_id: str) -> None:
-        self.base = base
+    def __init__(self, uuid_of: Callable[[str], str], row_id: str) -> None:
+        self.uuid_of = uuid_of
         self.row_id = row_id
 
     def __call__(
         self, name: str, feature: str | None, value: Any, aggregation: str
     ) -> dict[str, Any]:
         row: dict[str, Any] = {
-            "uuid": str(uuid.uuid5(self.base, f"{self.row_id}/{name}/{feature or ''}")),
+            "uuid": self.uuid_of(f"{self.row_id}/{name}/{feature or ''}"),
             "dataRow": {"id": self.row_id},
             "metricName": name,
             "metricValue": value,

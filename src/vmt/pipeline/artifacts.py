@@ -13,6 +13,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Generic, TypeVar
 
+import orjson
+
 from vmt.domain import Prediction, Rejection, Sample, Split
 from vmt.durable_files import atomic_writer
 from vmt.formats.sample_json import (
@@ -79,10 +81,15 @@ class SampleFile:
         self.splits = frozenset(splits) if splits is not None else None
 
     def __iter__(self) -> Iterator[Sample]:
+        if self.splits is None:
+            for line in _read_lines(self.path):
+                yield sample_from_json(line)
+            return
+        wanted = {split.value for split in self.splits}
         for line in _read_lines(self.path):
-            sample = sample_from_json(line)
-            if self.splits is None or sample.split in self.splits:
-                yield sample
+            record = orjson.loads(line)
+            if record["split"] in wanted:  # the rows of other splits are never built
+                yield sample_from_json(record)
 
     def only(self, *splits: Split) -> SampleFile:
         return SampleFile(self.path, splits=splits)

@@ -329,11 +329,12 @@ def write_labelbox_predictions(
     import uuid
 
     from vmt.formats.labelbox_predictions import prediction_rows
+    from vmt.name_uuid import name_uuids
 
-    namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-run:{uuid_scope}")
+    uuid_of = name_uuids(uuid.uuid5(uuid.NAMESPACE_URL, f"vmt-run:{uuid_scope}"))
 
     def uuid_for(data_row_id: str, index: int) -> str:
-        return str(uuid.uuid5(namespace, f"{data_row_id}/{index}"))
+        return uuid_of(f"{data_row_id}/{index}")
 
     rows = 0
     with atomic_writer(dest) as out:

@@ -335,9 +335,14 @@ class RunStore:
                 ),
             )
 
-    def events(self, run_id: str) -> list[EventRecord]:
-        rows = self._conn().execute("SELECT * FROM events WHERE run_id = ? ORDER BY id", (run_id,))
-        return [EventRecord.from_row(row) for row in rows]
+    def events(self, run_id: str, *, last: int | None = None) -> list[EventRecord]:
+        """The run's events, oldest first; only the ``last`` ones when given (read through the
+        index from the end: the run page of a run with 100k events reads ``last`` rows)."""
+        return [EventRecord.from_row(row) for row in self._oldest_first("events", run_id, last)]
+
+    def count_events(self, run_id: str) -> int:
+        row = self._conn().execute("SELECT COUNT(*) FROM events WHERE run_id = ?", (run_id,))
+        return int(row.fetchone()[0])
 
     def add_error(
         self, run_id: str, *, stage: Stage | None, kind: str, message: str, retryable: bool
@@ -356,9 +361,16 @@ class RunStore:
                 ),
             )
 
-    def errors(self, run_id: str) -> list[ErrorRecord]:
-        rows = self._conn().execute("SELECT * FROM errors WHERE run_id = ? ORDER BY id", (run_id,))
-        return [ErrorRecord.from_row(row) for row in rows]
+    def errors(self, run_id: str, *, last: int | None = None) -> list[ErrorRecord]:
+        """The run's errors, oldest first; only the ``last`` ones when given."""
+        return [ErrorRecord.from_row(row) for row in self._oldest_first("errors", run_id, last)]
+
+    def _oldest_first(self, table: str, run_id: str, last: int | None) -> list[sqlite3.Row]:
+        if last is None:
+            sql = f"SELECT * FROM {table} WHERE run_id = ? ORDER BY id"
+            return list(self._conn().execute(sql, (run_id,)))
+        sql = f"SELECT * FROM {table} WHERE run_id = ? ORDER BY id DESC LIMIT ?"
+        return list(self._conn().execute(sql, (run_id, max(0, last))))[::-1]
 
     # --- lease ---------------------------------------------------------------------------
     def try_acquire_lease(self, run_id: str, holder: LeaseHolder, ttl: float) -> Lease | None:

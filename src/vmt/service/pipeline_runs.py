@@ -162,7 +162,7 @@ class PipelineRunService:
         ]
         view["events"] = [
             {"time": _iso(e.ts), "stage": e.stage.value if e.stage else None, "message": e.message}
-            for e in self.store.events(record.id)[-_RECENT_EVENTS:]
+            for e in self.store.events(record.id, last=_RECENT_EVENTS)
         ]
         return view
 

@@ -179,3 +179,16 @@ def test_metrics_summary(store: RunStore) -> None:
     run_id = store.create_run(_config())  # type: ignore[arg-type]
     store.set_metrics(run_id, {"test": {"AP50": 0.93}})
     assert store.get_run(run_id).metrics == {"test": {"AP50": 0.93}}
+
+
+def test_the_latest_events_and_errors_are_read_from_the_end(store: RunStore) -> None:
+    run_id = store.create_run(_config())  # type: ignore[arg-type]
+    for i in range(30):
+        store.add_event(run_id, f"event {i}")
+        store.add_error(run_id, stage=None, kind="k", message=f"error {i}", retryable=False)
+    latest = store.events(run_id, last=3)
+    assert [e.message for e in latest] == ["event 27", "event 28", "event 29"]
+    assert store.count_events(run_id) == 31  # with "run created"
+    assert len(store.events(run_id)) == 31
+    assert [e.message for e in store.errors(run_id, last=2)] == ["error 28", "error 29"]
+    assert store.events(run_id, last=0) == []

@@ -32,6 +32,7 @@ from vmt.human_numbers import format_duration, format_number
 from vmt.pipeline.store import RunState, RunStore, UnknownRunError
 from vmt.service.dashboard.actions import RunActions
 from vmt.service.dashboard.compare import compare_runs
+from vmt.service.dashboard.rejected_rows import run_rejected_rows
 from vmt.service.dashboard.row_compare import compare_rows
 from vmt.service.dashboard.row_images import SIZES, RemoteImages
 from vmt.service.dashboard.row_pages import (
@@ -335,6 +336,20 @@ def dashboard_router(
         if isinstance(done, Response):
             return done
         return render(request, "rows.html", done[0], view=done[1])
+
+    @router.get(PREFIX + "/runs/{run_id}/rejected")
+    async def rejected(
+        request: Request,
+        run_id: str,
+        reason: str | None = Query(None, max_length=100),
+        page: int = Query(1, ge=1, le=10_000_000),
+    ) -> Response:
+        done = await signed_in_call(
+            request, run_rejected_rows, store, run_id, reason=reason, page=page
+        )
+        if isinstance(done, Response):
+            return done
+        return render(request, "rejected.html", done[0], view=done[1], run_id=run_id)
 
     @router.get(PREFIX + "/runs/{run_id}/row")
     async def row(

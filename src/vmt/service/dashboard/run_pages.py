@@ -247,16 +247,15 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
     handles = store.handles(run_id)
     trainer = _trainer_of(run)
     row = _row(run, by_stage)
-    history = store.events(run_id)
     events = [
         EventView(_iso(e.ts) or "", e.stage.value if e.stage else None, e.message, e.data)
-        for e in history[-EVENTS_SHOWN:]
+        for e in store.events(run_id, last=EVENTS_SHOWN)
     ]
     errors = [
         EventView(
             _iso(e.ts) or "", e.stage.value if e.stage else None, f"{e.kind}: {e.message}", {}
         )
-        for e in store.errors(run_id)[-20:]
+        for e in store.errors(run_id, last=20)
     ]
     prepared = by_stage[Stage.PREPARE]
     rejections = rejections_by_reason(
@@ -279,7 +278,7 @@ def run_detail(store: RunStore, run_id: str) -> RunDetail:
         can_resume=state in ("failed", "interrupted", "pending", "planned"),
         stages=[_stage_view(s) for s in stage_records],
         events=events[::-1],
-        events_total=len(history),
+        events_total=store.count_events(run_id),
         errors=errors,
         rejections=rejections,
         row_sets=row_sets,
