@@ -157,6 +157,18 @@ class _Staged:
     mime_type: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TrainingImage:
+    """An image as staged: its bytes, type and size in pixels, and what the source was
+    (``source``: type and size before any re-encoding, for scaling boxes)."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+    source: ImageInfo
+
+
 class ImageStager:
     """Copies the images of samples into the run's GCS folder; see the module docstring."""
 
@@ -236,21 +248,62 @@ class ImageStager:
                 is_retryable=is_transient,
                 backoff=self._backoff,
             )
-        except ImageRejected as rejected:
-            log.warning("image of %s not staged: %s", sample.data_row_id, rejected.detail[:300])
-            return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
-            reason = (
-                Reason.IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else Reason.IMAGE_FETCH_FAILED
+            return self._rejection(sample, exc), False
+
+    def read(self, sample: Sample) -> TrainingImage | Rejection:
+        """The whole image of ``sample`` as staging stores it (re-encoded where it must be),
+        read under the fetch policy's retries; a Rejection (location redacted) when it cannot
+        be had. For writers that pack images (training shards): the image's bytes come here
+        whatever its source, Cloud Storage objects included."""
+        try:
+            return self._fetcher.retrying(
+                lambda: self._read_once(sample.image_uri),
+                uri=sample.image_uri,
+                is_retryable=is_transient,
+                backoff=self._backoff,
             )
-            detail = redact_text(
-                f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
-            )
-            log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
-            return (
-                Rejection(reason, sample.line, sample.data_row_id, detail[:500]),
-                False,
-            )
+        except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
+            return self._rejection(sample, exc)
+
+    def _read_once(self, uri: str) -> TrainingImage:
+        source = self._fetcher.open(uri)
+        try:
+            limit = self._fetcher.policy.max_bytes
+            if source.size is not None and source.size > limit:
+                raise ImageRejected(
+                    Reason.IMAGE_FETCH_FAILED, f"{redact(uri)} is larger than {limit} bytes"
+                )
+            info = sniff(source)
+            data = source.read_all()
+        finally:
+            source.close()
+        if not needs_transcode(info, len(data), max_bytes=self._max_image_bytes):
+            return TrainingImage(data, info.mime_type, info.width, info.height, info)
+        with self._transcode_slots:
+            try:
+                encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
+            except (OSError, ValueError) as exc:
+                raise ImageRejected(
+                    Reason.IMAGE_CONVERSION_FAILED, f"{info.mime_type}: {exc}"
+                ) from exc
+        stored = sniff_image(encoded.data[:SNIFF_LIMIT])
+        if stored is None:
+            raise ImageRejected(Reason.IMAGE_CONVERSION_FAILED, f"{info.mime_type}: re-encoded")
+        return TrainingImage(encoded.data, encoded.mime_type, stored.width, stored.height, info)
+
+    def _rejection(self, sample: Sample, exc: Exception) -> Rejection:
+        """The one rule for an image that could not be staged: its reason and a detail with
+        the location redacted (logged, truncated)."""
+        if isinstance(exc, ImageRejected):
+            log.warning("image of %s not staged: %s", sample.data_row_id, exc.detail[:300])
+            return exc.rejection(sample)
+        reason = Reason.IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else Reason.IMAGE_FETCH_FAILED
+        detail = redact_text(
+            f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
+        )
+        log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
+        return Rejection(reason, sample.line, sample.data_row_id, detail[:500])
 
     def _copy(
         self, sample: Sample, prefix: str, staged: _Staged | None
