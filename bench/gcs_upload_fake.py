@@ -1,9 +1,11 @@
 """Two tiny servers for bench/staging.py, each adding a fixed latency per request:
 
 - an image origin: ``GET /img/N.jpg`` returns one of a few ~150 KB JPEGs;
-- a fake of the GCS JSON API routes google-cloud-storage uses to stage images: multipart
-  upload (``POST /upload/storage/v1/b/B/o?uploadType=multipart``) and object listing
-  (``GET /storage/v1/b/B/o``). Bodies are read and dropped; only names and sizes are kept.
+- a fake of the GCS JSON API routes google-cloud-storage uses to stage images and write
+  shards: multipart upload (``POST /upload/storage/v1/b/B/o?uploadType=multipart``), object
+  listing (``GET /storage/v1/b/B/o``), an object's metadata (``GET /storage/v1/b/B/o/NAME``)
+  and media (``GET /download/storage/v1/b/B/o/NAME?alt=media``). Bodies are read and dropped
+  (only names and sizes kept), but for small ones (<= 64 KiB: rows files, manifests).
 
 The pure-Python gcp-storage-emulator is single-threaded and too slow to measure against.
 Run as ``python bench/gcs_upload_fake.py LATENCY_S``: prints ``ORIGIN_PORT GCS_PORT`` and
@@ -25,6 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from PIL import Image
 
 VARIANTS = 16
+_KEEP_BODY = 64 * 1024
 
 
 def make_jpegs(count: int = VARIANTS, seed: int = 0) -> list[bytes]:
@@ -68,6 +71,7 @@ def serve(latency: float) -> tuple[ThreadingHTTPServer, ThreadingHTTPServer]:
     """Start both servers on free ports (daemon threads)."""
     images = make_jpegs()
     objects: dict[str, dict[str, Any]] = {}
+    bodies: dict[str, bytes] = {}
     lock = threading.Lock()
 
     class Origin(_Quiet):
@@ -99,11 +103,25 @@ def serve(latency: float) -> tuple[ThreadingHTTPServer, ThreadingHTTPServer]:
             }
             with lock:
                 objects[meta["name"]] = resource
+                if len(media) <= _KEEP_BODY:
+                    bodies[meta["name"]] = media
             self._reply(200, json.dumps(resource).encode(), "application/json")
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             time.sleep(latency)
+            if "/o/" in parts.path:
+                name = unquote(parts.path.split("/o/", 1)[1])
+                with lock:
+                    found = objects.get(name)
+                    body = bodies.get(name)
+                if found is None or (parts.path.startswith("/download/") and body is None):
+                    self._reply(404, b'{"error": {"code": 404}}', "application/json")
+                elif parts.path.startswith("/download/"):
+                    self._reply(200, body or b"", found["contentType"])
+                else:
+                    self._reply(200, json.dumps(found).encode(), "application/json")
+                return
             prefix = parse_qs(parts.query).get("prefix", [""])[0]
             with lock:
                 items = [o for name, o in objects.items() if name.startswith(prefix)]

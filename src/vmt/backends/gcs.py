@@ -13,6 +13,7 @@ image becomes a ``Rejection``, never a failed run.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import queue
 import threading
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vmt.backends import image_source
+from vmt.backends.gcs_upload import ImageUploader
 from vmt.backends.image_source import (
     SNIFF_LIMIT,
     FetchPolicy,
@@ -34,6 +36,12 @@ from vmt.backends.image_source import (
     transient_status,
 )
 from vmt.backends.outbound import rules_for
+from vmt.backends.process_batches import (
+    chunked,
+    map_batches,
+    process_count,
+    threads_per_process,
+)
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import BackendError, InputError, VmtError
@@ -187,13 +195,15 @@ class ImageStager:
         settings.require("gcs_bucket")
         self._settings = settings
         self._bucket_name = str(settings.gcs_bucket)
+        self._processes = process_count(settings)
         self._workers = settings.staging_concurrency
         self._storage = storage_client or build_storage_client(settings)
+        self._rules = rules or rules_for(settings)
         self._fetcher = ImageFetcher(
-            policy,
-            rules=rules or rules_for(settings),
-            storage=self._storage,
-            pool_size=self._workers,
+            policy, rules=self._rules, storage=self._storage, pool_size=self._workers
+        )
+        self._uploader = ImageUploader(
+            settings, self._storage.api_endpoint, pool_size=self._workers
         )
         self._max_image_bytes = max_image_bytes
         self._backoff = backoff or self._fetcher.policy.backoff()
@@ -206,7 +216,10 @@ class ImageStager:
     def stage(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
         """Yield each sample with ``image_uri`` in GCS (and size/type filled in), or a Rejection.
 
-        Results come in completion order, not input order."""
+        Results come in completion order, not input order. With ``staging_processes`` > 1
+        the samples go in batches to worker processes (``vmt.backends.process_batches``), each
+        staging its batch as this process would, on its share of ``staging_concurrency``
+        threads with its own storage client (``storage_client`` serves this process only)."""
         prefix = self.images_prefix(ctx.run_id)
         existing = self._list_existing(prefix)
         if existing:
@@ -220,10 +233,7 @@ class ImageStager:
         done = 0
         copied = 0
 
-        def one(sample: Sample) -> tuple[Sample | Rejection, bool]:
-            return self._stage_one(sample, prefix, existing.get(sample.data_row_id))
-
-        for result, did_copy in _map_bounded(one, samples, self._workers, ctx.check_cancelled):
+        for result, did_copy in self._staged(prefix, existing, samples, ctx.check_cancelled):
             done += 1
             copied += did_copy
             if done % 50 == 0 or done == total:
@@ -231,6 +241,43 @@ class ImageStager:
             yield result
         ctx.progress(done, total, what="staging images")
         ctx.event("images staged", images=done, copied=copied, already_present=done - copied)
+
+    def _staged(
+        self,
+        prefix: str,
+        existing: dict[str, _Staged],
+        samples: Iterable[Sample],
+        check_cancelled: Callable[[], None],
+    ) -> Iterator[tuple[Sample | Rejection, bool]]:
+        if self._processes <= 1:
+            batch = _Batch(prefix, samples, existing)
+            return _map_bounded(batch.one(self), batch.samples, self._workers, check_cancelled)
+        threads = threads_per_process(self._settings, self._processes)
+        worker_settings = self._settings.model_copy(
+            update={"staging_processes": 1, "staging_concurrency": threads}
+        )
+        setup = partial(
+            _BatchStager,
+            worker_settings,
+            self._max_image_bytes,
+            self._backoff,
+            self._fetcher.policy,
+            self._rules,
+        )
+        batches = (
+            _Batch(prefix, rows, {r.data_row_id: existing[r.data_row_id]
+                                  for r in rows if r.data_row_id in existing})
+            for rows in chunked(samples, _BATCH_ROUNDS * threads)
+        )  # fmt: skip
+        results = map_batches(
+            batches,
+            local=_unused_local,
+            setup=setup,
+            processes=self._processes,
+            check_cancelled=check_cancelled,
+            preload=[__name__],
+        )
+        return itertools.chain.from_iterable(results)
 
     # -- one image --
 
@@ -316,8 +363,13 @@ class ImageStager:
             data: bytes | None = None
             size = source.size
             mime = info.mime_type
-            if size is None and not needs_transcode(info, None, max_bytes=self._max_image_bytes):
-                data = source.read_all()  # unknown length (chunked): needed for the size
+            if (size is None or size <= _UPLOAD_CHUNK) and not needs_transcode(
+                info, size, max_bytes=self._max_image_bytes
+            ):
+                # Unknown length (chunked): needed for the size. Up to one upload chunk the
+                # upload is one request holding the whole body anyway, and bytes cost far
+                # less CPU to send than a stream read in pieces.
+                data = source.read_all()
                 size = len(data)
             source_size = size
             if needs_transcode(info, size, max_bytes=self._max_image_bytes):
@@ -333,14 +385,22 @@ class ImageStager:
                         ) from exc
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
-            blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
-            blob.metadata = {
+            metadata = {
                 _META_SOURCE_SIZE: str(source_size),
                 _META_WIDTH: str(info.width),
                 _META_HEIGHT: str(info.height),
             }
-            stream: io.IOBase = io.BytesIO(data) if data is not None else source.stream()
-            blob.upload_from_file(stream, size=size, content_type=mime, timeout=120)
+            if data is not None and len(data) <= _UPLOAD_CHUNK:
+                # One request, as the SDK would send it, for a third of its CPU
+                # (vmt.backends.gcs_upload); larger images go as the SDK's resumable uploads.
+                self._uploader.upload(
+                    self._bucket_name, name, data, content_type=mime, metadata=metadata
+                )
+            else:
+                blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
+                blob.metadata = metadata
+                stream: io.IOBase = io.BytesIO(data) if data is not None else source.stream()
+                blob.upload_from_file(stream, size=size, content_type=mime, timeout=120)
         finally:
             source.close()
         done = _Staged(
@@ -449,6 +509,54 @@ class ImageStager:
 
     def close(self) -> None:
         self._fetcher.close()
+
+
+_BATCH_ROUNDS = 16
+"""A worker process's batch holds this many images per thread: large enough that the drain at
+its end (threads idle while the last images finish) costs a few percent."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Samples staged together, with what is already staged of them."""
+
+    prefix: str
+    samples: Iterable[Sample]
+    existing: dict[str, _Staged]
+
+    def one(self, stager: ImageStager) -> Callable[[Sample], tuple[Sample | Rejection, bool]]:
+        def stage(sample: Sample) -> tuple[Sample | Rejection, bool]:
+            return stager._stage_one(sample, self.prefix, self.existing.get(sample.data_row_id))
+
+        return stage
+
+
+class _BatchStager:
+    """A worker process's stager: ``__call__(batch)`` stages a batch on its threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        max_image_bytes: int,
+        backoff: Backoff,
+        policy: FetchPolicy,
+        rules: OutboundRules,
+    ) -> None:
+        self._stager = ImageStager(
+            settings, max_image_bytes=max_image_bytes, backoff=backoff, policy=policy, rules=rules
+        )
+        self._threads = settings.staging_concurrency
+
+    def __call__(self, batch: _Batch) -> list[tuple[Sample | Rejection, bool]]:
+        return list(_map_bounded(batch.one(self._stager), batch.samples, self._threads, _go_on))
+
+
+def _go_on() -> None:
+    return None
+
+
+def _unused_local() -> Callable[[_Batch], list[tuple[Sample | Rejection, bool]]]:
+    raise AssertionError("batches go to worker processes only when there are several")
 
 
 def _with_image(sample: Sample, staged: _Staged) -> Sample:

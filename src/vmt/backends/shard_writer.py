@@ -139,6 +139,7 @@ class ShardWriter:
             setup=builder,
             processes=self._processes,
             check_cancelled=ctx.check_cancelled,
+            preload=[__name__],
         )
         for result in results:
             job = pending.pop((result.split, result.index))
