@@ -45,7 +45,7 @@ from vmt.backends.process_batches import (
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import BackendError, InputError, VmtError
-from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
+from vmt.formats.image_header import EXTENSIONS, ImageInfo, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
     needs_transcode,
@@ -64,6 +64,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _UPLOAD_CHUNK = 8 * 1024 * 1024
+_FIRST_HEADER_RANGE = 4 * 1024
 _META_SOURCE_SIZE = "vmt-source-size"
 _META_WIDTH = "vmt-width"
 _META_HEIGHT = "vmt-height"
@@ -448,9 +449,11 @@ class ImageStager:
         return _with_image(sample, done), True
 
     def _header_info(self, blob: Any, data_row_id: str) -> ImageInfo | None:
-        """Type and size of an object's image from its first bytes (``HEADER_BYTES``, more
-        only when a large header needs it, up to ``SNIFF_LIMIT``); None: not an image."""
-        want = HEADER_BYTES
+        """Type and size of an object's image from its first bytes (``_FIRST_HEADER_RANGE``:
+        a PNG's or GIF's size is in its first 30 bytes, a JPEG's in its frame header, after
+        any EXIF block; 8x more only when a large header needs it, up to ``SNIFF_LIMIT``);
+        None: not an image. The rest of the image never comes here."""
+        want = _FIRST_HEADER_RANGE
         while True:
             head: bytes = retry_call(
                 partial(blob.download_as_bytes, start=0, end=want - 1, timeout=60),
@@ -461,7 +464,7 @@ class ImageStager:
             info = sniff_image(head)
             if info is not None or len(head) < want or want >= SNIFF_LIMIT:
                 return info
-            want *= 4
+            want *= 8
 
     def _use_in_place(self, sample: Sample, path: GcsPath) -> Sample | Rejection:
         if sample.width and sample.height and sample.mime_type in TRAINABLE_MIME_TYPES:

@@ -4,9 +4,10 @@ Image staging and shard writing are CPU-bound in Python (HTTP parsing, TLS, JSON
 GIL-bound in one process however many threads it runs. ``map_batches`` hands batches (a list of
 samples, a shard's rows) to ``processes`` worker processes, each of which builds its own worker
 once (``setup``: its own Cloud Storage client and image fetcher, threads inside) and runs every
-batch it is given. Workers are forked by multiprocessing's fork server (never a fork of this
-process, which may run threads), which imports the ``preload`` modules once: a worker starts
-in milliseconds with the SDKs loaded instead of paying their import (~1 s of CPU) each.
+batch it is given. Workers start with the SDKs already imported, not paying their import
+(~1 s of CPU) each: forked from this process when it runs no other thread (a fork copies only
+the calling thread, so it is safe only then), else forked by multiprocessing's fork server,
+which imports the ``preload`` modules once when it starts.
 
 Batches are consumed lazily and at most ``2 * processes`` are in flight, so memory is bounded
 by that window, not by the run; results come back in the order the batches went in, so the
@@ -16,9 +17,11 @@ the batches run in this process (``local`` builds their worker).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import multiprocessing
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -69,8 +72,7 @@ def map_batches(
             check_cancelled()
             yield worker(batch)
         return
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([*_SDK_MODULES, *preload])
+    context = _context([*_SDK_MODULES, *preload])
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=_install, initargs=(setup, dict(os.environ))
     ) as pool:
@@ -87,6 +89,16 @@ def chunked(items: Iterable[T], size: int) -> Iterator[tuple[T, ...]]:
     iterator = iter(items)
     while chunk := tuple(itertools.islice(iterator, size)):
         yield chunk
+
+
+def _context(preload: list[str]) -> multiprocessing.context.BaseContext:
+    if threading.active_count() == 1:
+        for name in preload:
+            importlib.import_module(name)
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(preload)
+    return context
 
 
 def map_ordered(fn: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:

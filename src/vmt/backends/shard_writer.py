@@ -124,7 +124,7 @@ class ShardWriter:
         shards: dict[Split, list[str]] = {}
         counts: dict[Split, int] = {}
         done = kept = rejected = 0
-        jobs = _jobs(samples, self._settings.shard_size, classes)
+        jobs = shard_jobs(samples, self._settings.shard_size, classes)
         builder = partial(_ShardBuilder.spawned, self._settings, self._rules, prefix)
         pending: dict[tuple[Split, int], ShardJob] = {}
 
@@ -276,7 +276,7 @@ class _ShardBuilder:
         return _load(data["outcomes"], job.rows)
 
 
-def _jobs(samples: Iterable[Sample], shard_size: int, classes: set[str]) -> Iterator[ShardJob]:
+def shard_jobs(samples: Iterable[Sample], shard_size: int, classes: set[str]) -> Iterator[ShardJob]:
     """Rows grouped into shard jobs, per split in row order; each split's last shard when the
     rows run out. Adds every box label to ``classes``."""
     filling: dict[Split, list[Sample]] = {}
