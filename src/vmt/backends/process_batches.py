@@ -17,6 +17,7 @@ the batches run in this process (``local`` builds their worker).
 
 from __future__ import annotations
 
+import gc
 import importlib
 import itertools
 import multiprocessing
@@ -133,6 +134,9 @@ def _install(setup: Callable[[], Callable[[Any], Any]], environ: dict[str, str])
     """A worker sees the environment of the process that asked for it (the fork server's is
     that of when it started): ``STORAGE_EMULATOR_HOST``, proxies, credentials files."""
     global _worker
+    # Objects inherited from the parent are never collected here: left to the collector, its
+    # passes over them would write to every page and copy them all (copy-on-write).
+    gc.freeze()
     os.environ.clear()
     os.environ.update(environ)
     _worker = setup()
