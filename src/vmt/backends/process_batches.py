@@ -26,9 +26,11 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
 from vmt.config import Settings
+from vmt.errors import BackendError
 
 B = TypeVar("B")
 R = TypeVar("R")
@@ -65,8 +67,8 @@ def map_batches(
     when ``processes`` <= 1, else in one of ``processes`` spawned processes with
     ``worker = setup()`` (built once per process; ``setup`` must pickle; ``preload``: modules
     the fork server imports first, effective when it starts). An exception raised
-    for a batch is raised here; the pool is shut down (pending batches cancelled) when the
-    caller stops."""
+    for a batch is raised here, a worker that died as ``BackendError``; the pool is shut down
+    (pending batches cancelled) when the caller stops."""
     if processes <= 1:
         worker = local()
         for batch in batches:
@@ -81,6 +83,11 @@ def map_batches(
             yield from _in_order(
                 (pool.submit(_run, batch) for batch in batches), 2 * processes, check_cancelled
             )
+        except BrokenProcessPool as exc:
+            raise BackendError(
+                "a staging worker process died or could not start (killed, out of memory, or "
+                f"its set-up failed: see its error above): {exc}"
+            ) from exc
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
