@@ -16,7 +16,11 @@ subreaper, so orphans are reaped here too). The load average is printed before a
 on a shared machine other work slows every instruction, CPU per image included.
 
     .venv/bin/python bench/staging.py [--images 2000] [--latency 0.05] [--concurrency 64]
-                                      [--processes N]
+                                      [--processes N] [--repeat 3]
+
+The vmt approach runs ``--repeat`` times (the original once: it takes ten times as long);
+the speed-up is the original's wall time over the median vmt run's, and CPU per image is given
+as the median and the least of the vmt runs (each line shows the load average it started at).
 """
 
 from __future__ import annotations
@@ -179,6 +183,7 @@ def _measure(
                "--concurrency", str(args.concurrency), "--processes", str(args.processes),
                "--origin-port", ports[0], "--gcs-port", ports[1]]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -188,6 +193,7 @@ def _measure(
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result["cpu_s"] = total - result["setup_cpu_s"]  # interpreter start and SDK imports
+    result["load"] = load
     return result
 
 
@@ -197,6 +203,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.05)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--processes", type=int, default=0, help="0: one per CPU core")
+    parser.add_argument("--repeat", type=int, default=3, help="vmt runs (one original run)")
     parser.add_argument("--child", choices=["vmt", "original", "cloud"])
     parser.add_argument("--origin-port")
     parser.add_argument("--gcs-port")
@@ -216,7 +223,11 @@ def main() -> None:
         assert servers.stdout is not None
         ports = servers.stdout.readline().split()
         keep = {servers.pid}
-        results = {name: _measure(name, args, ports, keep) for name in ("original", "vmt")}
+        runs: list[tuple[str, dict[str, Any]]] = [
+            ("original", _measure("original", args, ports, keep))
+        ]
+        for _ in range(args.repeat):
+            runs.append(("vmt", _measure("vmt", args, ports, keep)))
         cloud = _measure("cloud", args, ports, keep)
     finally:
         if servers.stdin:
@@ -227,14 +238,19 @@ def main() -> None:
     print(f"staging {args.images} images (~150 KB), {args.latency * 1000:.0f} ms per request "
           f"at the origin and at GCS; {os.cpu_count()} cores, load average "
           f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")  # fmt: skip
-    print(f"{'approach':<34}{'wall s':>8}{'images/s':>10}{'CPU ms/img':>12}{'peak RSS MB':>13}")
+    print(f"{'approach':<34}{'wall s':>8}{'images/s':>10}{'CPU ms/img':>12}{'peak RSS MB':>13}"
+          f"{'load':>6}")  # fmt: skip
     labels = {"original": "original (8 threads, re-encode)",
               "vmt": f"vmt ({processes} proc, {args.concurrency} threads)"}  # fmt: skip
-    for name, r in results.items():
+    for name, r in runs:
         assert r["ok"] == args.images, f"{name}: only {r['ok']} of {args.images} staged"
         print(f"{labels[name]:<34}{r['wall_s']:>8.2f}{args.images / r['wall_s']:>10.0f}"
-              f"{r['cpu_s'] * 1000 / args.images:>12.2f}{r['peak_rss_mb']:>13.0f}")  # fmt: skip
-    ratio = results["original"]["wall_s"] / results["vmt"]["wall_s"]
+              f"{r['cpu_s'] * 1000 / args.images:>12.2f}{r['peak_rss_mb']:>13.0f}"
+              f"{r['load']:>6.1f}")  # fmt: skip
+    vmt = [r for name, r in runs if name == "vmt"]
+    original_wall = runs[0][1]["wall_s"]
+    walls = sorted(r["wall_s"] for r in vmt)
+    ratio = original_wall / walls[len(walls) // 2]
     assert cloud["ok"] == args.images, f"cloud: only {cloud['ok']} of {args.images} staged"
     moved = cloud["cloud"]
     sent, reads = moved.get("media_bytes_sent", 0), moved.get("media_requests", 0)
@@ -250,9 +266,11 @@ def main() -> None:
         f"{moved.get('uploads', 0)} uploads ({moved.get('uploaded_bytes', 0):,} bytes)"
     )
     assert sent <= 4096 * reads and moved.get("uploads", 0) == 0, moved
-    cpu = results["vmt"]["cpu_s"] * 1000 / args.images
-    print(f"speed-up: {ratio:.1f}x (target >= 10x); vmt CPU per image {cpu:.2f} ms "
-          f"(target <= 1.5 ms)")  # fmt: skip
+    cpus = sorted(r["cpu_s"] * 1000 / args.images for r in vmt)
+    best = original_wall / walls[0]
+    print(f"speed-up (original / median vmt wall): {ratio:.1f}x, best {best:.1f}x"
+          f" (target >= 10x); vmt CPU per image: median {cpus[len(cpus) // 2]:.2f} ms, "
+          f"least {cpus[0]:.2f} ms (target <= 1.5 ms)")  # fmt: skip
 
 
 if __name__ == "__main__":
