@@ -81,14 +81,18 @@ def _run_vmt(origin: str, images: int, concurrency: int, processes: int) -> int:
         Sample(f"row{i}", f"{origin}/img/{i}.jpg", None, None, Split.TRAINING)
         for i in range(images)
     )
-    stager = ImageStager(settings)
-    ok = sum(
-        1
-        for r in stager.stage(_BenchContext(f"vmt-{os.getpid()}", Path()), samples)
-        if isinstance(r, Sample)
-    )
-    stager.close()
-    return ok
+    return _stage(ImageStager(settings), f"vmt-{os.getpid()}", samples)
+
+
+def _stage(stager: Any, run_id: str, samples: Any) -> int:
+    """Rows ``stager`` staged (the rest rejected)."""
+    from vmt.domain import Sample
+
+    try:
+        return sum(1 for r in stager.stage(_BenchContext(run_id, Path()), samples)
+                   if isinstance(r, Sample))  # fmt: skip
+    finally:
+        stager.close()
 
 
 def _run_cloud(gcs: str, images: int, concurrency: int, processes: int) -> int:
@@ -109,14 +113,7 @@ def _run_cloud(gcs: str, images: int, concurrency: int, processes: int) -> int:
     samples = (
         Sample(f"row{i}", forms[i % 2].format(i), None, None, Split.TRAINING) for i in range(images)
     )
-    stager = ImageStager(settings)
-    ok = sum(
-        1
-        for r in stager.stage(_BenchContext(f"cloud-{os.getpid()}", Path()), samples)
-        if isinstance(r, Sample)
-    )
-    stager.close()
-    return ok
+    return _stage(ImageStager(settings), f"cloud-{os.getpid()}", samples)
 
 
 def _counters(gcs: str) -> dict[str, int]:

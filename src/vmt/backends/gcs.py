@@ -3,9 +3,12 @@
 Sources are http(s) URLs, local files (plain paths or ``file://``) or Cloud Storage objects
 (``gs://`` or their https URLs, `vmt.formats.image_uri.gcs_object`). An object is used in place
 (``gcs_use_sources_in_place``) or copied inside Cloud Storage (objects.rewrite): only its header
-is read here, unless it must be re-encoded. Any other image is streamed (only its first bytes
-are held to detect the type and size; whole images are held only when they must be
-re-encoded), many at once (``staging_concurrency``), with retries. An object already staged
+(its first 4 KiB, more only for a JPEG whose frame header is further in) is read here, unless
+it must be re-encoded. Any other image is copied through this machine: read whole when it fits
+one upload request (8 MiB: the request holds it whole anyway) and sent as one multipart upload
+(``vmt.backends.gcs_upload``), streamed into a resumable upload when larger (only its first
+bytes held), many at once (``staging_concurrency`` threads, shared by ``staging_processes``
+worker processes: ``vmt.backends.process_batches``), with retries. An object already staged
 with the same source size is kept, so a resumed run copies only what is missing. A failed
 image becomes a ``Rejection``, never a failed run.
 """
@@ -48,6 +51,7 @@ from vmt.errors import BackendError, InputError, VmtError
 from vmt.formats.image_header import EXTENSIONS, ImageInfo, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
+    Encoded,
     needs_transcode,
     transcode_for_training,
 )
@@ -328,17 +332,20 @@ class ImageStager:
             source.close()
         if not needs_transcode(info, len(data), max_bytes=self._max_image_bytes):
             return TrainingImage(data, info.mime_type, info.width, info.height, info)
-        with self._transcode_slots:
-            try:
-                encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
-            except (OSError, ValueError) as exc:
-                raise ImageRejected(
-                    Reason.IMAGE_CONVERSION_FAILED, f"{info.mime_type}: {exc}"
-                ) from exc
+        encoded = self._transcoded(data, info.mime_type)
         stored = sniff_image(encoded.data[:SNIFF_LIMIT])
         if stored is None:
             raise ImageRejected(Reason.IMAGE_CONVERSION_FAILED, f"{info.mime_type}: re-encoded")
         return TrainingImage(encoded.data, encoded.mime_type, stored.width, stored.height, info)
+
+    def _transcoded(self, data: bytes, mime: str) -> Encoded:
+        """``data`` re-encoded for training, two images at a time whatever the concurrency
+        (decoding holds whole images). Raises ``ImageRejected`` when it cannot be decoded."""
+        with self._transcode_slots:
+            try:
+                return transcode_for_training(data, max_bytes=self._max_image_bytes)
+            except (OSError, ValueError) as exc:
+                raise ImageRejected(Reason.IMAGE_CONVERSION_FAILED, f"{mime}: {exc}") from exc
 
     def _rejection(self, sample: Sample, exc: Exception) -> Rejection:
         """The one rule for an image that could not be staged: its reason and a detail with
@@ -374,16 +381,9 @@ class ImageStager:
                 size = len(data)
             source_size = size
             if needs_transcode(info, size, max_bytes=self._max_image_bytes):
-                # Whole images in memory only here, and only two at a time.
-                with self._transcode_slots:
-                    data = data if data is not None else source.read_all()
-                    source_size = len(data)
-                    try:
-                        encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
-                    except (OSError, ValueError) as exc:
-                        raise ImageRejected(
-                            Reason.IMAGE_CONVERSION_FAILED, f"{mime}: {exc}"
-                        ) from exc
+                data = data if data is not None else source.read_all()
+                source_size = len(data)
+                encoded = self._transcoded(data, mime)
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
             metadata = {

@@ -5,11 +5,12 @@ upload": ``POST {endpoint}/upload/storage/v1/b/BUCKET/o?uploadType=multipart``, 
 google-auth's urllib3 transport (``AuthorizedHttp``: credentials applied and refreshed).
 
 Why not ``Blob.upload_from_file``: staging is CPU-bound, and for a ~150 KB image the SDK's
-upload costs about 1.4 ms of CPU (blob and request objects, ``requests`` over ``urllib3``,
-retry and tracing wrappers) against about 0.5 ms for the same request sent here; the SDK still
-does every other call (listing, metadata, rewrite, resumable uploads of images larger than one
-request should carry). The object's CRC32C goes with the resource, so Cloud Storage checks the
-bytes it stored, as the SDK's default (``checksum="auto"``) has it do.
+upload cost 2.32 ms of CPU (blob and request objects, ``requests`` over ``urllib3``, retry and
+tracing wrappers) against 0.72 ms for the same request sent here, measured one after the other
+on the shared dev machine (docs/benchmarks.md); the SDK still does every other call (listing,
+metadata, rewrite, resumable uploads of images larger than one request should carry). The
+object's CRC32C goes with the resource, so Cloud Storage checks the bytes it stored, as the
+SDK's default (``checksum="auto"``) has it do.
 """
 
 from __future__ import annotations
