@@ -226,19 +226,11 @@ class ImageStager:
         staging its batch as this process would, on its share of ``staging_concurrency``
         threads with its own storage client (``storage_client`` serves this process only)."""
         prefix = self.images_prefix(ctx.run_id)
-        existing = self._list_existing(prefix)
-        if existing:
-            log.info(
-                "%d images already staged under gs://%s/%s",
-                len(existing),
-                self._bucket_name,
-                prefix,
-            )
         total = len(samples) if isinstance(samples, list | tuple) else None
         done = 0
         copied = 0
 
-        for result, did_copy in self._staged(prefix, existing, samples, ctx.check_cancelled):
+        for result, did_copy in self._staged(prefix, samples, ctx.check_cancelled):
             done += 1
             copied += did_copy
             if done % 50 == 0 or done == total:
@@ -247,15 +239,22 @@ class ImageStager:
         ctx.progress(done, total, what="staging images")
         ctx.event("images staged", images=done, copied=copied, already_present=done - copied)
 
+    def _existing(self, prefix: str) -> dict[str, _Staged]:
+        existing = self._list_existing(prefix)
+        if existing:
+            log.info(
+                "%d images already staged under gs://%s/%s",
+                len(existing),
+                self._bucket_name,
+                prefix,
+            )
+        return existing
+
     def _staged(
-        self,
-        prefix: str,
-        existing: dict[str, _Staged],
-        samples: Iterable[Sample],
-        check_cancelled: Callable[[], None],
+        self, prefix: str, samples: Iterable[Sample], check_cancelled: Callable[[], None]
     ) -> Iterator[tuple[Sample | Rejection, bool]]:
         if self._processes <= 1:
-            batch = _Batch(prefix, samples, existing)
+            batch = _Batch(prefix, samples, self._existing(prefix))
             return _map_bounded(batch.one(self), batch.samples, self._workers, check_cancelled)
         threads = threads_per_process(self._settings, self._processes)
         worker_settings = self._settings.model_copy(
@@ -269,13 +268,8 @@ class ImageStager:
             self._fetcher.policy,
             self._rules,
         )
-        batches = (
-            _Batch(prefix, rows, {r.data_row_id: existing[r.data_row_id]
-                                  for r in rows if r.data_row_id in existing})
-            for rows in chunked(samples, _BATCH_ROUNDS * threads)
-        )  # fmt: skip
         results = map_batches(
-            batches,
+            self._batches(prefix, samples, _BATCH_ROUNDS * threads),
             local=_unused_local,
             setup=setup,
             processes=self._processes,
@@ -283,6 +277,15 @@ class ImageStager:
             preload=[__name__],
         )
         return itertools.chain.from_iterable(results)
+
+    def _batches(self, prefix: str, samples: Iterable[Sample], size: int) -> Iterator[_Batch]:
+        """Batches of ``size`` samples, each with what is already staged of it. Lists the
+        folder when first asked (after the worker processes started: see map_batches)."""
+        existing = self._existing(prefix)
+        for rows in chunked(samples, size):
+            found = {r.data_row_id: existing[r.data_row_id] for r in rows
+                     if r.data_row_id in existing}  # fmt: skip
+            yield _Batch(prefix, rows, found)
 
     # -- one image --
 

@@ -66,7 +66,8 @@ def map_batches(
     """Each batch's result, in input order: ``worker(batch)`` with ``worker = local()`` here
     when ``processes`` <= 1, else in one of ``processes`` spawned processes with
     ``worker = setup()`` (built once per process; ``setup`` must pickle; ``preload``: modules
-    the fork server imports first, effective when it starts). An exception raised
+    the fork server imports first, effective when it starts). The workers are started before
+    ``batches`` is first read. An exception raised
     for a batch is raised here, a worker that died as ``BackendError``; the pool is shut down
     (pending batches cancelled) when the caller stops."""
     if processes <= 1:
@@ -80,6 +81,9 @@ def map_batches(
         processes, mp_context=context, initializer=_install, initargs=(setup, dict(os.environ))
     ) as pool:
         try:
+            # Start the workers (all at once with fork) before the first batch is read: reading
+            # batches may start other threads (the storage SDK does, on its first calls).
+            pool.submit(_ready).result()
             yield from _in_order(
                 (pool.submit(_run, batch) for batch in batches), 2 * processes, check_cancelled
             )
@@ -147,6 +151,10 @@ def _install(setup: Callable[[], Callable[[Any], Any]], environ: dict[str, str])
     os.environ.clear()
     os.environ.update(environ)
     _worker = setup()
+
+
+def _ready() -> bool:
+    return _worker is not None
 
 
 def _run(batch: Any) -> Any:
