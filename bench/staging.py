@@ -64,9 +64,20 @@ class _BenchContext:
 
 
 def _run_vmt(origin: str, images: int, concurrency: int, processes: int) -> int:
+    from vmt.domain import Sample, Split
+
+    samples = (
+        Sample(f"row{i}", f"{origin}/img/{i}.jpg", None, None, Split.TRAINING)
+        for i in range(images)
+    )
+    return _stage(concurrency, processes, f"vmt-{os.getpid()}", samples)
+
+
+def _stage(concurrency: int, processes: int, run_id: str, samples: Any) -> int:
+    """Rows an ``ImageStager`` staged (the rest rejected) into the bench bucket."""
     from vmt.backends.gcs import ImageStager
     from vmt.config import Settings
-    from vmt.domain import Sample, Split
+    from vmt.domain import Sample
 
     settings = Settings(
         gcs_bucket="bench",
@@ -77,17 +88,7 @@ def _run_vmt(origin: str, images: int, concurrency: int, processes: int) -> int:
         outbound_allow=["127.0.0.1"],
         outbound_allow_http=True,
     )
-    samples = (
-        Sample(f"row{i}", f"{origin}/img/{i}.jpg", None, None, Split.TRAINING)
-        for i in range(images)
-    )
-    return _stage(ImageStager(settings), f"vmt-{os.getpid()}", samples)
-
-
-def _stage(stager: Any, run_id: str, samples: Any) -> int:
-    """Rows ``stager`` staged (the rest rejected)."""
-    from vmt.domain import Sample
-
+    stager = ImageStager(settings)
     try:
         return sum(1 for r in stager.stage(_BenchContext(run_id, Path()), samples)
                    if isinstance(r, Sample))  # fmt: skip
@@ -98,22 +99,13 @@ def _stage(stager: Any, run_id: str, samples: Any) -> int:
 def _run_cloud(gcs: str, images: int, concurrency: int, processes: int) -> int:
     """Rows whose images are already in Cloud Storage (``gs://`` and https URLs of objects):
     copied by objects.rewrite, only their first bytes read here. Returns the rows staged."""
-    from vmt.backends.gcs import ImageStager
-    from vmt.config import Settings
     from vmt.domain import Sample, Split
 
-    settings = Settings(
-        gcs_bucket="bench",
-        gcp_project="bench",
-        gcp_anonymous_credentials=True,
-        staging_concurrency=concurrency,
-        staging_processes=processes,
-    )
     forms = ("gs://bench/theirs/{}.jpg", "https://storage.googleapis.com/bench/theirs/{}.jpg")
     samples = (
         Sample(f"row{i}", forms[i % 2].format(i), None, None, Split.TRAINING) for i in range(images)
     )
-    return _stage(ImageStager(settings), f"cloud-{os.getpid()}", samples)
+    return _stage(concurrency, processes, f"cloud-{os.getpid()}", samples)
 
 
 def _counters(gcs: str) -> dict[str, int]:
