@@ -1,9 +1,16 @@
 """Two tiny servers for bench/staging.py, each adding a fixed latency per request:
 
 - an image origin: ``GET /img/N.jpg`` returns one of a few ~150 KB JPEGs;
-- a fake of the GCS JSON API routes google-cloud-storage uses to stage images: multipart
-  upload (``POST /upload/storage/v1/b/B/o?uploadType=multipart``) and object listing
-  (``GET /storage/v1/b/B/o``). Bodies are read and dropped; only names and sizes are kept.
+- a fake of the GCS JSON API routes google-cloud-storage uses to stage images and write
+  shards: multipart upload (``POST /upload/storage/v1/b/B/o?uploadType=multipart``), object
+  listing (``GET /storage/v1/b/B/o``), an object's metadata (``GET /storage/v1/b/B/o/NAME``)
+  and media (``GET /download/storage/v1/b/B/o/NAME?alt=media``, ``Range`` honoured), and
+  ``objects.rewrite`` (``POST .../o/NAME/rewriteTo/b/B/o/NAME``: copied inside the fake).
+  Bodies are read and dropped (only names and sizes kept), but for small ones (<= 64 KiB: rows
+  files, manifests). Objects ``theirs/N.jpg`` exist from the start (the origin's JPEGs): a
+  user's own images in Cloud Storage. ``GET /counters`` tells what went through the fake:
+  uploads and their bytes, rewrites and the bytes they copied, media reads of ``theirs/``
+  objects and the bytes sent.
 
 The pure-Python gcp-storage-emulator is single-threaded and too slow to measure against.
 Run as ``python bench/gcs_upload_fake.py LATENCY_S``: prints ``ORIGIN_PORT GCS_PORT`` and
@@ -25,6 +32,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from PIL import Image
 
 VARIANTS = 16
+_KEEP_BODY = 64 * 1024
 
 
 def make_jpegs(count: int = VARIANTS, seed: int = 0) -> list[bytes]:
@@ -56,6 +64,14 @@ class _Quiet(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         return
 
+    def _ranged(self, body: bytes) -> bytes:
+        """``body`` cut to the request's ``Range: bytes=A-B`` when it has one."""
+        wanted = self.headers.get("range", "").removeprefix("bytes=")
+        if not wanted:
+            return body
+        start, _, end = wanted.partition("-")
+        return body[int(start) : int(end) + 1 if end else None]
+
     def _reply(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("content-type", content_type)
@@ -64,10 +80,40 @@ class _Quiet(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
+def _resource(
+    bucket: str, name: str, size: int, content_type: str, metadata: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "kind": "storage#object",
+        "bucket": bucket,
+        "name": name,
+        "size": str(size),
+        "contentType": content_type,
+        "metadata": metadata,
+        "generation": str(time.time_ns()),
+    }
+
+
 def serve(latency: float) -> tuple[ThreadingHTTPServer, ThreadingHTTPServer]:
     """Start both servers on free ports (daemon threads)."""
     images = make_jpegs()
     objects: dict[str, dict[str, Any]] = {}
+    bodies: dict[str, bytes] = {}
+    counters: dict[str, int] = {}
+
+    def count(**amounts: int) -> None:
+        with lock:
+            for key, amount in amounts.items():
+                counters[key] = counters.get(key, 0) + amount
+
+    def theirs(bucket: str, name: str) -> tuple[dict[str, Any], bytes] | None:
+        """A user's own JPEG ``theirs/N.jpg`` (resource, bytes)."""
+        stem = name.removeprefix("theirs/").removesuffix(".jpg")
+        if not name.startswith("theirs/") or not stem.isdigit():
+            return None
+        body = images[int(stem) % len(images)]
+        return _resource(bucket, name, len(body), "image/jpeg", {}), body
+
     lock = threading.Lock()
 
     class Origin(_Quiet):
@@ -79,6 +125,9 @@ def serve(latency: float) -> tuple[ThreadingHTTPServer, ThreadingHTTPServer]:
     class Gcs(_Quiet):
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
+            if "/rewriteTo/" in parts.path:
+                self._rewrite(parts.path, unquote(parts.path.split("/b/")[1].split("/")[0]))
+                return
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             time.sleep(latency)
@@ -97,13 +146,64 @@ def serve(latency: float) -> tuple[ThreadingHTTPServer, ThreadingHTTPServer]:
                 "metadata": meta.get("metadata", {}),
                 "generation": str(time.time_ns()),
             }
+            count(uploads=1, uploaded_bytes=len(media))
             with lock:
                 objects[meta["name"]] = resource
+                if len(media) <= _KEEP_BODY:
+                    bodies[meta["name"]] = media
             self._reply(200, json.dumps(resource).encode(), "application/json")
+
+        def _rewrite(self, path: str, bucket: str) -> None:
+            source, _, target = path.partition("/rewriteTo/b/")
+            name = unquote(source.split("/o/", 1)[1])
+            target_name = unquote(target.split("/o/", 1)[1])
+            length = int(self.headers.get("content-length") or 0)
+            request = json.loads(self.rfile.read(length) or b"{}")
+            time.sleep(latency)
+            found = theirs(bucket, name)
+            if found is None:
+                self._reply(404, b'{"error": {"code": 404}}', "application/json")
+                return
+            size = found[0]["size"]
+            resource = _resource(bucket, target_name, int(size),
+                                 request.get("contentType", "image/jpeg"),
+                                 request.get("metadata", {}))  # fmt: skip
+            with lock:
+                objects[target_name] = resource
+            count(rewrites=1, rewritten_bytes=int(size))
+            self._reply(200, json.dumps({"kind": "storage#rewriteResponse", "done": True,
+                                         "totalBytesRewritten": size, "objectSize": size,
+                                         "resource": resource}).encode(),
+                        "application/json")  # fmt: skip
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             time.sleep(latency)
+            if parts.path == "/counters":
+                with lock:
+                    self._reply(200, json.dumps(counters).encode(), "application/json")
+                return
+            if "/o/" in parts.path:
+                name = unquote(parts.path.split("/o/", 1)[1])
+                bucket = unquote(parts.path.split("/b/")[1].split("/")[0])
+                with lock:
+                    found = objects.get(name)
+                    body = bodies.get(name)
+                if (user := theirs(bucket, name)) is not None:
+                    found, body = user
+                    body = self._ranged(body)
+                    if parts.path.startswith("/download/"):
+                        count(media_bytes_sent=len(body), media_requests=1)
+                    else:
+                        count(metadata_requests=1)
+                if found is None or (parts.path.startswith("/download/") and body is None):
+                    self._reply(404, b'{"error": {"code": 404}}', "application/json")
+                elif parts.path.startswith("/download/"):
+                    status = 206 if self.headers.get("range") else 200
+                    self._reply(status, body or b"", found["contentType"])
+                else:
+                    self._reply(200, json.dumps(found).encode(), "application/json")
+                return
             prefix = parse_qs(parts.query).get("prefix", [""])[0]
             with lock:
                 items = [o for name, o in objects.items() if name.startswith(prefix)]

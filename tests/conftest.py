@@ -43,6 +43,8 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     # (tests of the policy set their own rules).
     monkeypatch.setenv("VMT_OUTBOUND_ALLOW", "127.0.0.1")
     monkeypatch.setenv("VMT_OUTBOUND_ALLOW_HTTP", "true")
+    # One staging process (no worker processes to start) unless a test asks for more.
+    monkeypatch.setenv("VMT_STAGING_PROCESSES", "1")
     yield
 
 

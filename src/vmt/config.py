@@ -83,6 +83,12 @@ class Settings(BaseSettings):
     vertex_confidence_threshold: float = Field(default=0.0, ge=0.0, le=1.0)
     vertex_max_predictions: int = Field(default=100, ge=1, le=500)
     staging_concurrency: int = Field(default=64, ge=1, le=1024)
+    """Images in flight at once when staging or writing shards, all processes together."""
+    staging_processes: int = Field(default=0, ge=0, le=256)
+    """Processes that stage images and write shards (each with its share of
+    ``staging_concurrency`` threads); 0: one per CPU core."""
+    shard_size: int = Field(default=1000, ge=1, le=1_000_000)
+    """Samples per training shard (``vmt.formats.shard_layout``)."""
     gcs_use_sources_in_place: bool = False
     """Train on Cloud Storage source images (``gs://`` or their https URLs) where they are (the
     Vertex service agent must read them); false: copy them inside Cloud Storage."""

@@ -68,6 +68,14 @@ COMMANDS: dict[str, str] = {
     "test_labelbox_run.py drives the real SDK against tests/fakes/labelbox_server.py)",
     "vmt models": RUN,
     "export VMT_GCP_PROJECT=my-project VMT_GCS_BUCKET=my-vmt-bucket": "cloud: a GCP project",
+    "PROJECT_NUMBER=$(gcloud projects describe my-project --format='value(projectNumber)')": (
+        "cloud: a GCP project (gcloud)"
+    ),
+    (
+        "gcloud storage buckets add-iam-policy-binding gs://their-images-bucket "
+        '--member="serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-aiplatform.'
+        'iam.gserviceaccount.com" --role="roles/storage.objectViewer"'
+    ): "cloud: IAM on a real bucket (gcloud)",
     "vmt run --export export.ndjson --out results --trainer vertex --dry-run": "cloud: GCP "
     "(tests/e2e/test_vertex_run.py against tests/fakes/vertex_server.py)",
     "vmt run --export export.ndjson --out results --trainer vertex": "cloud: GCP (same)",

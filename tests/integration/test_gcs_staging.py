@@ -80,8 +80,9 @@ def _stage(stager: ImageStager, ctx: SimpleRunContext, samples: list[Sample]) ->
     return {(r.data_row_id or ""): r for r in stager.stage(ctx, samples)}
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_stages_every_kind_of_source(
-    storage: Any, origin: tuple[str, Path, list[str]], tmp_path: Path
+    storage: Any, origin: tuple[str, Path, list[str]], tmp_path: Path, processes: int
 ) -> None:
     base, folder, _ = origin
     _image(folder / "a.jpg", "JPEG")
@@ -106,7 +107,9 @@ def test_stages_every_kind_of_source(
         _sample("i", f"file://{local}"),
     ]
     ctx = SimpleRunContext("r1", tmp_path / "work")
-    stager = ImageStager(_settings(), rules=OutboundRules.export_file())  # a CLI export run
+    stager = ImageStager(  # a CLI export run
+        _settings(staging_processes=processes), rules=OutboundRules.export_file()
+    )
     out = _stage(stager, ctx, samples)
 
     prefix = f"gs://{BUCKET}/vmt/r1/images/"
@@ -125,6 +128,11 @@ def test_stages_every_kind_of_source(
     converted = storage.bucket(BUCKET).get_blob("vmt/r1/images/d.jpg")
     assert converted.content_type == "image/jpeg"
     assert Image.open(io.BytesIO(converted.download_as_bytes())).size == (64, 16)
+    uploaded = storage.bucket(BUCKET).get_blob("vmt/r1/images/b.png")
+    assert uploaded.download_as_bytes() == (folder / "b").read_bytes()
+    assert uploaded.content_type == "image/png"
+    assert uploaded.metadata == {"vmt-source-size": str((folder / "b").stat().st_size),
+                                 "vmt-width": "40", "vmt-height": "30"}  # fmt: skip
 
     rejected = {k: v for k, v in out.items() if isinstance(v, Rejection)}
     assert rejected["e"].reason == "image_not_supported"
@@ -134,8 +142,9 @@ def test_stages_every_kind_of_source(
     assert ctx.progress_calls[-1][:2] == (9, 9)
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_resumed_staging_copies_only_what_is_missing(
-    storage: Any, origin: tuple[str, Path, list[str]], tmp_path: Path
+    storage: Any, origin: tuple[str, Path, list[str]], tmp_path: Path, processes: int
 ) -> None:
     base, folder, _hits = origin
     samples = []
@@ -143,13 +152,13 @@ def test_resumed_staging_copies_only_what_is_missing(
         _image(folder / f"{i}.png", "PNG")
         samples.append(_sample(f"r{i}", f"{base}/{i}.png"))
     ctx = SimpleRunContext("r2", tmp_path / "work")
-    first = _stage(ImageStager(_settings()), ctx, samples)
+    first = _stage(ImageStager(_settings(staging_processes=processes)), ctx, samples)
     assert all(isinstance(v, Sample) for v in first.values())
     blob = storage.bucket(BUCKET).get_blob("vmt/r2/images/r3.png")
     generations = {b.name: b.generation for b in storage.list_blobs(BUCKET, prefix="vmt/r2/")}
     storage.bucket(BUCKET).delete_blob(blob.name)
 
-    again = _stage(ImageStager(_settings()), ctx, samples)
+    again = _stage(ImageStager(_settings(staging_processes=processes)), ctx, samples)
     assert {k: v.image_uri for k, v in again.items()} == {k: v.image_uri for k, v in first.items()}
     assert all(v.width == 40 and v.height == 30 for v in again.values())  # from the metadata
     after = {b.name: b.generation for b in storage.list_blobs(BUCKET, prefix="vmt/r2/")}
@@ -159,7 +168,7 @@ def test_resumed_staging_copies_only_what_is_missing(
 
     # A source that changed size is copied again.
     _image(folder / "0.png", "PNG", (80, 60))
-    third = _stage(ImageStager(_settings()), ctx, samples)
+    third = _stage(ImageStager(_settings(staging_processes=processes)), ctx, samples)
     assert (third["r0"].width, third["r0"].height) == (80, 60)
     assert ctx.events[-1][1]["copied"] == 1
 

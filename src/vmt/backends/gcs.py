@@ -3,9 +3,12 @@
 Sources are http(s) URLs, local files (plain paths or ``file://``) or Cloud Storage objects
 (``gs://`` or their https URLs, `vmt.formats.image_uri.gcs_object`). An object is used in place
 (``gcs_use_sources_in_place``) or copied inside Cloud Storage (objects.rewrite): only its header
-is read here, unless it must be re-encoded. Any other image is streamed (only its first bytes
-are held to detect the type and size; whole images are held only when they must be
-re-encoded), many at once (``staging_concurrency``), with retries. An object already staged
+(its first 4 KiB, more only for a JPEG whose frame header is further in) is read here, unless
+it must be re-encoded. Any other image is copied through this machine: read whole when it fits
+one upload request (8 MiB: the request holds it whole anyway) and sent as one multipart upload
+(``vmt.backends.gcs_upload``), streamed into a resumable upload when larger (only its first
+bytes held), many at once (``staging_concurrency`` threads, shared by ``staging_processes``
+worker processes: ``vmt.backends.process_batches``), with retries. An object already staged
 with the same source size is kept, so a resumed run copies only what is missing. A failed
 image becomes a ``Rejection``, never a failed run.
 """
@@ -13,6 +16,7 @@ image becomes a ``Rejection``, never a failed run.
 from __future__ import annotations
 
 import io
+import itertools
 import logging
 import queue
 import threading
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from vmt.backends import image_source
+from vmt.backends.gcs_upload import ImageUploader
 from vmt.backends.image_source import (
     SNIFF_LIMIT,
     FetchPolicy,
@@ -34,12 +39,19 @@ from vmt.backends.image_source import (
     transient_status,
 )
 from vmt.backends.outbound import rules_for
+from vmt.backends.process_batches import (
+    chunked,
+    map_batches,
+    process_count,
+    threads_per_process,
+)
 from vmt.config import Settings
 from vmt.domain import Rejection, Sample
 from vmt.errors import BackendError, InputError, VmtError
-from vmt.formats.image_header import EXTENSIONS, HEADER_BYTES, ImageInfo, sniff_image
+from vmt.formats.image_header import EXTENSIONS, ImageInfo, sniff_image
 from vmt.formats.image_transcode import (
     TRAINABLE_MIME_TYPES,
+    Encoded,
     needs_transcode,
     transcode_for_training,
 )
@@ -56,6 +68,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _UPLOAD_CHUNK = 8 * 1024 * 1024
+_FIRST_HEADER_RANGE = 4 * 1024
 _META_SOURCE_SIZE = "vmt-source-size"
 _META_WIDTH = "vmt-width"
 _META_HEIGHT = "vmt-height"
@@ -157,6 +170,18 @@ class _Staged:
     mime_type: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TrainingImage:
+    """An image as staged: its bytes, type and size in pixels, and what the source was
+    (``source``: type and size before any re-encoding, for scaling boxes)."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+    source: ImageInfo
+
+
 class ImageStager:
     """Copies the images of samples into the run's GCS folder; see the module docstring."""
 
@@ -175,13 +200,15 @@ class ImageStager:
         settings.require("gcs_bucket")
         self._settings = settings
         self._bucket_name = str(settings.gcs_bucket)
+        self._processes = process_count(settings)
         self._workers = settings.staging_concurrency
         self._storage = storage_client or build_storage_client(settings)
+        self._rules = rules or rules_for(settings)
         self._fetcher = ImageFetcher(
-            policy,
-            rules=rules or rules_for(settings),
-            storage=self._storage,
-            pool_size=self._workers,
+            policy, rules=self._rules, storage=self._storage, pool_size=self._workers
+        )
+        self._uploader = ImageUploader(
+            settings, self._storage.api_endpoint, pool_size=self._workers
         )
         self._max_image_bytes = max_image_bytes
         self._backoff = backoff or self._fetcher.policy.backoff()
@@ -194,8 +221,25 @@ class ImageStager:
     def stage(self, ctx: RunContext, samples: Iterable[Sample]) -> Iterator[Sample | Rejection]:
         """Yield each sample with ``image_uri`` in GCS (and size/type filled in), or a Rejection.
 
-        Results come in completion order, not input order."""
+        Results come in completion order, not input order. With ``staging_processes`` > 1
+        the samples go in batches to worker processes (``vmt.backends.process_batches``), each
+        staging its batch as this process would, on its share of ``staging_concurrency``
+        threads with its own storage client (``storage_client`` serves this process only)."""
         prefix = self.images_prefix(ctx.run_id)
+        total = len(samples) if isinstance(samples, list | tuple) else None
+        done = 0
+        copied = 0
+
+        for result, did_copy in self._staged(prefix, samples, ctx.check_cancelled):
+            done += 1
+            copied += did_copy
+            if done % 50 == 0 or done == total:
+                ctx.progress(done, total, what="staging images")
+            yield result
+        ctx.progress(done, total, what="staging images")
+        ctx.event("images staged", images=done, copied=copied, already_present=done - copied)
+
+    def _existing(self, prefix: str) -> dict[str, _Staged]:
         existing = self._list_existing(prefix)
         if existing:
             log.info(
@@ -204,21 +248,44 @@ class ImageStager:
                 self._bucket_name,
                 prefix,
             )
-        total = len(samples) if isinstance(samples, list | tuple) else None
-        done = 0
-        copied = 0
+        return existing
 
-        def one(sample: Sample) -> tuple[Sample | Rejection, bool]:
-            return self._stage_one(sample, prefix, existing.get(sample.data_row_id))
+    def _staged(
+        self, prefix: str, samples: Iterable[Sample], check_cancelled: Callable[[], None]
+    ) -> Iterator[tuple[Sample | Rejection, bool]]:
+        if self._processes <= 1:
+            batch = _Batch(prefix, samples, self._existing(prefix))
+            return _map_bounded(batch.one(self), batch.samples, self._workers, check_cancelled)
+        threads = threads_per_process(self._settings, self._processes)
+        worker_settings = self._settings.model_copy(
+            update={"staging_processes": 1, "staging_concurrency": threads}
+        )
+        setup = partial(
+            _BatchStager,
+            worker_settings,
+            self._max_image_bytes,
+            self._backoff,
+            self._fetcher.policy,
+            self._rules,
+        )
+        results = map_batches(
+            self._batches(prefix, samples, _BATCH_ROUNDS * threads),
+            local=_unused_local,
+            setup=setup,
+            processes=self._processes,
+            check_cancelled=check_cancelled,
+            preload=[__name__],
+        )
+        return itertools.chain.from_iterable(results)
 
-        for result, did_copy in _map_bounded(one, samples, self._workers, ctx.check_cancelled):
-            done += 1
-            copied += did_copy
-            if done % 50 == 0 or done == total:
-                ctx.progress(done, total, what="staging images")
-            yield result
-        ctx.progress(done, total, what="staging images")
-        ctx.event("images staged", images=done, copied=copied, already_present=done - copied)
+    def _batches(self, prefix: str, samples: Iterable[Sample], size: int) -> Iterator[_Batch]:
+        """Batches of ``size`` samples, each with what is already staged of it. Lists the
+        folder when first asked (after the worker processes started: see map_batches)."""
+        existing = self._existing(prefix)
+        for rows in chunked(samples, size):
+            found = {r.data_row_id: existing[r.data_row_id] for r in rows
+                     if r.data_row_id in existing}  # fmt: skip
+            yield _Batch(prefix, rows, found)
 
     # -- one image --
 
@@ -236,21 +303,65 @@ class ImageStager:
                 is_retryable=is_transient,
                 backoff=self._backoff,
             )
-        except ImageRejected as rejected:
-            log.warning("image of %s not staged: %s", sample.data_row_id, rejected.detail[:300])
-            return rejected.rejection(sample), False
         except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
-            reason = (
-                Reason.IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else Reason.IMAGE_FETCH_FAILED
+            return self._rejection(sample, exc), False
+
+    def read(self, sample: Sample) -> TrainingImage | Rejection:
+        """The whole image of ``sample`` as staging stores it (re-encoded where it must be),
+        read under the fetch policy's retries; a Rejection (location redacted) when it cannot
+        be had. For writers that pack images (training shards): the image's bytes come here
+        whatever its source, Cloud Storage objects included."""
+        try:
+            return self._fetcher.retrying(
+                lambda: self._read_once(sample.image_uri),
+                uri=sample.image_uri,
+                is_retryable=is_transient,
+                backoff=self._backoff,
             )
-            detail = redact_text(
-                f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
-            )
-            log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
-            return (
-                Rejection(reason, sample.line, sample.data_row_id, detail[:500]),
-                False,
-            )
+        except Exception as exc:  # noqa: BLE001 - one bad image is a rejection, not a failed run
+            return self._rejection(sample, exc)
+
+    def _read_once(self, uri: str) -> TrainingImage:
+        source = self._fetcher.open(uri)
+        try:
+            limit = self._fetcher.policy.max_bytes
+            if source.size is not None and source.size > limit:
+                raise ImageRejected(
+                    Reason.IMAGE_FETCH_FAILED, f"{redact(uri)} is larger than {limit} bytes"
+                )
+            info = sniff(source)
+            data = source.read_all()
+        finally:
+            source.close()
+        if not needs_transcode(info, len(data), max_bytes=self._max_image_bytes):
+            return TrainingImage(data, info.mime_type, info.width, info.height, info)
+        encoded = self._transcoded(data, info.mime_type)
+        stored = sniff_image(encoded.data[:SNIFF_LIMIT])
+        if stored is None:
+            raise ImageRejected(Reason.IMAGE_CONVERSION_FAILED, f"{info.mime_type}: re-encoded")
+        return TrainingImage(encoded.data, encoded.mime_type, stored.width, stored.height, info)
+
+    def _transcoded(self, data: bytes, mime: str) -> Encoded:
+        """``data`` re-encoded for training, two images at a time whatever the concurrency
+        (decoding holds whole images). Raises ``ImageRejected`` when it cannot be decoded."""
+        with self._transcode_slots:
+            try:
+                return transcode_for_training(data, max_bytes=self._max_image_bytes)
+            except (OSError, ValueError) as exc:
+                raise ImageRejected(Reason.IMAGE_CONVERSION_FAILED, f"{mime}: {exc}") from exc
+
+    def _rejection(self, sample: Sample, exc: Exception) -> Rejection:
+        """The one rule for an image that could not be staged: its reason and a detail with
+        the location redacted (logged, truncated)."""
+        if isinstance(exc, ImageRejected):
+            log.warning("image of %s not staged: %s", sample.data_row_id, exc.detail[:300])
+            return exc.rejection(sample)
+        reason = Reason.IMAGE_UPLOAD_FAILED if _is_upload_error(exc) else Reason.IMAGE_FETCH_FAILED
+        detail = redact_text(
+            f"{redact(sample.image_uri)}: {type(exc).__name__}: {exc}", sample.image_uri
+        )
+        log.warning("image of %s not staged: %s", sample.data_row_id, detail[:300])
+        return Rejection(reason, sample.line, sample.data_row_id, detail[:500])
 
     def _copy(
         self, sample: Sample, prefix: str, staged: _Staged | None
@@ -263,31 +374,37 @@ class ImageStager:
             data: bytes | None = None
             size = source.size
             mime = info.mime_type
-            if size is None and not needs_transcode(info, None, max_bytes=self._max_image_bytes):
-                data = source.read_all()  # unknown length (chunked): needed for the size
+            if (size is None or size <= _UPLOAD_CHUNK) and not needs_transcode(
+                info, size, max_bytes=self._max_image_bytes
+            ):
+                # Unknown length (chunked): needed for the size. Up to one upload chunk the
+                # upload is one request holding the whole body anyway, and bytes cost far
+                # less CPU to send than a stream read in pieces.
+                data = source.read_all()
                 size = len(data)
             source_size = size
             if needs_transcode(info, size, max_bytes=self._max_image_bytes):
-                # Whole images in memory only here, and only two at a time.
-                with self._transcode_slots:
-                    data = data if data is not None else source.read_all()
-                    source_size = len(data)
-                    try:
-                        encoded = transcode_for_training(data, max_bytes=self._max_image_bytes)
-                    except (OSError, ValueError) as exc:
-                        raise ImageRejected(
-                            Reason.IMAGE_CONVERSION_FAILED, f"{mime}: {exc}"
-                        ) from exc
+                data = data if data is not None else source.read_all()
+                source_size = len(data)
+                encoded = self._transcoded(data, mime)
                 data, mime, size = encoded.data, encoded.mime_type, len(encoded.data)
             name = f"{prefix}{sample.data_row_id}{EXTENSIONS[mime]}"
-            blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
-            blob.metadata = {
+            metadata = {
                 _META_SOURCE_SIZE: str(source_size),
                 _META_WIDTH: str(info.width),
                 _META_HEIGHT: str(info.height),
             }
-            stream: io.IOBase = io.BytesIO(data) if data is not None else source.stream()
-            blob.upload_from_file(stream, size=size, content_type=mime, timeout=120)
+            if data is not None and len(data) <= _UPLOAD_CHUNK:
+                # One request, as the SDK would send it, for a third of its CPU
+                # (vmt.backends.gcs_upload); larger images go as the SDK's resumable uploads.
+                self._uploader.upload(
+                    self._bucket_name, name, data, content_type=mime, metadata=metadata
+                )
+            else:
+                blob = self._storage.bucket(self._bucket_name).blob(name, chunk_size=_UPLOAD_CHUNK)
+                blob.metadata = metadata
+                stream: io.IOBase = io.BytesIO(data) if data is not None else source.stream()
+                blob.upload_from_file(stream, size=size, content_type=mime, timeout=120)
         finally:
             source.close()
         done = _Staged(
@@ -335,9 +452,11 @@ class ImageStager:
         return _with_image(sample, done), True
 
     def _header_info(self, blob: Any, data_row_id: str) -> ImageInfo | None:
-        """Type and size of an object's image from its first bytes (``HEADER_BYTES``, more
-        only when a large header needs it, up to ``SNIFF_LIMIT``); None: not an image."""
-        want = HEADER_BYTES
+        """Type and size of an object's image from its first bytes (``_FIRST_HEADER_RANGE``:
+        a PNG's or GIF's size is in its first 30 bytes, a JPEG's in its frame header, after
+        any EXIF block; 8x more only when a large header needs it, up to ``SNIFF_LIMIT``);
+        None: not an image. The rest of the image never comes here."""
+        want = _FIRST_HEADER_RANGE
         while True:
             head: bytes = retry_call(
                 partial(blob.download_as_bytes, start=0, end=want - 1, timeout=60),
@@ -348,7 +467,7 @@ class ImageStager:
             info = sniff_image(head)
             if info is not None or len(head) < want or want >= SNIFF_LIMIT:
                 return info
-            want *= 4
+            want *= 8
 
     def _use_in_place(self, sample: Sample, path: GcsPath) -> Sample | Rejection:
         if sample.width and sample.height and sample.mime_type in TRAINABLE_MIME_TYPES:
@@ -396,6 +515,54 @@ class ImageStager:
 
     def close(self) -> None:
         self._fetcher.close()
+
+
+_BATCH_ROUNDS = 16
+"""A worker process's batch holds this many images per thread: large enough that the drain at
+its end (threads idle while the last images finish) costs a few percent."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """Samples staged together, with what is already staged of them."""
+
+    prefix: str
+    samples: Iterable[Sample]
+    existing: dict[str, _Staged]
+
+    def one(self, stager: ImageStager) -> Callable[[Sample], tuple[Sample | Rejection, bool]]:
+        def stage(sample: Sample) -> tuple[Sample | Rejection, bool]:
+            return stager._stage_one(sample, self.prefix, self.existing.get(sample.data_row_id))
+
+        return stage
+
+
+class _BatchStager:
+    """A worker process's stager: ``__call__(batch)`` stages a batch on its threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        max_image_bytes: int,
+        backoff: Backoff,
+        policy: FetchPolicy,
+        rules: OutboundRules,
+    ) -> None:
+        self._stager = ImageStager(
+            settings, max_image_bytes=max_image_bytes, backoff=backoff, policy=policy, rules=rules
+        )
+        self._threads = settings.staging_concurrency
+
+    def __call__(self, batch: _Batch) -> list[tuple[Sample | Rejection, bool]]:
+        return list(_map_bounded(batch.one(self._stager), batch.samples, self._threads, _go_on))
+
+
+def _go_on() -> None:
+    return None
+
+
+def _unused_local() -> Callable[[_Batch], list[tuple[Sample | Rejection, bool]]]:
+    raise AssertionError("batches go to worker processes only when there are several")
 
 
 def _with_image(sample: Sample, staged: _Staged) -> Sample:
